@@ -1,0 +1,92 @@
+/* The registry: which plugin instance serves which method path, and the
+ * interceptor chain, as one immutable snapshot published by an atomic
+ * pointer swap (all changes happen under one control mutex; readers never
+ * take it on the hot path).
+ *
+ * Lifetimes:
+ *  - A snapshot holds a reference on every instance it names.
+ *  - A call holds a reference on the snapshot it started with (so the chain
+ *    and the method it started with are the ones it finishes with) and
+ *    counts itself in-flight on its instance.
+ *  - A retired instance (replaced or removed) is finalised (fini) and
+ *    dlclose'd when its last reference goes, from the control thread.
+ * Owner: registry.c (routes, snapshots), loader.c (files, dlopen).
+ */
+#ifndef RPCHOST_HOST_REGISTRY_H
+#define RPCHOST_HOST_REGISTRY_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "rpchost/plugin.h"
+
+typedef struct reg_instance reg_instance;
+
+typedef struct reg_route {
+    const char *path; /* "/pkg.Service/Method", owned by the snapshot */
+    size_t path_len;
+    reg_instance *instance;
+    const rh_method *method;
+    const ProtobufCMessageDescriptor *input;
+    const ProtobufCMessageDescriptor *output;
+    bool client_streaming; /* from the plugin's embedded descriptor set */
+    bool server_streaming;
+} reg_route;
+
+typedef struct reg_chain_entry {
+    reg_instance *instance;
+    const rh_interceptor *interceptor;
+    const char *full_name; /* "plugin.name" */
+} reg_chain_entry;
+
+typedef struct reg_snapshot {
+    atomic_long refs;
+    uint64_t generation;
+    const reg_route *routes; /* n_routes, looked up with reg_route_find */
+    size_t n_routes;
+    const reg_chain_entry *chain; /* interceptors in configured order */
+    size_t n_chain;
+    void *priv; /* registry.c's index (hash table) */
+} reg_snapshot;
+
+/* --- readers (workers) ------------------------------------------------ */
+
+/* The generation of the current snapshot; a worker keeps its own acquired
+ * snapshot and re-acquires only when this differs (one atomic load per
+ * call). */
+uint64_t reg_generation(void);
+/* +1 reference on the current snapshot (short lock; not per call). */
+reg_snapshot *reg_acquire(void);
+void reg_snapshot_ref(reg_snapshot *snap);   /* atomic ++ */
+void reg_snapshot_release(reg_snapshot *snap); /* atomic --, frees at 0 */
+const reg_route *reg_route_find(const reg_snapshot *snap, const char *path, size_t len);
+
+/* In-flight accounting for drain and the admin listing (atomics). */
+void reg_instance_call_begin(reg_instance *inst);
+void reg_instance_call_end(reg_instance *inst);
+rh_plugin_ctx *reg_instance_ctx(reg_instance *inst);
+const char *reg_instance_name(const reg_instance *inst);
+
+/* --- control (main thread, admin service) ------------------------------ */
+
+int reg_init(void);
+/* Loads every *.so of the directory (refusals are logged, not fatal). */
+int reg_load_dir(const char *dir);
+/* Load / replace / unload one file; 0 or -errno (already logged). */
+int reg_load_file(const char *path);
+int reg_unload_file(const char *path);
+/* Registers a built-in service plugin (reflection, health, admin) that is
+ * compiled into the host; it goes through init like any plugin. */
+int reg_add_builtin(const rh_plugin_descriptor *desc);
+/* Called after every publish, on the control thread (health Watch). */
+void reg_on_change(void (*cb)(void *arg), void *arg);
+/* Finalises every instance (after the server stopped); frees all. */
+void reg_shutdown(void);
+
+/* --- plugin ctx functions that go into rh_host_api ---------------------- */
+const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);
+void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

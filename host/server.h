@@ -1,0 +1,30 @@
+/* The data plane: worker threads, each with its own epoll loop and
+ * SO_REUSEPORT listener(s); TLS; HTTP/2 sessions; gRPC calls.
+ * Owner: server.c, worker.c, conn.c, tls.c, h2.c, call.c, api.c. */
+#ifndef RPCHOST_HOST_SERVER_H
+#define RPCHOST_HOST_SERVER_H
+
+#include "rpchost/plugin.h"
+#include "registry.h"
+#include "settings.h"
+
+/* Loads TLS material and binds every listener of every worker. Any error
+ * (unreadable cert/key, mismatch, port in use) is logged as one line on
+ * stderr and returns a negative code: main exits 2 before serving. */
+int server_init(const rh_settings *s);
+/* Starts the worker threads; returns at once. */
+int server_start(void);
+/* Graceful stop: GOAWAY(max id) + PING, then GOAWAY(last id) to every
+ * connection, stop accepting, wait for in-flight calls up to the drain
+ * timeout, cancel the rest, join the workers. Blocks; call from main. */
+void server_shutdown(uint32_t drain_timeout_ms);
+/* Reloads the certificate and key for new connections (SIGHUP). */
+int server_reload_tls(void);
+/* Cancels every running call of an instance (drain timeout on removal):
+ * the handlers get on_cancel and clients get `code` + `message`. */
+void server_cancel_instance(reg_instance *inst, rh_status code, const char *message);
+
+/* The function table handed to every plugin's init. */
+const rh_host_api *host_api(void);
+
+#endif

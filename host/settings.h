@@ -1,0 +1,83 @@
+/* The host's settings: defaults, then environment (HOST, PORT, CERT_FILE,
+ * KEY_FILE), then the INI config file, then the command line. Parsed once
+ * at start (and re-read on SIGHUP for plugin sections and TLS files).
+ * Owner: settings.c. Every string is owned by the rh_settings. */
+#ifndef RPCHOST_HOST_SETTINGS_H
+#define RPCHOST_HOST_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SETTINGS_MAX_LISTEN 8
+
+typedef struct settings_listen {
+    char host[256]; /* "::", "127.0.0.1", "localhost"; brackets stripped */
+    char port[16];
+} settings_listen;
+
+typedef struct settings_kv {
+    char *key;
+    char *value;
+} settings_kv;
+
+/* One [plugin.NAME] section of the config file. */
+typedef struct settings_section {
+    char *name;
+    settings_kv *kv;
+    size_t n_kv;
+} settings_section;
+
+typedef struct rh_settings {
+    char *plugins_dir;
+    settings_listen listen[SETTINGS_MAX_LISTEN];
+    size_t n_listen;           /* default one: [::]:8888 */
+    char *cert_file;           /* TLS certificate chain (PEM) */
+    char *key_file;            /* TLS private key (PEM) */
+    char *client_ca;           /* verify client certificates (mTLS) if set */
+    bool plaintext;            /* h2c with prior knowledge, no TLS */
+    int workers;               /* default: number of online CPUs */
+    char *config_file;
+    int log_level;             /* rh_log_level */
+    char *admin_socket;        /* Unix socket path for the admin service, or NULL */
+
+    /* HTTP/2 limits (safe defaults; all configurable in [rpchost]) */
+    uint32_t max_concurrent_streams;   /* 100 */
+    uint32_t header_list_soft;         /* 8192: over it, the stream is reset */
+    uint32_t header_list_hard;         /* 16384: over it, the connection ends */
+    uint32_t max_continuations;        /* 8 */
+    uint32_t stream_reset_burst;       /* 1000 */
+    uint32_t stream_reset_rate;        /* 33 per second */
+    uint32_t max_settings;             /* 32 */
+    uint32_t max_outbound_ack;         /* 1000 */
+    uint32_t server_reset_budget;      /* resets the server issues per minute per conn: 1000 */
+    uint32_t ping_min_interval_ms;     /* pings closer than this are strikes: 5000? default 300000 w/o calls */
+    uint32_t ping_max_strikes;         /* 2: then GOAWAY ENHANCE_YOUR_CALM */
+    uint32_t max_connections;          /* per worker: 10000 */
+    uint32_t handshake_timeout_ms;     /* 10000 */
+    uint32_t idle_timeout_ms;          /* 0 = none */
+
+    /* gRPC */
+    size_t max_recv_message;           /* 4 MiB */
+    size_t max_send_message;           /* 4 MiB */
+    uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
+
+    /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */
+    char *interceptors;
+
+    settings_section *sections;
+    size_t n_sections;
+} rh_settings;
+
+/* Fills defaults, environment, config file and argv. On a bad option or
+ * file prints one line to stderr and returns 2; --help / --version print
+ * and return 1 (caller exits 0); success returns 0. */
+int settings_load(rh_settings *s, int argc, char **argv);
+void settings_free(rh_settings *s);
+/* The section for a plugin name, or NULL. */
+const settings_section *settings_section_find(const rh_settings *s, const char *name);
+/* The process-wide settings, set once by main before any worker starts. */
+const rh_settings *settings_get(void);
+void settings_set(rh_settings *s);
+
+#endif
