@@ -24,6 +24,7 @@ BUILD_DIR = os.environ.get("RPCHOST_BUILD_DIR", os.path.join(SOURCE_DIR, "build"
 RPCHOST_BIN = os.environ.get("RPCHOST_BIN", os.path.join(BUILD_DIR, "bin/rpchost"))
 RPCALL_BIN = os.environ.get("RPCALL_BIN", os.path.join(BUILD_DIR, "bin/rpcall"))
 PLUGIN_BUILD_DIR = os.environ.get("RPCHOST_PLUGIN_DIR", os.path.join(BUILD_DIR, "plugins"))
+TEST_PLUGIN_DIR = os.environ.get("RPCHOST_TEST_PLUGIN_DIR", os.path.join(BUILD_DIR, "test-plugins"))
 CERT_DIR = os.path.join(SOURCE_DIR, "certs/out")
 CA = os.path.join(CERT_DIR, "ca.pem")
 SERVER_CERT = os.path.join(CERT_DIR, "server.pem")
@@ -137,9 +138,13 @@ class Host:
             self.wait_ready()
 
     def add_plugin(self, name, src=None, dest_name=None):
-        """Copies build/plugins/<name>.so (or src) into the plugin dir via a
-        temporary file and an atomic rename."""
-        src = src or os.path.join(PLUGIN_BUILD_DIR, name + ".so")
+        """Copies build/plugins/<name>.so (or build/test-plugins/<name>.so,
+        or src) into the plugin dir via a temporary file and an atomic
+        rename."""
+        if src is None:
+            src = os.path.join(PLUGIN_BUILD_DIR, name + ".so")
+            if not os.path.exists(src):
+                src = os.path.join(TEST_PLUGIN_DIR, name + ".so")
         dest = os.path.join(self.plugin_dir, (dest_name or name) + ".so")
         tmp = os.path.join(self.tmp, ".incoming-" + os.path.basename(dest))
         shutil.copyfile(src, tmp)
