@@ -47,6 +47,8 @@ typedef struct reg_snapshot {
     size_t n_routes;
     const reg_chain_entry *chain; /* interceptors in configured order */
     size_t n_chain;
+    reg_instance *const *instances; /* every instance serving (reflection) */
+    size_t n_instances;
     void *priv; /* registry.c's index (hash table) */
 } reg_snapshot;
 
@@ -67,6 +69,8 @@ void reg_instance_call_begin(reg_instance *inst);
 void reg_instance_call_end(reg_instance *inst);
 rh_plugin_ctx *reg_instance_ctx(reg_instance *inst);
 const char *reg_instance_name(const reg_instance *inst);
+/* The plugin's descriptor (services, embedded descriptor set). */
+const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst);
 
 /* --- control (main thread, admin service) ------------------------------ */
 

@@ -246,6 +246,10 @@ typedef struct rh_plugin_descriptor {
      * after the last call of this instance ended. Both may be NULL. */
     int (*init)(const rh_host_api *api, rh_plugin_ctx *ctx);
     void (*fini)(rh_plugin_ctx *ctx);
+    /* reload: the operator asked for a reload (SIGHUP): re-read the
+     * configuration (config_get returns the new values) and reopen files
+     * (log rotation). Runs on the host's control thread. May be NULL. */
+    void (*reload)(rh_plugin_ctx *ctx);
 } rh_plugin_descriptor;
 
 typedef const rh_plugin_descriptor *(*rh_plugin_entry_fn)(void);
