@@ -85,6 +85,14 @@ int json_pb_decode_value(const descpool *pool, const char *type, const uint8_t *
 int json_pb_decode(const descpool *pool, const char *type, const uint8_t *data, size_t len,
                    unsigned flags, char **out, json_pb_error *err);
 
+/* --- printing -----------------------------------------------------------
+ * Prints any JSON value as json_pb_decode does: keys in insertion order,
+ * doubles in their shortest round-trip form ("51.4871871", not
+ * "51.487187099999998"), pretty (2-space indent) unless JSON_PB_COMPACT.
+ * Returns a malloc'd NUL-terminated string, NULL on allocation failure or
+ * a value JSON cannot hold (NaN / infinite reals). */
+char *json_pb_dump(const json_t *value, unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif
