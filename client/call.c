@@ -605,7 +605,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
     call *c = nghttp2_session_get_stream_user_data(s, stream_id);
     if (!c || c->done)
         return 0;
-    char m[300];
+    char m[600];
     if (c->grpc_status >= 0) {
         if (c->grpc_status == 0 && grpc_frame_reader_partial(&c->fr)) {
             finish(c, 13, "the stream ended in the middle of a response message");

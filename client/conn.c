@@ -103,6 +103,8 @@ int conn_parse_target(const char *address, conn_target *t, char *err, size_t err
 
 /* ---- TLS context ------------------------------------------------------ */
 
+static int verify_cb(int ok, X509_STORE_CTX *xs);
+
 static void ssl_reason(char *buf, size_t len)
 {
     unsigned long e = ERR_peek_last_error();
@@ -130,7 +132,7 @@ int conn_tls_ctx_new(const conn_opts *o, SSL_CTX **out, char *err, size_t errlen
     if (o->insecure) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     } else {
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
         if (o->cacert) {
             if (SSL_CTX_load_verify_locations(ctx, o->cacert, NULL) != 1) {
                 ssl_reason(why, sizeof(why));
@@ -255,7 +257,8 @@ static int tcp_connect(const conn_target *t, int64_t deadline_ms, int *fd, char 
     int64_t start = conn_now_ms();
     if (t->is_unix) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
-        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", t->host);
+        size_t plen = strnlen(t->host, sizeof(sun.sun_path) - 1);
+        memcpy(sun.sun_path, t->host, plen); /* length checked when parsed */
         snprintf(peer, peerlen, "unix:%s", t->host);
         int rc = connect_one((struct sockaddr *)&sun, sizeof(sun), AF_UNIX, deadline_ms, fd);
         if (rc < 0)
@@ -265,7 +268,7 @@ static int tcp_connect(const conn_target *t, int64_t deadline_ms, int *fd, char 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_ADDRCONFIG}, *res = NULL;
     int g = getaddrinfo(t->host, t->port, &hints, &res);
-    if (g == EAI_NONAME || g == EAI_ADDRFAMILY || g == EAI_NODATA || g == EAI_BADFLAGS) {
+    if (g == EAI_NONAME || g == EAI_BADFLAGS) {
         /* AI_ADDRCONFIG hides ::1 and 127.0.0.1 on hosts with only loopback. */
         hints.ai_flags = 0;
         g = getaddrinfo(t->host, t->port, &hints, &res);
@@ -334,35 +337,45 @@ static void cert_names(X509 *cert, char *out, size_t len)
     GENERAL_NAMES_free(sans);
 }
 
+/* OpenSSL keeps no peer certificate when verification fails: note what
+ * the message needs while the chain is at hand. */
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+    if (ok)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+    X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+    if (c && leaf && !c->bad_issuer[0]) {
+        X509_NAME_oneline(X509_get_issuer_name(leaf), c->bad_issuer, sizeof(c->bad_issuer));
+        cert_names(leaf, c->bad_names, sizeof(c->bad_names));
+    }
+    return ok;
+}
+
 static void verify_error(SSL *ssl, const conn_target *t, const char *name, char *err,
                          size_t errlen)
 {
     long v = SSL_get_verify_result(ssl);
-    X509 *peer = SSL_get0_peer_certificate(ssl);
+    conn *c = SSL_get_app_data(ssl);
     switch (v) {
     case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH: {
-        char names[256];
-        cert_names(peer, names, sizeof(names));
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
         snprintf(err, errlen, "TLS: the certificate of %s does not match the name '%s' "
                  "(it is for: %s); connect by one of those names or pass --servername NAME",
-                 t->authority, name, names[0] ? names : "no subjectAltName");
+                 t->authority, name, c && c->bad_names[0] ? c->bad_names : "no subjectAltName");
         return;
-    }
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_CERT_UNTRUSTED: {
-        char issuer[160] = "?";
-        if (peer)
-            X509_NAME_oneline(X509_get_issuer_name(peer), issuer, sizeof(issuer));
+    case X509_V_ERR_CERT_UNTRUSTED:
         snprintf(err, errlen, "TLS: the certificate of %s is not trusted (%s; issuer %s); "
                  "pass --cacert FILE with the CA that signed it, or --insecure to skip "
-                 "verification", t->authority, X509_verify_cert_error_string(v), issuer);
+                 "verification", t->authority, X509_verify_cert_error_string(v),
+                 c && c->bad_issuer[0] ? c->bad_issuer : "unknown");
         return;
-    }
     case X509_V_ERR_CERT_HAS_EXPIRED:
     case X509_V_ERR_CERT_NOT_YET_VALID:
         snprintf(err, errlen, "TLS: the certificate of %s is not valid now (%s); renew it on "
@@ -397,7 +410,6 @@ static void tls_error(SSL *ssl, int sslerr, const conn_target *t, const conn_opt
         return;
     case SSL_R_WRONG_VERSION_NUMBER:
     case SSL_R_PACKET_LENGTH_TOO_LONG:
-    case SSL_R_RECORD_LAYER_FAILURE:
     case SSL_R_HTTP_REQUEST:
         snprintf(err, errlen, "TLS: %s did not answer with TLS (%s); if it is a plaintext "
                  "h2c server, use --plaintext", t->authority, rs ? rs : "bad record");
@@ -438,6 +450,7 @@ static int tls_handshake(conn *c, const conn_opts *o, const conn_target *t, SSL_
         return -ENOMEM;
     }
     SSL_set_fd(c->ssl, c->fd);
+    SSL_set_app_data(c->ssl, c);
     const char *name = o->servername ? o->servername : (t->is_unix ? "localhost" : t->host);
     if (!is_ip_literal(name))
         SSL_set_tlsext_host_name(c->ssl, name);
@@ -515,7 +528,7 @@ static conn_target peer_target(const conn *c)
     conn_target t;
     memset(&t, 0, sizeof(t));
     snprintf(t.authority, sizeof(t.authority), "%s", c->peer);
-    snprintf(t.host, sizeof(t.host), "%s", c->peer);
+    snprintf(t.host, sizeof(t.host), "%.*s", (int)sizeof(t.host) - 1, c->peer);
     return t;
 }
 

@@ -37,6 +37,8 @@ typedef struct conn {
     bool read_want_write; /* the last SSL_read asked for POLLOUT */
     char peer[300];       /* what we connected to, for messages */
     char err[512];        /* last I/O error (conn_read/conn_write) */
+    char bad_issuer[160]; /* the certificate that failed verification: */
+    char bad_names[256];  /*   its issuer and subjectAltNames */
     const conn_opts *opts;
 } conn;
 

@@ -2,6 +2,7 @@
 #include "describe.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 typedef Google__Protobuf__FieldDescriptorProto field_t;

@@ -109,6 +109,8 @@ static int fail(h2c *h, int rc, const char *msg)
 static int on_frame_recv_conn(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 {
     h2c *h = ud;
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK))
+        h->got_settings = true;
     if (f->hd.type == NGHTTP2_GOAWAY) {
         h->goaway = true;
         h->goaway_code = f->goaway.error_code;

@@ -22,6 +22,7 @@ typedef struct h2c {
     size_t in_cap;
     bool plaintext;
     bool got_data;         /* any byte received from the server */
+    bool got_settings;     /* the server's connection preface (SETTINGS) arrived */
     bool closed;           /* socket closed or session failed */
     bool goaway;           /* server sent GOAWAY */
     uint32_t goaway_code;

@@ -33,7 +33,7 @@ void jsonin_free(jsonin *j);
  * -EAGAIN when a pipe has nothing yet, another -errno on failure. */
 int jsonin_fill(jsonin *j);
 
-/* The next complete object: 1 with *text/*len pointing into the buffer
+/* The next complete object: 1 with *text and *len pointing into the buffer
  * (valid until the next jsonin call), 0 when more input is needed (or, at
  * eof, when the input is done), -EINVAL on bad input with err set. */
 int jsonin_next(jsonin *j, const char **text, size_t *len, char *err, size_t errlen);

@@ -110,7 +110,7 @@ static int ask(reflect *r, const pbw_buf *req, answer *out)
         }
     }
     char m[sizeof(r->err)];
-    snprintf(m, sizeof(m), "server reflection failed: %s: %s", call_code_name(r->status), r->err);
+    snprintf(m, sizeof(m), "server reflection failed: %s: %.500s", call_code_name(r->status), r->err);
     snprintf(r->err, sizeof(r->err), "%s", m);
     return rc;
 }

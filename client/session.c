@@ -56,6 +56,25 @@ int session_connect(session *s, int64_t connect_deadline_ms, char *err, size_t e
     }
     s->open = true;
     rc = h2c_flush(&s->h);
+    /* The connection is up once the server's preface (SETTINGS) is in:
+     * a server that accepts but never speaks HTTP/2 fails here, within the
+     * connect timeout, not as a call that hangs. */
+    int64_t start = conn_now_ms();
+    while (rc == 0 && !s->h.got_settings) {
+        int left = -1;
+        if (dl > 0) {
+            int64_t l = dl - conn_now_ms();
+            if (l <= 0) {
+                snprintf(err, errlen, "%s accepted the connection but sent no HTTP/2 settings "
+                         "within %.1fs; is it a gRPC server%s? (or raise --connect-timeout)",
+                         s->c.peer, (double)(conn_now_ms() - start) / 1000.0,
+                         s->opts->plaintext ? " without TLS (else drop --plaintext)" : "");
+                return -ETIMEDOUT;
+            }
+            left = (int)l;
+        }
+        rc = session_step(s, -1, NULL, left);
+    }
     if (rc < 0) {
         snprintf(err, errlen, "%s", s->h.err);
         return rc;
