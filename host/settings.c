@@ -151,12 +151,12 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
     for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
         char why[128];
         if (n == SETTINGS_MAX_LISTEN) {
-            err_set(e, "%s: more than %d listen addresses", where, SETTINGS_MAX_LISTEN);
+            err_set(e, "%smore than %d listen addresses", where, SETTINGS_MAX_LISTEN);
             rc = -EINVAL;
             break;
         }
         if (settings_parse_listen(tok, &tmp[n], why, sizeof why) < 0) {
-            err_set(e, "%s: bad listen address '%s': %s", where, tok, why);
+            err_set(e, "%sbad listen address '%s': %s", where, tok, why);
             rc = -EINVAL;
             break;
         }
@@ -164,7 +164,7 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
     }
     free(copy);
     if (rc == 0 && n == 0) {
-        err_set(e, "%s: empty listen list", where);
+        err_set(e, "%sempty listen list", where);
         rc = -EINVAL;
     }
     if (rc == 0) {
@@ -227,19 +227,19 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
     switch (k->kind) {
     case K_STR:
         if (!*v) {
-            err_set(e, "%s: %s is empty", where, k->name);
+            err_set(e, "%s%s is empty", where, k->name);
             return -EINVAL;
         }
         return replace_str((char **)(base + k->off), v);
     case K_BOOL:
         if (parse_bool(v, (bool *)(base + k->off)) < 0) {
-            err_set(e, "%s: %s must be true or false, not '%s'", where, k->name, v);
+            err_set(e, "%s%s must be true or false, not '%s'", where, k->name, v);
             return -EINVAL;
         }
         return 0;
     case K_U32:
         if (parse_u64(v, k->max, &n) < 0) {
-            err_set(e, "%s: %s must be a whole number 0-%llu, not '%s'", where, k->name,
+            err_set(e, "%s%s must be a whole number 0-%llu, not '%s'", where, k->name,
                     (unsigned long long)k->max, v);
             return -EINVAL;
         }
@@ -247,7 +247,7 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         return 0;
     case K_SIZE:
         if (parse_u64(v, k->max, &n) < 0 || n == 0) {
-            err_set(e, "%s: %s must be a byte count 1-%llu, not '%s'", where, k->name,
+            err_set(e, "%s%s must be a byte count 1-%llu, not '%s'", where, k->name,
                     (unsigned long long)k->max, v);
             return -EINVAL;
         }
@@ -255,7 +255,7 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         return 0;
     case K_WORKERS:
         if (parse_u64(v, k->max, &n) < 0 || n == 0) {
-            err_set(e, "%s: %s must be 1-%llu, not '%s'", where, k->name,
+            err_set(e, "%s%s must be 1-%llu, not '%s'", where, k->name,
                     (unsigned long long)k->max, v);
             return -EINVAL;
         }
@@ -264,7 +264,7 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
     case K_LOGLEVEL: {
         int lvl = log_level_parse(v);
         if (lvl < 0) {
-            err_set(e, "%s: %s must be error, warn, info or debug, not '%s'", where, k->name, v);
+            err_set(e, "%s%s must be error, warn, info or debug, not '%s'", where, k->name, v);
             return -EINVAL;
         }
         *(int *)(base + k->off) = lvl;
@@ -272,7 +272,7 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
     }
     case K_SECONDS:
         if (parse_seconds_ms(v, (uint32_t *)(base + k->off)) < 0) {
-            err_set(e, "%s: %s must be seconds 0-3600, not '%s'", where, k->name, v);
+            err_set(e, "%s%s must be seconds 0-3600, not '%s'", where, k->name, v);
             return -EINVAL;
         }
         return 0;
@@ -357,24 +357,23 @@ typedef struct ini_ctx {
 static int settings_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
     ini_ctx *c = user;
-    char where[PATH_MAX + 64];
-    snprintf(where, sizeof where, "%s [%s] %s", c->file, section, name ? name : "");
+    const char *where = ""; /* load_ini prefixes file:line */
     if (!name) return 1; /* section header without keys (INI_CALL_HANDLER_ON_NEW_SECTION) */
     if (strncmp(section, "plugin.", 7) == 0) {
         const char *pname = section + 7;
         if (!*pname) {
-            err_set(c->e, "%s: a plugin section needs a name: [plugin.NAME]", c->file);
+            err_set(c->e, "a plugin section needs a name: [plugin.NAME]");
             return 0;
         }
         settings_section *sec = section_get(&c->secs, &c->n_secs, pname);
         if (!sec || section_set(sec, name, value) < 0) {
-            err_set(c->e, "%s: out of memory", c->file);
+            err_set(c->e, "out of memory");
             return 0;
         }
         return 1;
     }
     if (strcmp(section, "rpchost") != 0) {
-        err_set(c->e, "%s: unknown section [%s]; use [rpchost] or [plugin.NAME]", c->file, section);
+        err_set(c->e, "unknown section [%s]; use [rpchost] or [plugin.NAME]", section);
         return 0;
     }
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
@@ -383,7 +382,7 @@ static int settings_ini_handler(void *user, const char *section, const char *nam
             if (keys[i].kind == K_LOGLEVEL) {
                 int lvl = log_level_parse(value);
                 if (lvl < 0) {
-                    err_set(c->e, "%s: log_level must be error, warn, info or debug, not '%s'",
+                    err_set(c->e, "%slog_level must be error, warn, info or debug, not '%s'",
                             where, value);
                     return 0;
                 }
@@ -393,7 +392,7 @@ static int settings_ini_handler(void *user, const char *section, const char *nam
         }
         return apply_key(c->s, &keys[i], value, c->e, where) == 0;
     }
-    err_set(c->e, "%s: unknown key '%s' in [rpchost] (see rpchost --help)", c->file, name);
+    err_set(c->e, "unknown key '%s' in [rpchost] (see rpchost --help)", name);
     return 0;
 }
 
@@ -408,10 +407,10 @@ static int load_ini(ini_ctx *c)
     fclose(f);
     if (line != 0 || c->e->set) {
         if (c->e->set) {
-            /* Prefix the line so the operator finds it. */
-            size_t used = strlen(c->e->msg);
-            if (line > 0 && used < sizeof c->e->msg)
-                snprintf(c->e->msg + used, sizeof c->e->msg - used, " (line %d)", line);
+            /* Prefix file:line so the operator finds it. */
+            char msg[sizeof c->e->msg];
+            memcpy(msg, c->e->msg, sizeof msg);
+            snprintf(c->e->msg, sizeof c->e->msg, "%.200s:%d: %.300s", c->file, line, msg);
         } else {
             err_set(c->e, "%s:%d: syntax error (expected [section] or key = value)", c->file, line);
         }
@@ -550,7 +549,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         char where[64], why[128];
         int rc = 0;
         switch (c) {
-        case OPT_PLUGINS: rc = apply_key(s, &keys[0], v, e, "--plugins"); break;
+        case OPT_PLUGINS: rc = apply_key(s, &keys[0], v, e, "--plugins: "); break;
         case OPT_LISTEN:
             if (!listen_seen) s->n_listen = 0; /* the command line replaces the default */
             listen_seen = true;
@@ -575,7 +574,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_DRAIN: {
             const char *key = c == OPT_WORKERS ? "workers" : c == OPT_LOG_LEVEL ? "log_level"
                                                                                 : "drain_timeout";
-            snprintf(where, sizeof where, "--%s", long_opts[idx].name);
+            snprintf(where, sizeof where, "--%s: ", long_opts[idx].name);
             for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
                 if (strcmp(keys[i].name, key) == 0) rc = apply_key(s, &keys[i], v, e, where);
             if (c == OPT_LOG_LEVEL) s->log_level_from_argv = true;

@@ -8,8 +8,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import re
 import resource
 import shutil
 import subprocess
@@ -205,7 +203,7 @@ class Bench:
                   "without --smoke" % (self.args.peer or "bench/peer"))
         return None
 
-    def rows_for(self, scenario, res, metric_fns, labels=("rpchost", "gRPC C++"), targets=None):
+    def rows_for(self, scenario, res, metric_fns, labels=("rpchost", "gRPC C++"), targets=None, tag=None):
         """Adds one row per (point, metric) to the report."""
         targets = targets or {}
         for (conns, streams), by in res.items():
@@ -215,7 +213,7 @@ class Bench:
                 self.rows.append(Row(scenario, "%s, %d stream%s (%d conn x %d)"
                                      % (mname, conns * streams, "s" if conns * streams > 1 else "",
                                         conns, streams),
-                                     unit, vals, labels, better, t))
+                                     unit, vals, labels, better, t, tag=tag))
 
     # ---- scenarios ------------------------------------------------------
 
@@ -248,14 +246,15 @@ class Bench:
             self.s1_res = res
             t = {("calls/s", 256): (">=", 3.0), ("calls/s", 16): (">=", 3.0),
                  "server CPU per call": ("<=", 1 / 3.0)}
-            self.rows_for(sc + ": interop UnaryCall (16-byte payloads)", res, metrics, targets=t)
+            self.rows_for(sc + ": interop UnaryCall (16-byte payloads)", res, metrics, targets=t,
+                          tag="1. UnaryCall")
             lat16 = {k: v for k, v in res.items() if k[0] * k[1] == 16}
             self.rows_for(sc + ": interop UnaryCall (16-byte payloads)", lat16, lat_metrics,
-                          targets={"p99 latency": ("<=", 0.7)})
+                          targets={"p99 latency": ("<=", 0.7)}, tag="1. UnaryCall")
             if f:
                 self.rows_for("7. Floor: interop UnaryCall vs nghttpd static answer", res,
                               metrics, labels=("rpchost", "nghttpd"),
-                              targets={"server CPU per call": ("<=", 1.3)})
+                              targets={"server CPU per call": ("<=", 1.3)}, tag="7. Floor")
         # Rides Start, storage in a temporary database with synchronous=OFF.
         if self.servers_or_skip(sc + " Start", ["rides"]):
             db = os.path.join(self.shm, "rides-s1start.db")
@@ -273,9 +272,9 @@ class Bench:
             t = {("calls/s", 256): (">=", 3.0), ("calls/s", 16): (">=", 3.0),
                  "server CPU per call": ("<=", 1 / 3.0)}
             title = sc + ": Rides Start (rpchost: SQLite, synchronous=OFF, tmpfs; peer: no storage)"
-            self.rows_for(title, res, metrics, targets=t)
+            self.rows_for(title, res, metrics, targets=t, tag="1. Start")
             lat16 = {k: v for k, v in res.items() if k[0] * k[1] == 16}
-            self.rows_for(title, lat16, lat_metrics, targets={"p99 latency": ("<=", 0.7)})
+            self.rows_for(title, lat16, lat_metrics, targets={"p99 latency": ("<=", 0.7)}, tag="1. Start")
 
     def s2_durable(self):
         sc = "2. Durable Start"
@@ -325,7 +324,8 @@ class Bench:
                           "tmpfs; peer: no storage)" % (sc, n), res,
                           [("messages/s", "msgs/s", lambda r: r["msgs_per_s"], "higher"),
                            ("server CPU per message", "ns", lambda r: r["cpu_ns_per_msg"], "lower")],
-                          targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)})
+                          targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
+                          tag="3. Track x%d" % n)
 
     def s4_stream(self):
         sc = "4. Server streaming"
@@ -344,7 +344,8 @@ class Bench:
         self.rows_for("%s: StreamingOutputCall, %d x 1 KiB responses per call" % (sc, self.P.stream_count),
                       res, [("messages/s", "msgs/s", lambda r: r["msgs_per_s"], "higher"),
                             ("server CPU per message", "ns", lambda r: r["cpu_ns_per_msg"], "lower")],
-                      targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)})
+                      targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
+                      tag="4. Server streaming")
 
     def s5_connections(self):
         sc = "5. Connections"
@@ -491,21 +492,23 @@ class Bench:
                  ("4", self.s4_stream), ("5", self.s5_connections), ("6", self.s6_hot_add),
                  ("x", self.cross_check)]
         started = datetime.datetime.now(datetime.timezone.utc)
-        for key, fn in steps:
-            if only and key not in only:
-                continue
-            try:
-                fn()
-            except (RuntimeError, load.LoadError, OSError) as e:
-                self.error("scenario %s" % key, str(e))
-        finished = datetime.datetime.now(datetime.timezone.utc)
-        write_report(self, started, finished)
-        with open(os.path.join(self.args.work, "results.json"), "w") as f:
-            json.dump({"raw": self.raw, "errors": self.errors, "skips": self.skips}, f, indent=1,
-                      default=str)
-        shutil.rmtree(self.work, ignore_errors=True)
-        if self.shm != self.work:
-            shutil.rmtree(self.shm, ignore_errors=True)
+        try:
+            for key, fn in steps:
+                if only and key not in only:
+                    continue
+                try:
+                    fn()
+                except (RuntimeError, load.LoadError, OSError) as e:
+                    self.error("scenario %s" % key, str(e))
+            finished = datetime.datetime.now(datetime.timezone.utc)
+            write_report(self, started, finished)
+            with open(os.path.join(self.args.work, "results.json"), "w") as f:
+                json.dump({"raw": self.raw, "errors": self.errors, "skips": self.skips}, f, indent=1,
+                          default=str)
+        finally:
+            shutil.rmtree(self.work, ignore_errors=True)
+            if self.shm != self.work:
+                shutil.rmtree(self.shm, ignore_errors=True)
         for s in self.skips:
             print("skipped: " + s)
         if self.errors:
@@ -551,6 +554,9 @@ def main():
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--only", help="comma-separated scenario numbers (1-6, x = rpcall cross-check)")
     args = ap.parse_args()
+    for k in ("rpchost", "plugins", "peer", "rides_proto", "cert", "key", "ca", "rpcall", "out", "work"):
+        if getattr(args, k):  # servers run in a scratch directory
+            setattr(args, k, os.path.abspath(getattr(args, k)))
     os.makedirs(args.work, exist_ok=True)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = 65536

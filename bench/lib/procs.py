@@ -39,12 +39,15 @@ class Server:
     """A server process pinned with taskset to `cpu`, listening on
     127.0.0.1:port. `label` names it in the report and in errors."""
 
+    started = 0  # numbers the log files
+
     def __init__(self, label, cmd, port, cpu, workdir, env=None):
         self.label, self.port, self.pinned_cpu, self.workdir = label, port, cpu, workdir
         self.cmd = ["taskset", "-c", str(cpu)] + [str(c) for c in cmd]
         self.env = env
         self.proc = None
-        self.log_path = os.path.join(workdir, "%s.log" % label.replace(" ", "_"))
+        Server.started += 1
+        self.log_path = os.path.join(workdir, "%s-%d.log" % (label.replace(" ", "_"), Server.started))
         self.started_at = None
 
     def start(self, timeout=30):

@@ -14,8 +14,8 @@ class Row:
     target: None, (op, ratio) on median(labels[0]) / median(labels[1]), or
     ("abs<=", value) on labels[0]'s median alone."""
 
-    def __init__(self, scenario, metric, unit, vals, labels, better, target):
-        self.scenario, self.metric, self.unit = scenario, metric, unit
+    def __init__(self, scenario, metric, unit, vals, labels, better, target, tag=None):
+        self.scenario, self.metric, self.unit, self.tag = scenario, metric, unit, tag
         self.vals, self.labels, self.better, self.target = vals, labels, better, target
 
     def medians(self):
@@ -84,9 +84,12 @@ def machine():
     ]
 
 
+TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+
+
 def versions(bench):
-    rpchost_rev = sh("git -C %s rev-parse --short HEAD" % bench.args.work.rsplit("/build", 1)[0]) or "?"
-    dirty = sh("git -C %s status --porcelain --untracked-files=no" % bench.args.work.rsplit("/build", 1)[0])
+    rpchost_rev = sh("git -C %s rev-parse --short HEAD" % TOP) or "?"
+    dirty = sh("git -C %s status --porcelain --untracked-files=no" % TOP)
     return [
         ("rpchost", "commit %s%s, %s" % (rpchost_rev, " (+ local changes)" if dirty else "",
                                           first_line(sh("%s --version" % bench.args.rpchost)) or "?")),
@@ -122,7 +125,7 @@ METHOD = """\
   payload sizes, Track counts, number of streamed messages).
 - Each point: a warm-up run that also estimates the rate, then a measured
   run sized to last about {secs:g} s (bounded in calls and time). The
-  servers alternate run by run (A B A B A B, {reps} runs each); tables show
+  servers alternate run by run (A B A B A B; here {reps} run(s) each); tables show
   medians. "Server CPU" is utime + stime of the server process from
   `/proc/PID/stat` over the measured run, divided by the calls (or
   messages) it served: what the server costs, independent of the load
@@ -154,7 +157,7 @@ def write_report(bench, started, finished):
         w("| scenario | figure | ratio or value | target | met |\n|---|---|---:|---|---|")
         for r in targeted:
             val = (fmt(r.medians()[0]) + " " + r.unit) if r.target[0] == "abs<=" else fmt(r.ratio())
-            w("| %s | %s | %s | %s | %s |" % (r.scenario.split(":")[0], short(r), val, r.target_text(),
+            w("| %s | %s | %s | %s | %s |" % (r.tag or r.scenario.split(":")[0], short(r), val, r.target_text(),
                                                r.verdict() or "not measured"))
         w("")
     scenarios = []
