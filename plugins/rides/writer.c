@@ -184,10 +184,12 @@ static void commit_batch(writer *w, writer_job *batch)
             s->max_rides_per_commit = c.rides;
         if (n_jobs > s->max_jobs_per_commit)
             s->max_jobs_per_commit = n_jobs;
-        int b = 0;
-        while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
-            b++;
-        s->rides_hist[b]++;
+        if (c.rides > 0) {
+            int b = 0;
+            while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
+                b++;
+            s->rides_hist[b]++;
+        }
     }
     s->commit_ns += ns;
     pthread_mutex_unlock(&w->mu);

@@ -56,9 +56,9 @@ typedef struct writer_job {
     } u;
 } writer_job;
 
-/* Group-commit figures since start. Bucket i of the histograms counts
- * commits whose ride (or job) count n had 2^i <= n < 2^(i+1); bucket 0
- * also holds n = 0. */
+/* Group-commit figures since start. Bucket i of rides_hist counts the
+ * commits that stored n rides, 2^i <= n < 2^(i+1) (commits without rides
+ * are not in it). */
 #define WRITER_HIST 12
 typedef struct writer_stats {
     uint64_t commits;
