@@ -234,7 +234,7 @@ int writer_start(writer *w)
     return 0;
 }
 
-void writer_stop(writer *w)
+void writer_stop(writer *w, writer_stats *final)
 {
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
@@ -247,6 +247,8 @@ void writer_stop(writer *w)
         commit_batch(w, w->head); /* never started: still answer the jobs */
     w->head = w->tail = NULL;
     w->started = 0;
+    if (final)
+        *final = w->stats;
     pthread_cond_destroy(&w->room);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->mu);
