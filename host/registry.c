@@ -1189,6 +1189,7 @@ static void fill_info(const reg_instance *i, reg_plugin_info *o)
     o->served = atomic_load(&i->served);
     o->builtin = i->builtin;
     o->draining = atomic_load(&i->retired);
+    o->finalised = i->finalised;
     o->cannot_unload = i->cannot_unload;
     snprintf(o->unload_note, sizeof o->unload_note, "%s", i->unload_note);
 }

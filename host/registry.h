@@ -142,6 +142,7 @@ typedef struct reg_plugin_info {
     uint64_t served;
     bool builtin;
     bool draining;       /* retired: finishing its last calls */
+    bool finalised;      /* fini ran but the object stayed mapped */
     bool cannot_unload;  /* dlclose will not (or did not) unmap it */
     char unload_note[256];
 } reg_plugin_info;

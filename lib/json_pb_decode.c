@@ -148,18 +148,21 @@ static int dec_value(jp_ctx *ctx, const descpool_symbol *msym, const jp_field *f
     return dec_scalar(ctx, f->type, esym, jp_type_name(f), v, data, len, out, zero);
 }
 
-/* A map key as JSON object key text. */
-static int dec_map_key(jp_ctx *ctx, const json_t *k, char *buf, size_t size)
+/* A map key as JSON object key text: strings as they are, numbers and
+ * bools as their decimal / literal text (buf holds those). */
+static const char *dec_map_key(jp_ctx *ctx, const json_t *k, char *buf, size_t size)
 {
     if (json_is_string(k))
-        snprintf(buf, size, "%s", json_string_value(k));
-    else if (json_is_integer(k))
+        return json_string_value(k);
+    if (json_is_integer(k))
         snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(k));
     else if (json_is_boolean(k))
         snprintf(buf, size, "%s", json_is_true(k) ? "true" : "false");
-    else
-        return jp_fail(ctx, "map key of an unsupported type");
-    return 0;
+    else {
+        jp_fail(ctx, "map key of an unsupported type");
+        return NULL;
+    }
+    return buf;
 }
 
 static int dec_map_entry(jp_ctx *ctx, const descpool_symbol *entry, const uint8_t *data,
@@ -192,16 +195,19 @@ static int dec_map_entry(jp_ctx *ctx, const descpool_symbol *entry, const uint8_
     json_t *k = NULL, *v = NULL;
     bool zero;
     int rc = dec_value(ctx, entry, kf, kv, kd, kl, &k, &zero);
-    char key[128];
-    if (!rc)
-        rc = dec_map_key(ctx, k, key, sizeof key);
+    char buf[32];
+    const char *key = rc ? NULL : dec_map_key(ctx, k, buf, sizeof buf);
+    if (key) {
+        size_t mark = jp_path_key(ctx, key);
+        rc = dec_value(ctx, entry, vf, vv, vd, vl, &v, &zero);
+        jp_path_pop(ctx, mark);
+        if (!rc)
+            rc = dec_set(ctx, obj, key, v);
+    } else if (!rc) {
+        rc = -EINVAL;
+    }
     json_decref(k);
-    if (rc)
-        return rc;
-    size_t mark = jp_path_key(ctx, key);
-    rc = dec_value(ctx, entry, vf, vv, vd, vl, &v, &zero);
-    jp_path_pop(ctx, mark);
-    return rc ? rc : dec_set(ctx, obj, key, v);
+    return rc;
 }
 
 /* Appends one element (or a packed run of them) of a repeated field. */
@@ -529,6 +535,8 @@ static int dec_struct_cb(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t 
         else if (n == 2 && t == JP_WT_LEN)
             vd = d, vl = l;
     }
+    if (kl && !jp_utf8_valid(kd, kl))
+        return jp_fail(ctx, "a google.protobuf.Struct key is not valid UTF-8");
     char *key = strndup(kd ? (const char *)kd : "", kl);
     if (!key)
         return jp_oom(ctx);
@@ -662,6 +670,8 @@ static int dec_any(jp_ctx *ctx, const uint8_t *data, size_t len, json_t **out)
         return rc;
     if (!a.url_len && !a.value_len)
         return (*out = json_object()) ? 0 : jp_oom(ctx);
+    if (a.url_len && !jp_utf8_valid(a.url, a.url_len))
+        return jp_fail(ctx, "google.protobuf.Any type URL is not valid UTF-8");
     char *url = strndup(a.url ? (const char *)a.url : "", a.url_len);
     if (!url)
         return jp_oom(ctx);

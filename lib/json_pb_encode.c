@@ -85,13 +85,16 @@ static int enc_int(jp_ctx *ctx, const json_t *v, bool is_signed, int bits, uint6
         return 0;
     }
     if (json_is_real(v)) {
-        double d = json_real_value(v);
-        double lo = is_signed ? -ldexp(1, bits - 1) : 0, hi = ldexp(1, is_signed ? bits - 1 : bits);
-        if (d != trunc(d))
-            return jp_fail(ctx, "%g is not an integer", d);
-        if (d < lo || d >= hi)
+        /* Bounds as exact powers of two (no libm): [-2^(b-1), 2^(b-1)) or [0, 2^b). */
+        double two_31 = 2147483648.0, two_63 = 9223372036854775808.0;
+        double hi = bits == 32 ? (is_signed ? two_31 : 2 * two_31) : (is_signed ? two_63 : 2 * two_63);
+        double lo = is_signed ? -hi : 0, d = json_real_value(v);
+        if (!(d >= lo && d < hi)) /* also NaN */
             return jp_fail(ctx, "%g is out of range for a%s %d-bit integer", d,
                            is_signed ? " signed" : "n unsigned", bits);
+        /* In range, so the conversion is defined; a fraction shows up as a difference. */
+        if (is_signed ? d != (double)(int64_t)d : d != (double)(uint64_t)d)
+            return jp_fail(ctx, "%g is not an integer", d);
         *out = is_signed ? (uint64_t)(int64_t)d : (uint64_t)d;
         return 0;
     }
@@ -165,7 +168,7 @@ static int enc_double(jp_ctx *ctx, const json_t *v, bool is_float, double *out)
     } else {
         return jp_fail(ctx, "expected a number, got %s", enc_kind(v));
     }
-    if (is_float && isfinite(d) && fabs(d) > FLT_MAX)
+    if (is_float && isfinite(d) && (d > FLT_MAX || d < -FLT_MAX))
         return jp_fail(ctx, "%g is out of range for a float", d);
     *out = d;
     return 0;

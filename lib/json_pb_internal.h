@@ -119,6 +119,9 @@ int jp_read_tag(jp_reader *r, uint32_t *field, int *wire_type);
 int jp_read_value(jp_reader *r, int wire_type, uint64_t *v, const uint8_t **data,
                   size_t *len);
 
+/* Whether n bytes are valid UTF-8 (what JSON strings and keys must be). */
+bool jp_utf8_valid(const uint8_t *s, size_t n);
+
 /* Shortest text of a double that reads back to the same value. */
 void jp_format_double(double d, char *buf, size_t size);
 /* The double whose shortest text is the float's shortest text (so 0.1f

@@ -613,6 +613,16 @@ int jp_read_value(jp_reader *r, int wire_type, uint64_t *v, const uint8_t **data
     }
 }
 
+/* ---- text ----------------------------------------------------------------- */
+
+bool jp_utf8_valid(const uint8_t *s, size_t n)
+{
+    json_t *j = json_stringn((const char *)s, n); /* jansson's own check */
+    bool ok = j != NULL;
+    json_decref(j);
+    return ok;
+}
+
 /* ---- numbers -------------------------------------------------------------- */
 
 void jp_format_double(double d, char *buf, size_t size)

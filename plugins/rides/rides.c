@@ -333,10 +333,9 @@ static void commit_report(void *arg, size_t jobs, size_t rides, size_t points,
 
 /* ---------------------------------------------------------- the plugin */
 
-static void log_stats(void)
+static void log_stats(const writer_stats *st)
 {
-    writer_stats s;
-    writer_get_stats(&R.w, &s);
+    writer_stats s = *st;
     char hist[256] = "";
     size_t off = 0;
     for (int b = 0; b < WRITER_HIST && off < sizeof hist; b++) {
@@ -402,7 +401,7 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     }
     rc = writer_init(&R.w, R.st, MAX_QUEUED_POINTS, job_done, commit_report, NULL);
     if (rc == 0 && (rc = writer_start(&R.w)) != 0)
-        writer_stop(&R.w);
+        writer_stop(&R.w, NULL);
     if (rc != 0) {
         api->log(ctx, RH_LOG_ERROR, "cannot start the writer thread: %s", strerror(-rc));
         store_close(R.st);
@@ -419,8 +418,9 @@ static void rides_fini(rh_plugin_ctx *ctx)
 {
     (void)ctx;
     if (R.writer_up) {
-        writer_stop(&R.w); /* commits and answers whatever is queued */
-        log_stats();
+        writer_stats s;
+        writer_stop(&R.w, &s); /* commits and answers whatever is queued */
+        log_stats(&s);
         R.writer_up = 0;
     }
     store_close(R.st);

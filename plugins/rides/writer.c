@@ -184,10 +184,12 @@ static void commit_batch(writer *w, writer_job *batch)
             s->max_rides_per_commit = c.rides;
         if (n_jobs > s->max_jobs_per_commit)
             s->max_jobs_per_commit = n_jobs;
-        int b = 0;
-        while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
-            b++;
-        s->rides_hist[b]++;
+        if (c.rides > 0) {
+            int b = 0;
+            while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
+                b++;
+            s->rides_hist[b]++;
+        }
     }
     s->commit_ns += ns;
     pthread_mutex_unlock(&w->mu);
@@ -232,7 +234,7 @@ int writer_start(writer *w)
     return 0;
 }
 
-void writer_stop(writer *w)
+void writer_stop(writer *w, writer_stats *final)
 {
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
@@ -245,6 +247,8 @@ void writer_stop(writer *w)
         commit_batch(w, w->head); /* never started: still answer the jobs */
     w->head = w->tail = NULL;
     w->started = 0;
+    if (final)
+        *final = w->stats;
     pthread_cond_destroy(&w->room);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->mu);

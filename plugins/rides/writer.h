@@ -56,9 +56,9 @@ typedef struct writer_job {
     } u;
 } writer_job;
 
-/* Group-commit figures since start. Bucket i of the histograms counts
- * commits whose ride (or job) count n had 2^i <= n < 2^(i+1); bucket 0
- * also holds n = 0. */
+/* Group-commit figures since start. Bucket i of rides_hist counts the
+ * commits that stored n rides, 2^i <= n < 2^(i+1) (commits without rides
+ * are not in it). */
 #define WRITER_HIST 12
 typedef struct writer_stats {
     uint64_t commits;
@@ -103,8 +103,9 @@ typedef struct writer {
 int writer_init(writer *w, store *st, size_t max_queued_points, writer_done_fn done,
                 writer_commit_fn on_commit, void *arg);
 int writer_start(writer *w);
-/* Finishes every queued job, then stops the thread and frees the queue. */
-void writer_stop(writer *w);
+/* Finishes every queued job, then stops the thread and tears the writer
+ * down; *final (if not NULL) gets the statistics of its whole life. */
+void writer_stop(writer *w, writer_stats *final);
 
 /* Queues a job. A JOB_POINTS job waits while the bound is exceeded. */
 void writer_submit(writer *w, writer_job *job);

@@ -86,7 +86,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     ctx *c = *state;
-    writer_stop(&c->w); /* idempotent enough: tests stop it themselves */
+    writer_stop(&c->w, NULL); /* idempotent enough: tests stop it themselves */
     store_close(c->st);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
@@ -269,7 +269,7 @@ static void test_storage_failure_fails_every_call_of_the_commit(void **state)
     writer_stats s;
     writer_get_stats(&c->w, &s);
     assert_true(s.failed_commits >= 1);
-    writer_stop(&c->w);
+    writer_stop(&c->w, NULL);
     writer_init(&c->w, c->st, 1024, on_done, NULL, c);
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides"), 0);
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM tracks"), 0);
@@ -323,7 +323,7 @@ static void test_stop_finishes_queued_work(void **state)
     assert_int_equal(writer_start(&c->w), 0);
     for (int i = 0; i < N; i++)
         writer_submit(&c->w, start_job(&r[i], i, "Bond"));
-    writer_stop(&c->w);
+    writer_stop(&c->w, NULL);
     pthread_mutex_lock(&c->mu);
     int done = c->done;
     pthread_mutex_unlock(&c->mu);
