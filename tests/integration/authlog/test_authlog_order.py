@@ -41,7 +41,7 @@ def check_order(tmp, tokens_file, tokens):
         try:
             # b runs before auth (no principal yet), a after it
             got = call_with_md(ch, tokens["alice"])
-            expect(got == ["b principal=-", "a principal=alice"], "initial metadata %s" % got)
+            expect(got == ["ordertest.b principal=-", "ordertest.a principal=alice"], "initial metadata %s" % got)
             # a call auth refuses never reaches a; b saw it
             expect_status(status_of(ac.unary_call, ch), grpc.StatusCode.UNAUTHENTICATED,
                           "missing bearer token")
@@ -67,7 +67,7 @@ def check_reversed(tmp, tokens_file, tokens):
         ch = h.channel()
         try:
             got = call_with_md(ch, tokens["alice"])
-            expect(got == ["a principal=-", "b principal=-"], "initial metadata %s" % got)
+            expect(got == ["ordertest.a principal=-", "ordertest.b principal=-"], "initial metadata %s" % got)
         finally:
             ch.close()
 
