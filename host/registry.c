@@ -683,6 +683,8 @@ static void log_loaded(const reg_instance *inst, const reg_instance *old)
                  "instance finishes its %ld running calls",
                  inst->name, inst->version, old->version, inst_label(inst), svcs, icpts,
                  (long)atomic_load(&old->in_flight));
+    else if (inst->builtin)
+        log_info("built-in %s %s: services [%s]", inst->name, inst->version, svcs);
     else
         log_info("plugin %s %s loaded from %s: services [%s] interceptors [%s]", inst->name,
                  inst->version, inst_label(inst), svcs, icpts);
@@ -756,8 +758,12 @@ static void finalise(reg_instance *inst)
                      inst_label(inst), why);
         }
     }
-    log_info("plugin %s %s (%s) finalised after %llu calls%s", inst->name, inst->version,
-             inst_label(inst), (unsigned long long)served, gone ? " and unloaded" : "");
+    if (inst->builtin)
+        log_debug("built-in %s finalised after %llu calls", inst->name,
+                  (unsigned long long)served);
+    else
+        log_info("plugin %s %s (%s) finalised after %llu calls%s", inst->name, inst->version,
+                 inst_label(inst), (unsigned long long)served, gone ? " and unloaded" : "");
     /* Unlink from the instance list unless it stays mapped (then it stays
      * listed, so the admin listing shows the leak). */
     if (!gone) {
