@@ -338,11 +338,19 @@ void worker_conn_closed(worker *w, conn *c)
     tls_dead = c;
 }
 
-static void free_dead(void)
+/* Frees the connections closed so far, except those still on this
+ * iteration's readable or dirty list (those lists drop closed connections
+ * when they are next walked; the free then happens one iteration later). */
+static void free_dead(bool force)
 {
-    while (tls_dead) {
-        conn *c = tls_dead;
-        tls_dead = c->next;
+    conn **pp = &tls_dead;
+    while (*pp) {
+        conn *c = *pp;
+        if (!force && (c->in_readable || c->dirty)) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
         peer_info_release(c->peer);
         free(c);
     }
@@ -522,7 +530,7 @@ static void *worker_main(void *arg)
         timer_run(&w->timers, now_ns());
         run_readable(w);
         flush_dirty(w);
-        free_dead();
+        free_dead(false);
     }
     /* Stopped: timers still armed are call_later callbacks of cancelled
      * calls; each runs exactly once, as promised. */
@@ -531,7 +539,7 @@ static void *worker_main(void *arg)
     timer_cancel(&w->timers, &w->hard_timer);
     timer_run(&w->timers, INT64_MAX);
     drain_inbox(w);
-    free_dead();
+    free_dead(true);
     worker_self = NULL;
     return NULL;
 }
@@ -557,7 +565,7 @@ void worker_free(worker *w)
 {
     close_listeners(w);
     while (w->conns) conn_close(w->conns, "server freed");
-    free_dead();
+    free_dead(true);
     if (w->snap) reg_snapshot_release(w->snap);
     w->snap = NULL;
     call_free_list(w);
