@@ -71,8 +71,14 @@ def test_invalid_argument(srv, args):
 def test_status_details(srv, args):
     r = expect(rpcall(*args, srv.address, "Rides/Start", "-d", '{"driver_id": "details"}'),
                64 + 3, "ERROR: InvalidArgument: driver details is banned")
+    # A standard google.rpc detail is printed as JSON ...
     assert "details[0]: type.googleapis.com/google.rpc.ErrorInfo" in r.err, r
-    assert '"DRIVER_BANNED"' in r.err and '"rides.example"' in r.err, r
+    for part in ('"reason": "DRIVER_BANNED"', '"domain": "rides.example"',
+                 '"field": "driver_id"'):
+        assert part in r.err, (part, r)
+    # ... and one of an unknown type field by field.
+    assert "details[1]: type.googleapis.com/rides.example.Custom" in r.err, r
+    assert '1: 42' in r.err and '2: "why"' in r.err, r
 
 
 def test_deadline(srv, args):

@@ -161,6 +161,11 @@ def test_errors(host):
                64 + 4, "ERROR: DeadlineExceeded")
     r = expect(rpcall(*a, "Rides/Stop", "-d", "{}"), 1, "no method 'Stop'")
     r = expect(rpcall(*a, "Rides/Start", "-d", '{"carId": "seven"}'), 1, "carId")
+    # A response larger than --max-msg-size ends the call, it is not printed.
+    r = expect(rpcall(*a, "--max-msg-size", "1000", "grpc.testing.TestService/UnaryCall", "-d",
+                      '{"responseSize": 5000}'), 64 + 8, "ERROR: ResourceExhausted")
+    assert "5005 bytes" in r.err or "larger than the limit of 1000" in r.err, r
+    assert r.out == "", r
     # An error status with a message that needs percent-encoding
     msg = "caf\u00e9 100% \u2713"
     r = expect(rpcall(*a, "grpc.testing.TestService/UnaryCall", "-d",
