@@ -898,6 +898,14 @@ static int install(reg_instance *inst, char *why, size_t whylen)
 
 static void discard(reg_instance *inst)
 {
+    if (inst->has_image && threads_left(inst)) {
+        /* A failed init left a thread running in the plugin: unmapping it
+         * would crash the host. Leak the copy (its fd stays open too). */
+        log_warn("plugin %s (%s): its failed init left threads running; its code stays mapped",
+                 inst->name, inst_label(inst));
+        inst_free(inst);
+        return;
+    }
     if (inst->has_image) {
         char why[8];
         loader_close(&inst->img, why, sizeof why);
