@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, expect, one_line_error,
+from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, TlsHttp1Port, expect, one_line_error,
                          refused_address, rides_protoset, rpcall, rt, stream_lines,
                          track_lines)
 
@@ -127,6 +127,10 @@ def test_tls_errors(tls_srv, h2c_srv):
     assert "drop --plaintext" in one_line_error(r), r
     r = expect(rpcall(*p, "--cacert", CA, h2c_srv.address, "Rides/Start", "-d", "{}"), 1)
     assert "did not answer with TLS" in one_line_error(r) and "--plaintext" in r.err, r
+    with TlsHttp1Port() as web:
+        r = expect(rpcall(*p, "--cacert", CA, web.address, "Rides/Start", "-d", "{}"), 1)
+        line = one_line_error(r)
+        assert "did not agree to HTTP/2" in line and "ALPN" in line, r
     r = expect(rpcall(*p, "--insecure", addr, "Rides/Start", "-d", '{"driver_id": "x"}'), 0)
     # 127.0.0.1 is in the certificate's subjectAltName too
     r = expect(rpcall(*p, "--cacert", CA, "127.0.0.1:%d" % tls_srv.port, "Rides/Start", "-d",
