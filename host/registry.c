@@ -898,6 +898,14 @@ static int install(reg_instance *inst, char *why, size_t whylen)
 
 static void discard(reg_instance *inst)
 {
+    if (inst->has_image && threads_left(inst)) {
+        /* A failed init left a thread running in the plugin: unmapping it
+         * would crash the host. Leak the copy (its fd stays open too). */
+        log_warn("plugin %s (%s): its failed init left threads running; its code stays mapped",
+                 inst->name, inst_label(inst));
+        inst_free(inst);
+        return;
+    }
     if (inst->has_image) {
         char why[8];
         loader_close(&inst->img, why, sizeof why);
@@ -1282,13 +1290,6 @@ static void fill_info(const reg_instance *i, reg_plugin_info *o)
     snprintf(o->unload_note, sizeof o->unload_note, "%s", i->unload_note);
 }
 
-static int cmp_info(const void *a, const void *b)
-{
-    const reg_plugin_info *x = a, *y = b;
-    if (x->draining != y->draining) return x->draining ? 1 : -1;
-    return 0;
-}
-
 size_t reg_list(reg_plugin_info **out)
 {
     pthread_mutex_lock(&R.ctl);
@@ -1306,11 +1307,13 @@ size_t reg_list(reg_plugin_info **out)
     size_t k = 0;
     for (reg_instance *i = R.instances; i; i = i->next) sorted[k++] = i;
     qsort(sorted, n, sizeof *sorted, cmp_order);
-    for (size_t j = 0; j < n; j++) fill_info(sorted[j], &infos[j]);
+    /* Serving ones first, then draining/stuck ones, each in load order. */
+    k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t j = 0; j < n; j++)
+            if (atomic_load(&sorted[j]->retired) == (pass == 1)) fill_info(sorted[j], &infos[k++]);
     pthread_mutex_unlock(&R.ctl);
     free(sorted);
-    /* Stable enough for a listing: serving ones first, then draining. */
-    qsort(infos, n, sizeof *infos, cmp_info);
     *out = infos;
     return n;
 }
@@ -1334,20 +1337,19 @@ int reg_init(void)
 void reg_shutdown(void)
 {
     pthread_mutex_lock(&R.ctl);
-    reg_instance *live[1024];
-    size_t n = 0;
-    for (reg_instance *i = R.instances; i && n < 1024; i = i->next)
-        if (!atomic_load(&i->retired)) {
-            retire(i);
-            live[n++] = i;
-        }
     pthread_mutex_lock(&R.snap_lock);
     reg_snapshot *old = R.current;
     R.current = NULL;
     pthread_mutex_unlock(&R.snap_lock);
-    pthread_mutex_unlock(&R.ctl);
     reg_snapshot_release(old);
-    for (size_t i = 0; i < n; i++) inst_unref(live[i]);
+    /* Drop the live references (inst_unref only queues; nothing is freed
+     * while we walk the list). */
+    for (reg_instance *i = R.instances; i; i = i->next)
+        if (!atomic_load(&i->retired)) {
+            retire(i);
+            inst_unref(i);
+        }
+    pthread_mutex_unlock(&R.ctl);
     reg_control_run();
     /* Whatever is still referenced (a snapshot someone never released) is
      * finalised anyway: the server has stopped, no call can run. */

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, expect, one_line_error,
+from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, TlsHttp1Port, expect, one_line_error,
                          refused_address, rides_protoset, rpcall, rt, stream_lines,
                          track_lines)
 
@@ -71,8 +71,14 @@ def test_invalid_argument(srv, args):
 def test_status_details(srv, args):
     r = expect(rpcall(*args, srv.address, "Rides/Start", "-d", '{"driver_id": "details"}'),
                64 + 3, "ERROR: InvalidArgument: driver details is banned")
+    # A standard google.rpc detail is printed as JSON ...
     assert "details[0]: type.googleapis.com/google.rpc.ErrorInfo" in r.err, r
-    assert '"DRIVER_BANNED"' in r.err and '"rides.example"' in r.err, r
+    for part in ('"reason": "DRIVER_BANNED"', '"domain": "rides.example"',
+                 '"field": "driver_id"'):
+        assert part in r.err, (part, r)
+    # ... and one of an unknown type field by field.
+    assert "details[1]: type.googleapis.com/rides.example.Custom" in r.err, r
+    assert '1: 42' in r.err and '2: "why"' in r.err, r
 
 
 def test_deadline(srv, args):
@@ -121,6 +127,10 @@ def test_tls_errors(tls_srv, h2c_srv):
     assert "drop --plaintext" in one_line_error(r), r
     r = expect(rpcall(*p, "--cacert", CA, h2c_srv.address, "Rides/Start", "-d", "{}"), 1)
     assert "did not answer with TLS" in one_line_error(r) and "--plaintext" in r.err, r
+    with TlsHttp1Port() as web:
+        r = expect(rpcall(*p, "--cacert", CA, web.address, "Rides/Start", "-d", "{}"), 1)
+        line = one_line_error(r)
+        assert "did not agree to HTTP/2" in line and "ALPN" in line, r
     r = expect(rpcall(*p, "--insecure", addr, "Rides/Start", "-d", '{"driver_id": "x"}'), 0)
     # 127.0.0.1 is in the certificate's subjectAltName too
     r = expect(rpcall(*p, "--cacert", CA, "127.0.0.1:%d" % tls_srv.port, "Rides/Start", "-d",
