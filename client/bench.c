@@ -230,7 +230,7 @@ static void *worker_main(void *arg)
         int timeout = BENCH_TICK_MS;
         if (wait_ms >= 0 && wait_ms < timeout)
             timeout = wait_ms;
-        session_step(&w->s, -1, NULL, timeout);
+        session_step_read(&w->s, timeout);
     }
     session_close(&w->s);
     return NULL;

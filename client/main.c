@@ -138,6 +138,9 @@ int main(int argc, char **argv)
             exit_code = catalog_failure(&cat);
             break;
         }
+        if (o.verbose && cat.reflection)
+            fprintf(stderr, "Descriptors from server reflection (grpc.reflection.%s)\n\n",
+                    cat.r.version == 2 ? "v1alpha" : "v1");
         exit_code = invoke_run(&o, &s, &cat, m);
         break;
     }

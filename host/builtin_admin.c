@@ -50,6 +50,9 @@ static bool principal_listed(const char *principal)
         p += strspn(p, ", \t");
         size_t len = strcspn(p, ", \t");
         if (len == n && len && strncmp(p, principal, n) == 0) return true;
+        /* "*": any principal an interceptor vouched for (e.g. authlog, which
+         * already requires its admin permission for this service). */
+        if (len == 1 && *p == '*') return true;
         p += len;
     }
     return false;

@@ -72,6 +72,8 @@ struct reg_instance {
     size_t n_icpts;
     bool cannot_unload;
     char unload_note[256];
+    pid_t *init_tids; /* threads that appeared while init ran */
+    size_t n_init_tids;
     reg_instance *next;      /* R.instances (every instance not freed) */
     reg_instance *dead_next; /* R.dead */
 };
@@ -150,6 +152,53 @@ static uint64_t fnv1a(const char *s, size_t n)
         h *= 1099511628211ull;
     }
     return h;
+}
+
+/* The process's thread ids (sorted), from /proc/self/task. */
+static size_t list_tids(pid_t **out)
+{
+    *out = NULL;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    size_t n = 0, cap = 0;
+    pid_t *v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            pid_t *grown = realloc(v, ncap * sizeof *v);
+            if (!grown) break;
+            v = grown;
+            cap = ncap;
+        }
+        v[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    *out = v;
+    return n;
+}
+
+static bool tid_alive(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    return access(path, F_OK) == 0;
+}
+
+/* Threads started by init still alive after fini: give them a moment to
+ * finish exiting (a fini that signals and joins is done already). */
+static size_t threads_left(const reg_instance *inst)
+{
+    size_t alive = 0;
+    for (int round = 0; round < 20; round++) {
+        alive = 0;
+        for (size_t i = 0; i < inst->n_init_tids; i++) alive += tid_alive(inst->init_tids[i]);
+        if (!alive) break;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return alive;
 }
 
 static const char *inst_label(const reg_instance *inst)
@@ -343,13 +392,20 @@ static int publish(void)
     atomic_store_explicit(&R.generation, f->pub.generation, memory_order_release);
     pthread_mutex_unlock(&R.snap_lock);
     reg_snapshot_release(old);
-    for (size_t i = 0; i < R.n_on_change; i++) R.on_change[i].cb(R.on_change[i].arg);
+    /* Copy the callbacks under their own lock: registering one must not
+     * need ctl (a built-in may register from its init, under ctl). */
+    pthread_mutex_lock(&R.q_lock);
+    size_t n = R.n_on_change;
+    __typeof__(R.on_change) cbs;
+    memcpy(cbs, R.on_change, sizeof cbs);
+    pthread_mutex_unlock(&R.q_lock);
+    for (size_t i = 0; i < n; i++) cbs[i].cb(cbs[i].arg);
     return 0;
 }
 
 void reg_on_change(void (*cb)(void *arg), void *arg)
 {
-    pthread_mutex_lock(&R.ctl);
+    pthread_mutex_lock(&R.q_lock);
     if (R.n_on_change < sizeof R.on_change / sizeof R.on_change[0]) {
         R.on_change[R.n_on_change].cb = cb;
         R.on_change[R.n_on_change].arg = arg;
@@ -357,7 +413,7 @@ void reg_on_change(void (*cb)(void *arg), void *arg)
     } else {
         log_error("registry: too many change callbacks; one is ignored");
     }
-    pthread_mutex_unlock(&R.ctl);
+    pthread_mutex_unlock(&R.q_lock);
 }
 
 /* ------------------------------------------------------------- config */
@@ -429,6 +485,7 @@ static void inst_free(reg_instance *inst)
     for (size_t i = 0; i < inst->n_icpts; i++) free((char *)inst->icpts[i].full_name);
     free(inst->icpts);
     config_free(atomic_load(&inst->config));
+    free(inst->init_tids);
     free(inst->file);
     free(inst);
 }
@@ -647,7 +704,20 @@ static int inst_init(reg_instance *inst, char *why, size_t whylen)
     }
     atomic_store(&inst->config, cfg);
     if (inst->desc.init) {
+        pid_t *before, *after;
+        size_t nb = list_tids(&before);
         int rc = inst->desc.init(R.api, &inst->ctx);
+        size_t na = list_tids(&after);
+        /* init runs under ctl on the control thread, so new threads are
+         * (almost always) the plugin's own. */
+        inst->init_tids = calloc(na ? na : 1, sizeof *inst->init_tids);
+        for (size_t i = 0; inst->init_tids && i < na; i++) {
+            bool old = false;
+            for (size_t j = 0; j < nb && !old; j++) old = before[j] == after[i];
+            if (!old) inst->init_tids[inst->n_init_tids++] = after[i];
+        }
+        free(before);
+        free(after);
         if (rc != 0) {
             snprintf(why, whylen, "its init failed (%d%s%s); see its log lines above", rc,
                      rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
@@ -683,6 +753,8 @@ static void log_loaded(const reg_instance *inst, const reg_instance *old)
                  "instance finishes its %ld running calls",
                  inst->name, inst->version, old->version, inst_label(inst), svcs, icpts,
                  (long)atomic_load(&old->in_flight));
+    else if (inst->builtin)
+        log_info("built-in %s %s: services [%s]", inst->name, inst->version, svcs);
     else
         log_info("plugin %s %s loaded from %s: services [%s] interceptors [%s]", inst->name,
                  inst->version, inst_label(inst), svcs, icpts);
@@ -746,7 +818,19 @@ static void finalise(reg_instance *inst)
     if (inst->initialised && inst->desc.fini) inst->desc.fini(&inst->ctx);
     inst->initialised = false;
     bool gone = true;
-    if (inst->has_image) {
+    size_t left = inst->has_image ? threads_left(inst) : 0;
+    if (left) {
+        /* Unmapping code a thread still runs would crash the host: keep the
+         * copy mapped and say so. */
+        gone = false;
+        inst->cannot_unload = true;
+        snprintf(inst->unload_note, sizeof inst->unload_note,
+                 "%zu thread%s started by its init still running after fini; its code stays "
+                 "mapped (fini must stop and join its threads)",
+                 left, left == 1 ? "" : "s");
+        log_warn("plugin %s %s (%s) could not be unloaded: %s", inst->name, inst->version,
+                 inst_label(inst), inst->unload_note);
+    } else if (inst->has_image) {
         char why[256];
         gone = loader_close(&inst->img, why, sizeof why);
         if (!gone) {
@@ -756,8 +840,12 @@ static void finalise(reg_instance *inst)
                      inst_label(inst), why);
         }
     }
-    log_info("plugin %s %s (%s) finalised after %llu calls%s", inst->name, inst->version,
-             inst_label(inst), (unsigned long long)served, gone ? " and unloaded" : "");
+    if (inst->builtin)
+        log_debug("built-in %s finalised after %llu calls", inst->name,
+                  (unsigned long long)served);
+    else
+        log_info("plugin %s %s (%s) finalised after %llu calls%s", inst->name, inst->version,
+                 inst_label(inst), (unsigned long long)served, gone ? " and unloaded" : "");
     /* Unlink from the instance list unless it stays mapped (then it stays
      * listed, so the admin listing shows the leak). */
     if (!gone) {
@@ -1194,13 +1282,6 @@ static void fill_info(const reg_instance *i, reg_plugin_info *o)
     snprintf(o->unload_note, sizeof o->unload_note, "%s", i->unload_note);
 }
 
-static int cmp_info(const void *a, const void *b)
-{
-    const reg_plugin_info *x = a, *y = b;
-    if (x->draining != y->draining) return x->draining ? 1 : -1;
-    return 0;
-}
-
 size_t reg_list(reg_plugin_info **out)
 {
     pthread_mutex_lock(&R.ctl);
@@ -1218,11 +1299,13 @@ size_t reg_list(reg_plugin_info **out)
     size_t k = 0;
     for (reg_instance *i = R.instances; i; i = i->next) sorted[k++] = i;
     qsort(sorted, n, sizeof *sorted, cmp_order);
-    for (size_t j = 0; j < n; j++) fill_info(sorted[j], &infos[j]);
+    /* Serving ones first, then draining/stuck ones, each in load order. */
+    k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t j = 0; j < n; j++)
+            if (atomic_load(&sorted[j]->retired) == (pass == 1)) fill_info(sorted[j], &infos[k++]);
     pthread_mutex_unlock(&R.ctl);
     free(sorted);
-    /* Stable enough for a listing: serving ones first, then draining. */
-    qsort(infos, n, sizeof *infos, cmp_info);
     *out = infos;
     return n;
 }
@@ -1246,20 +1329,19 @@ int reg_init(void)
 void reg_shutdown(void)
 {
     pthread_mutex_lock(&R.ctl);
-    reg_instance *live[1024];
-    size_t n = 0;
-    for (reg_instance *i = R.instances; i && n < 1024; i = i->next)
-        if (!atomic_load(&i->retired)) {
-            retire(i);
-            live[n++] = i;
-        }
     pthread_mutex_lock(&R.snap_lock);
     reg_snapshot *old = R.current;
     R.current = NULL;
     pthread_mutex_unlock(&R.snap_lock);
-    pthread_mutex_unlock(&R.ctl);
     reg_snapshot_release(old);
-    for (size_t i = 0; i < n; i++) inst_unref(live[i]);
+    /* Drop the live references (inst_unref only queues; nothing is freed
+     * while we walk the list). */
+    for (reg_instance *i = R.instances; i; i = i->next)
+        if (!atomic_load(&i->retired)) {
+            retire(i);
+            inst_unref(i);
+        }
+    pthread_mutex_unlock(&R.ctl);
     reg_control_run();
     /* Whatever is still referenced (a snapshot someone never released) is
      * finalised anyway: the server has stopped, no call can run. */
@@ -1281,7 +1363,9 @@ void reg_shutdown(void)
     R.n_files = 0;
     free(R.dir);
     R.dir = NULL;
+    pthread_mutex_lock(&R.q_lock);
     R.n_on_change = 0;
+    pthread_mutex_unlock(&R.q_lock);
     R.next_order = 0;
     if (R.efd >= 0) close(R.efd);
     R.efd = -1;

@@ -625,9 +625,15 @@ bool jp_utf8_valid(const uint8_t *s, size_t n)
 
 /* ---- numbers -------------------------------------------------------------- */
 
+/* If a normal double has a round-tripping text of at most DBL_DIG (15)
+ * digits, %.15g finds it (rounding to 15 digits lands on it, and %g drops
+ * the trailing zeros), so the search starts there. Subnormals have fewer
+ * significant bits, so shorter texts round-trip that 15-digit rounding
+ * misses: they search from 1 digit. Same for floats at FLT_DIG. */
 void jp_format_double(double d, char *buf, size_t size)
 {
-    for (int prec = 1; prec <= 17; prec++) {
+    int first = d > -DBL_MIN && d < DBL_MIN ? 1 : DBL_DIG;
+    for (int prec = first; prec <= 17; prec++) {
         snprintf(buf, size, "%.*g", prec, d);
         if (strtod(buf, NULL) == d)
             return;
@@ -639,7 +645,8 @@ double jp_float_to_double(float f)
     if (!isfinite(f))
         return (double)f;
     char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
+    int first = f > -FLT_MIN && f < FLT_MIN ? 1 : FLT_DIG;
+    for (int prec = first; prec <= 9; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
         if (strtof(buf, NULL) == f)
             return strtod(buf, NULL);

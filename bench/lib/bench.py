@@ -73,11 +73,10 @@ class Bench:
     # ---- servers --------------------------------------------------------
 
     def rpchost(self, label, plugins, config, workers=1):
-        pdir = os.path.join(self.work, label.replace(" ", "_") + "-plugins")
-        os.makedirs(pdir, exist_ok=True)
+        pdir = tempfile.mkdtemp(prefix="plugins-", dir=self.work)
         for p in plugins:
             shutil.copyfile(os.path.join(self.args.plugins, p + ".so"), os.path.join(pdir, p + ".so"))
-        cfg = os.path.join(self.work, label.replace(" ", "_") + ".ini")
+        cfg = pdir + ".ini"
         with open(cfg, "w") as f:
             f.write(config)
         port = free_port()
@@ -177,6 +176,9 @@ class Bench:
         self.raw.setdefault(scenario, {})[req.name] = {
             "%dx%d" % k: v for k, v in out.items()}
         return out
+
+    def log(self, msg):
+        log(msg)
 
     def error(self, scenario, msg):
         log("ERROR %s: %s" % (scenario, msg))

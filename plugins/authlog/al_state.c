@@ -51,7 +51,8 @@ al_thread *al_thread_register(al_state *s)
         free(t);
         return NULL;
     }
-    if (pthread_setspecific(s->key, t)) {
+    if (al_hasher_init(&t->hasher) || pthread_setspecific(s->key, t)) {
+        al_hasher_free(&t->hasher);
         al_ring_destroy(&t->ring);
         free(t);
         return NULL;
@@ -319,6 +320,8 @@ static void apply_config(al_state *s, al_config *c)
         LOG(s, RH_LOG_ERROR, "%s; still logging to %s", err, al_sink_name(&s->sink));
     atomic_store(&s->log_format, (int)c->log_format);
     atomic_store(&s->mtls, c->mtls);
+    atomic_store(&s->auth_on, c->auth);
+    atomic_store(&s->log_on, c->log);
     al_perms *ex = malloc(sizeof *ex);
     if (ex) {
         *ex = c->exempt;
@@ -335,6 +338,11 @@ static void apply_config(al_state *s, al_config *c)
         }
     }
     tokens_check(s, true);
+    LOG(s, RH_LOG_INFO,
+        "in force now: auth %s, log %s to %s as %s, tokens_file %s",
+        c->auth ? "on" : "off", c->log ? "on" : "off", al_sink_name(&s->sink),
+        c->log_format == AL_FMT_JSON ? "json" : "text",
+        s->watch.path ? s->watch.path : "(none)");
     al_config_free(c);
     free(c);
 }
@@ -392,6 +400,7 @@ static void state_free(al_state *s)
     al_thread *t = atomic_load(&s->threads);
     while (t) {
         al_thread *next = t->next;
+        al_hasher_free(&t->hasher);
         al_ring_destroy(&t->ring);
         free(t);
         t = next;
@@ -434,6 +443,8 @@ int al_state_start(al_state **out, const rh_host_api *api, rh_plugin_ctx *ctx,
     atomic_init(&s->exempt, NULL);
     atomic_init(&s->log_format, (int)cfg->log_format);
     atomic_init(&s->mtls, cfg->mtls);
+    atomic_init(&s->auth_on, cfg->auth);
+    atomic_init(&s->log_on, cfg->log);
     atomic_init(&s->stop, false);
     pthread_mutex_init(&s->pending_mu, NULL);
     bool key_made = false;

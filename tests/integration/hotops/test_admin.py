@@ -126,11 +126,9 @@ def case_unix_socket_real():
             deadline = time.time() + 10
             while not os.path.exists(sock) and time.time() < deadline:
                 time.sleep(0.05)
-            with open(rt.CA, "rb") as f:
-                creds = grpc.ssl_channel_credentials(root_certificates=f.read())
-            uch = grpc.secure_channel("unix:" + sock, creds,
-                                      options=[("grpc.ssl_target_name_override", "localhost"),
-                                               ("grpc.default_authority", "localhost")])
+            # Unix-socket listeners speak h2c: the socket's file permissions
+            # are the access control.
+            uch = grpc.insecure_channel("unix:" + sock)
             by_name(list_plugins(uch, md=None), "swap")
             # The same call over TCP without a principal is refused.
             expect_code(grpc.StatusCode.PERMISSION_DENIED, list_plugins, h.channel(), None)
@@ -140,9 +138,24 @@ def case_unix_socket_real():
         shutil.rmtree(sock_dir, ignore_errors=True)
 
 
+def case_cannot_unload_reported():
+    with rt.Host(plugins=[], config=CONFIG) as h:
+        install(h, "testauth", "testauth.so")
+        install(h, "nodelete", "nodelete.so")
+        wait_log(h, r"plugin nodelete \(.*\) will not be unloadable: marked NODELETE")
+        ch = h.channel()
+        p = by_name(list_plugins(ch), "nodelete")
+        assert p.cannot_unload and "NODELETE" in p.cannot_unload_reason, p
+        os.unlink(os.path.join(h.plugin_dir, "nodelete.so"))
+        wait_log(h, r"plugin nodelete \S+ \(.*\) could not be unloaded: stays mapped")
+        p = by_name(list_plugins(ch), "nodelete", admin_pb2.PLUGIN_STATE_STUCK)
+        assert p.cannot_unload and "stays mapped" in p.cannot_unload_reason, p
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("list_reload_unload_load", case_list_reload_unload_load)
     res.run("denied", case_denied)
     res.run("unix_socket", case_unix_socket_real)
+    res.run("cannot_unload_reported", case_cannot_unload_reported)
     res.finish()

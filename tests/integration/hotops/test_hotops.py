@@ -217,10 +217,139 @@ def case_sighup():
         assert version(ch) == "1"
 
 
+def case_replace_rides_under_load():
+    """The real Rides plugin (SQLite, a writer thread) replaced 50 times
+    under load from 8 clients (Rides/Start and an interop stream): zero
+    failed calls, and every Start that answered OK is in the database (old
+    instances finish their commits before fini). Each copy of rides.so is a
+    new file, so each swap loads a new instance of the same build."""
+    rides_so = os.path.join(rt.PLUGIN_BUILD_DIR, "rides.so")
+    if not os.path.exists(rides_so):
+        raise AssertionError("rides.so is not built: " + rides_so)
+    import sqlite3
+    rides_dir = os.path.join(rt.SOURCE_DIR, "plugins", "rides")
+    pb = rt.proto_module("rides.proto", extra_paths=[rides_dir])
+    extra, extra_plugins = interop_extra()
+    tmp = __import__("tempfile").mkdtemp(prefix="rpchost-rides-swap-")
+    db = os.path.join(tmp, "rides.db")
+    cfg = "[plugin.rides]\ndb = %s\n" % db
+    try:
+        with rt.Host(plugins=extra_plugins, config=cfg) as h:
+            def put_rides():
+                t = os.path.join(h.tmp, ".incoming-rides.so")
+                __import__("shutil").copyfile(rides_so, t)
+                os.rename(t, os.path.join(h.plugin_dir, "rides.so"))
+            put_rides()
+            wait_log(h, r"plugin rides \S+ loaded")
+
+            def start(ch):
+                req = pb.StartRequest(car_id=7, driver_id="Bond", passenger_ids=["M"],
+                                      type=pb.POOL, location=pb.Location(lat=51.5, lng=-0.12))
+                req.time.FromJsonString("2022-02-20T15:08:07Z")
+                rt.unary(ch, "/Rides/Start", req, pb.StartResponse, timeout=10)
+
+            starts = [0]
+            lock = threading.Lock()
+
+            def mix(ch):
+                if extra and threading.current_thread().name.endswith("odd"):
+                    extra(ch)
+                else:
+                    start(ch)
+                    with lock:
+                        starts[0] += 1
+
+            class RidesLoad(Load):
+                def _run(self, i):
+                    threading.current_thread().name = "load-%d-%s" % (i, "odd" if i % 2 else "even")
+                    ch = self.host.channel()
+                    deadline = time.time() + 600
+                    while not self.stop_ev.is_set() and time.time() < deadline:
+                        try:
+                            mix(ch)
+                            with self.lock:
+                                self.ok += 1
+                        except grpc.RpcError as e:
+                            with self.lock:
+                                self.failures.append("%s: %s" % (e.code(), e.details()))
+                    ch.close()
+
+            with RidesLoad(h, n=8) as load:
+                time.sleep(0.3)
+                for i in range(50):
+                    put_rides()
+                    deadline = time.time() + 15
+                    while log_count(h, r"plugin rides \S+ replaced") < i + 1:
+                        if time.time() > deadline:
+                            raise AssertionError("rides swap %d not done:\n%s"
+                                                 % (i, h.logs()[-3000:]))
+                        time.sleep(0.005)
+                    time.sleep(0.05)
+                time.sleep(0.3)
+                load.stop()
+            print("rides replace under load: %d OK calls (%d Start), %d failed, 50 swaps"
+                  % (load.ok, starts[0], len(load.failures)))
+            load.assert_clean(min_ok=100)
+            assert starts[0] > 50, starts[0]
+            deadline = time.time() + 15
+            while log_count(h, r"plugin rides \S+ \(.*\) finalised after \d+ calls and unloaded") < 50:
+                if time.time() > deadline:
+                    raise AssertionError("old rides instances not unloaded:\n" + h.logs()[-3000:])
+                time.sleep(0.05)
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+        stored = con.execute("SELECT count(*) FROM rides").fetchone()[0]
+        con.close()
+        assert stored == starts[0], "%d Start calls answered OK, %d rides stored" % (
+            starts[0], stored)
+    finally:
+        __import__("shutil").rmtree(tmp, ignore_errors=True)
+
+
+def case_replace_interceptor_under_load():
+    """An interceptor plugin (testauth: metadata x-test-principal becomes the
+    principal) replaced 30 times while 8 clients call Swap/Version: every
+    call still ran through an interceptor (the reply carries the principal),
+    none failed."""
+    with rt.Host(plugins=[]) as h:
+        install(h, "testauth", "testauth.so")
+        install(h, "swap_v1", "swap.so")
+        wait_log(h, r"plugin swap 1 loaded")
+        wait_log(h, r"plugin testauth \S+ loaded")
+        seen = {"ok": 0, "bad": []}
+        lock = threading.Lock()
+
+        def with_principal(ch):
+            r = rt.unary(ch, hotlib.VERSION, hotlib.swap_pb2.VersionRequest(),
+                         hotlib.swap_pb2.VersionReply, timeout=5,
+                         metadata=(("x-test-principal", "carol"),))
+            with lock:
+                if r.principal == "carol":
+                    seen["ok"] += 1
+                else:
+                    seen["bad"].append(r.principal)
+
+        with Load(h, n=8, extra=with_principal) as load:
+            time.sleep(0.2)
+            for i in range(30):
+                install(h, "testauth", "testauth.so")
+                deadline = time.time() + 10
+                while log_count(h, r"plugin testauth \S+ replaced") < i + 1:
+                    if time.time() > deadline:
+                        raise AssertionError("interceptor swap %d not done" % i)
+                    time.sleep(0.005)
+                time.sleep(0.03)
+            time.sleep(0.2)
+            load.stop()
+        load.assert_clean(min_ok=100)
+        assert seen["ok"] > 30 and not seen["bad"], seen
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("add_latency", case_add_latency)
     res.run("replace_under_load", case_replace_under_load)
+    res.run("replace_rides_under_load", case_replace_rides_under_load)
+    res.run("replace_interceptor_under_load", case_replace_interceptor_under_load)
     res.run("remove_during_stream", case_remove_during_stream)
     res.run("remove_drain_timeout", case_remove_drain_timeout)
     res.run("failing_replacements_keep_old", case_failing_replacements_keep_old)

@@ -2,15 +2,19 @@
 contract (no reflection: grpcio's reflection module is not packaged), so
 rpcall is checked against another implementation with --protoset.
 
-    rides_server.py PORT [--tls]
+    rides_server.py PORT [--tls] [--reflection-v1alpha PROTOSET]
 
-Prints "ready" on stdout once it serves. Start with driver_id "details"
+Prints "ready" on stdout once it serves. With --reflection-v1alpha it also
+serves grpc.reflection.v1alpha.ServerReflection (and not v1) from the
+descriptors in PROTOSET, like older servers do, so rpcall's fallback from
+v1 to v1alpha is checked against a real second implementation. Start with driver_id "details"
 fails with INVALID_ARGUMENT and a google.rpc.Status in
 grpc-status-details-bin holding one google.rpc.ErrorInfo, written by hand
 (Debian has no google/rpc protos).
 """
 import os
 import sys
+import time
 import uuid
 from concurrent import futures
 
@@ -59,6 +63,8 @@ class _Status(grpc.Status):
 def start(req, ctx):
     if req.driver_id == "":
         ctx.abort(grpc.StatusCode.INVALID_ARGUMENT, "driver_id is empty")
+    if req.driver_id == "slow":
+        return start_slow(req, ctx)
     if req.driver_id == "details":
         msg = "driver details is banned"
         ctx.abort_with_status(_Status(grpc.StatusCode.INVALID_ARGUMENT, msg,
@@ -69,11 +75,82 @@ def start(req, ctx):
     return rides.StartResponse(id=uuid.uuid4().hex)
 
 
+def start_slow(req, ctx):
+    time.sleep(5)
+    return rides.StartResponse(id="late")
+
+
 def track(reqs, ctx):
     n = 0
     for _ in reqs:
         n += 1
     return rides.TrackResponse(count=n)
+
+
+class Reflection:
+    """v1alpha ServerReflectionInfo over the files of a FileDescriptorSet."""
+
+    def __init__(self, protoset):
+        from google.protobuf import descriptor_pb2
+        self.refl = rt.proto_module("grpc/reflection/v1alpha/reflection.proto")
+        fds = descriptor_pb2.FileDescriptorSet()
+        with open(protoset, "rb") as f:
+            fds.ParseFromString(f.read())
+        self.files = {fd.name: fd for fd in fds.file}
+        self.symbols = {}
+        self.services = []
+        for fd in fds.file:
+            prefix = fd.package + "." if fd.package else ""
+            for svc in fd.service:
+                self.services.append(prefix + svc.name)
+                self.symbols[prefix + svc.name] = fd.name
+                for m in svc.method:
+                    self.symbols[prefix + svc.name + "." + m.name] = fd.name
+            todo = [(prefix, m) for m in fd.message_type]
+            while todo:
+                pre, m = todo.pop()
+                self.symbols[pre + m.name] = fd.name
+                todo += [(pre + m.name + ".", n) for n in m.nested_type]
+                for e in m.enum_type:
+                    self.symbols[pre + m.name + "." + e.name] = fd.name
+            for e in fd.enum_type:
+                self.symbols[prefix + e.name] = fd.name
+
+    def closure(self, name):
+        out, todo = [], [name]
+        while todo:
+            n = todo.pop()
+            if n in out or n not in self.files:
+                continue
+            out.append(n)
+            todo += list(self.files[n].dependency)
+        return [self.files[n].SerializeToString() for n in out]
+
+    def info(self, reqs, ctx):
+        r = self.refl
+        for req in reqs:
+            resp = r.ServerReflectionResponse(original_request=req)
+            kind = req.WhichOneof("message_request")
+            if kind == "list_services":
+                resp.list_services_response.service.extend(
+                    [r.ServiceResponse(name=s) for s in self.services])
+            elif kind == "file_containing_symbol" and req.file_containing_symbol in self.symbols:
+                resp.file_descriptor_response.file_descriptor_proto.extend(
+                    self.closure(self.symbols[req.file_containing_symbol]))
+            elif kind == "file_by_filename" and req.file_by_filename in self.files:
+                resp.file_descriptor_response.file_descriptor_proto.extend(
+                    self.closure(req.file_by_filename))
+            else:
+                resp.error_response.error_code = grpc.StatusCode.NOT_FOUND.value[0]
+                resp.error_response.error_message = "not found"
+            yield resp
+
+    def handler(self):
+        r = self.refl
+        return grpc.method_handlers_generic_handler("grpc.reflection.v1alpha.ServerReflection", {
+            "ServerReflectionInfo": grpc.stream_stream_rpc_method_handler(
+                self.info, request_deserializer=r.ServerReflectionRequest.FromString,
+                response_serializer=r.ServerReflectionResponse.SerializeToString)})
 
 
 def main():
@@ -89,6 +166,9 @@ def main():
             response_serializer=rides.TrackResponse.SerializeToString),
     })
     server.add_generic_rpc_handlers((handler,))
+    if "--reflection-v1alpha" in sys.argv:
+        protoset = sys.argv[sys.argv.index("--reflection-v1alpha") + 1]
+        server.add_generic_rpc_handlers((Reflection(protoset).handler(),))
     addr = "127.0.0.1:%d" % port
     if tls:
         rt.ensure_certs()

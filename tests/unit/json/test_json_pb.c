@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "json_pb.h"
+#include "json_pb_internal.h"
 #include "jsontest.pb-c.h"
 #include "jsontest_set.h"
 #include "rides_origin.pb-c.h"
@@ -718,6 +719,10 @@ static void test_bad_json(void **state)
     enc_fails(T("Scalars"), "[1]", "expected an object (message rpchost.jsontest.Scalars)");
     enc_fails(T("Scalars"), "\"x\"", "expected an object");
     enc_fails(T("Scalars"), "{\"fString\": \"\\ud800\"}", "invalid JSON");
+    enc_fails(T("Scalars"), "{\"fUint64\": 18446744073709551615}",
+              "give 64-bit integers as strings");
+    /* A NUL is a valid character of a proto string. */
+    round_trip(T("Scalars"), "{\"fString\": \"a\\u0000b\"}", "{\"fString\":\"a\\u0000b\"}", 0);
     /* Unknown message type: -ENOENT. */
     uint8_t *out;
     size_t len;
@@ -854,6 +859,57 @@ static void test_print(void **state)
     assert_null(json_pb_dump(NULL, 0));
 }
 
+/* The fast shortest-text search (starting at 15 digits) gives what an
+ * exhaustive one (from 1 digit) gives, for doubles of every magnitude;
+ * and floats print as their own shortest text. */
+static void test_shortest_numbers(void **state)
+{
+    (void)state;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double d;
+        /* Any bits; a moderate exponent; or a subnormal. */
+        uint64_t bits = i % 3 == 0   ? x
+                        : i % 3 == 1 ? (x & 0x800fffffffffffffull) | (uint64_t)(1023 + i % 40 - 20) << 52
+                                     : x & 0x800fffffffffffffull;
+        memcpy(&d, &bits, sizeof d);
+        if (!isfinite(d))
+            continue;
+        char fast[40], slow[40];
+        jp_format_double(d, fast, sizeof fast);
+        for (int prec = 1; prec <= 17; prec++) {
+            snprintf(slow, sizeof slow, "%.*g", prec, d);
+            if (strtod(slow, NULL) == d)
+                break;
+        }
+        /* The same decimal (the notation may differ: 1e14 reads
+         * "100000000000000" at %.15g), and it reads back. */
+        if (strtod(fast, NULL) != strtod(slow, NULL) || strtod(fast, NULL) != d)
+            fail_msg("%a: fast %s, exhaustive %s", d, fast, slow);
+        float f = (float)d;
+        if (!isfinite(f))
+            continue;
+        double g = jp_float_to_double(f);
+        assert_true((float)g == f);
+        for (int prec = 1; prec <= 9; prec++) {
+            snprintf(slow, sizeof slow, "%.*g", prec, (double)f);
+            if (strtof(slow, NULL) == f)
+                break;
+        }
+        jp_format_double(g, fast, sizeof fast);
+        if (strtod(fast, NULL) != strtod(slow, NULL) || strtof(fast, NULL) != f)
+            fail_msg("float %a: printed %s, shortest %s", (double)f, fast, slow);
+    }
+    char buf[40];
+    jp_format_double(0.1, buf, sizeof buf);
+    assert_string_equal(buf, "0.1");
+    jp_format_double(5e-324, buf, sizeof buf);
+    assert_string_equal(buf, "5e-324");
+    jp_format_double(1e23, buf, sizeof buf);
+    assert_string_equal(buf, "1e+23");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -867,7 +923,7 @@ int main(void)
         cmocka_unit_test(test_struct_value_list), cmocka_unit_test(test_any_empty_mask),
         cmocka_unit_test(test_wkt_top_level),    cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_wire),         cmocka_unit_test(test_wire_fuzz),
-        cmocka_unit_test(test_print),
+        cmocka_unit_test(test_print),            cmocka_unit_test(test_shortest_numbers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
