@@ -183,6 +183,26 @@ def test_principal_from_interceptor(tmp):
     assert db_scalar(db, "SELECT count(*) FROM rides") == 1
 
 
+def test_reload_synchronous(tmp):
+    """SIGHUP re-reads [plugin.rides]: a new synchronous applies from the
+    next commit; a new db path is only logged (no switch under calls)."""
+    import signal
+    db = os.path.join(tmp, "r.db")
+    with rt.Host(plugins=["rides"], config="[plugin.rides]\ndb = %s\nsynchronous = OFF\n" % db) as h:
+        assert "storing rides in %s (WAL, synchronous=OFF, schema v1)" % db in h.logs()
+        with open(h.config_path, "w") as f:
+            f.write("[plugin.rides]\ndb = %s\nsynchronous = normal\n" % os.path.join(tmp, "other.db"))
+        h.signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while "synchronous=NORMAL from the next commit on" not in h.logs():
+            assert time.time() < deadline, "no reload line:\n" + h.logs()
+            time.sleep(0.05)
+        assert "needs a restart or a plugin replace; still storing in %s" % db in h.logs()
+        assert HEX32.match(start_stub(h.channel())(original_request(), timeout=3).id)
+    assert db_scalar(db, "SELECT count(*) FROM rides") == 1
+    assert not os.path.exists(os.path.join(tmp, "other.db"))
+
+
 def main():
     res = rt.Results()
     # Default db path: rides.db in the host's working directory.
@@ -201,6 +221,11 @@ def main():
         logs = h.logs()
     res.run("log names the database and its mode",
             lambda: _assert_in("storing rides in rides.db (WAL, synchronous=FULL, schema v1)", logs))
+    tmp = tempfile.mkdtemp(prefix="rides-reload-")
+    try:
+        res.run("SIGHUP applies a new synchronous", test_reload_synchronous, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if os.path.exists(os.path.join(rt.PLUGIN_BUILD_DIR, "authlog.so")):
         tmp = tempfile.mkdtemp(prefix="rides-principal-")
         try:
