@@ -308,9 +308,10 @@ static int encode_requests(const rpcall_opts *o, catalog *cat, const descpool_sy
         sh->req_msgs++;
         free(pb);
     }
-    if (in.fd > 0)
-        close(in.fd);
-    jsonin_free(&in);
+    int in_fd = in.fd;
+    jsonin_free(&in); /* restores the fd's flags first */
+    if (in_fd > 0)
+        close(in_fd);
     if (rc < 0) {
         fprintf(stderr, "rpcall: %s\n", err);
         return rc;
