@@ -100,6 +100,7 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
     if (!c->peer) goto fail;
     c->reset_tokens = w->s->server_reset_budget;
     c->reset_refill_ns = now_ns();
+    c->last_active_ns = c->reset_refill_ns;
     if (!w->s->plaintext && !unix_path) {
         c->ssl = tls_new_ssl();
         if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) goto fail;
@@ -312,6 +313,7 @@ void conn_read(conn *c)
                 return;
             }
         }
+        c->last_active_ns = w->now;
         ssize_t rv = nghttp2_session_mem_recv(c->h2, w->rbuf, (size_t)n);
         if (c->state == CONN_CLOSED) return;
         if (rv < 0) {

@@ -66,6 +66,7 @@ struct conn {
     bool goaway_notice; /* shutdown: GOAWAY(max id) + PING sent */
     bool goaway_final;  /* GOAWAY(last id) sent */
     bool closing;       /* terminate once the output is written */
+    int64_t last_active_ns; /* last input, for idle_timeout_ms */
 
     peer_info *peer;
 };

@@ -106,6 +106,7 @@ struct worker {
     size_t rbuf_size;
     buf obuf; /* output scratch: one batch of frames per flush */
 
+    int64_t now; /* CLOCK_MONOTONIC at the last wake-up */
     bool stopping;
     int64_t drain_deadline;
     rh_timer drain_timer;
