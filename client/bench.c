@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,18 @@ typedef struct bench_worker {
     char err[700];
     pthread_t tid;
 } bench_worker;
+
+/* Ctrl-C stops starting calls; the report covers what was done. A second
+ * Ctrl-C kills as usual. */
+static atomic_bool *interrupt_flag;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    if (interrupt_flag)
+        atomic_store(interrupt_flag, true);
+    signal(SIGINT, SIG_DFL);
+}
 
 /* ---- per call ---------------------------------------------------------- */
 
@@ -295,9 +308,10 @@ static int encode_requests(const rpcall_opts *o, catalog *cat, const descpool_sy
         sh->req_msgs++;
         free(pb);
     }
-    if (in.fd > 0)
-        close(in.fd);
-    jsonin_free(&in);
+    int in_fd = in.fd;
+    jsonin_free(&in); /* restores the fd's flags first */
+    if (in_fd > 0)
+        close(in_fd);
     if (rc < 0) {
         fprintf(stderr, "rpcall: %s\n", err);
         return rc;
@@ -538,6 +552,8 @@ int bench_run(const rpcall_opts *o)
     sh.t_measure_ns = t0 + (int64_t)(o->warmup * 1e9);
     sh.t_end_ns = o->duration > 0 ? sh.t_measure_ns + (int64_t)(o->duration * 1e9) : 0;
     double cpu0 = cpu_seconds();
+    interrupt_flag = &sh.stop;
+    signal(SIGINT, on_sigint);
     long started = 0;
     for (long i = 0; i < o->connections; i++) {
         bench_worker *w = &ws[i];
@@ -562,6 +578,8 @@ int bench_run(const rpcall_opts *o)
         pthread_join(ws[i].tid, NULL);
     int64_t t1 = conn_now_ns();
     double cpu_s = cpu_seconds() - cpu0;
+    signal(SIGINT, SIG_DFL);
+    interrupt_flag = NULL;
     /* Merge. */
     hist *h = malloc(sizeof(hist));
     if (!h) {

@@ -296,8 +296,9 @@ int invoke_run(const rpcall_opts *o, session *s, catalog *cat, const descpool_sy
     call_free(&v.c);
     call_headers_free(&hd);
 out:
-    if (v.in.fd > 0)
-        close(v.in.fd);
-    jsonin_free(&v.in);
+    int in_fd = v.in.fd;
+    jsonin_free(&v.in); /* restores the fd's flags first */
+    if (in_fd > 0)
+        close(in_fd);
     return exit_code;
 }
