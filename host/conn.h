@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "timer.h"
+#include "tls.h"
 #include "worker.h"
 
 typedef struct rh_call rh_call;
@@ -69,6 +70,7 @@ struct conn {
     int64_t last_active_ns; /* last input, for idle_timeout_ms */
 
     peer_info *peer;
+    tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
 };
 
 /* Takes ownership of fd (accepted, non-blocking). NULL on failure (fd

@@ -43,7 +43,8 @@ int worker_init(worker *w, int id, const rh_settings *s)
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->rbuf_size = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
-    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf) {
+    w->tbuf = s->plaintext ? NULL : malloc(RBUF_SIZE);
+    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf || (!s->plaintext && !w->tbuf)) {
         log_error("worker %d: cannot create its event loop: %s", id, strerror(errno));
         return -errno ? -errno : -ENOMEM;
     }
@@ -588,6 +589,7 @@ void worker_free(worker *w)
     timer_heap_free(&w->timers);
     free(w->listeners);
     free(w->rbuf);
+    free(w->tbuf);
     free(w->obuf.p);
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);

@@ -103,6 +103,7 @@ struct worker {
     uint64_t snap_gen;
 
     uint8_t *rbuf; /* input scratch: nghttp2 consumes it synchronously */
+    uint8_t *tbuf; /* ciphertext scratch, same size: OpenSSL consumes it */
     size_t rbuf_size;
     buf obuf; /* output scratch: one batch of frames per flush */
 
