@@ -220,7 +220,8 @@ def main():
             res.run(name, fn, h, db)
         logs = h.logs()
     res.run("log names the database and its mode",
-            lambda: _assert_in("storing rides in rides.db (WAL, synchronous=FULL, schema v1)", logs))
+            lambda: _assert_in("storing rides in %s (WAL, synchronous=FULL, schema v1)"
+                               % os.path.realpath(db), logs))
     tmp = tempfile.mkdtemp(prefix="rides-reload-")
     try:
         res.run("SIGHUP applies a new synchronous", test_reload_synchronous, tmp)
