@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "timer.h"
+#include "tls.h"
 #include "worker.h"
 
 typedef struct rh_call rh_call;
@@ -66,8 +67,10 @@ struct conn {
     bool goaway_notice; /* shutdown: GOAWAY(max id) + PING sent */
     bool goaway_final;  /* GOAWAY(last id) sent */
     bool closing;       /* terminate once the output is written */
+    int64_t last_active_ns; /* last input, for idle_timeout_ms */
 
     peer_info *peer;
+    tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
 };
 
 /* Takes ownership of fd (accepted, non-blocking). NULL on failure (fd

@@ -43,7 +43,8 @@ int worker_init(worker *w, int id, const rh_settings *s)
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->rbuf_size = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
-    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf) {
+    w->tbuf = s->plaintext ? NULL : malloc(RBUF_SIZE);
+    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf || (!s->plaintext && !w->tbuf)) {
         log_error("worker %d: cannot create its event loop: %s", id, strerror(errno));
         return -errno ? -errno : -ENOMEM;
     }
@@ -485,6 +486,21 @@ static void tick(rh_timer *t)
     worker *w = (worker *)((char *)t - offsetof(worker, tick_timer));
     /* An idle worker must not pin a retired plugin instance forever. */
     if (w->snap && reg_generation() != w->snap_gen) worker_snapshot(w);
+    /* Connections without calls and without input for idle_timeout_ms get
+     * a graceful GOAWAY (a scan per second: no timer work per read). */
+    int64_t idle = (int64_t)w->s->idle_timeout_ms * 1000000;
+    if (idle && !w->stopping) {
+        int64_t now = now_ns();
+        for (conn *c = w->conns; c;) {
+            conn *next = c->next;
+            if (c->state == CONN_H2 && c->n_calls == 0 && now - c->last_active_ns > idle) {
+                log_debug("%s: idle for %u ms; sending GOAWAY", c->peer->addr,
+                          w->s->idle_timeout_ms);
+                conn_final_goaway(c);
+            }
+            c = next;
+        }
+    }
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
 }
 
@@ -511,6 +527,7 @@ static void *worker_main(void *arg)
             log_error("worker %d: epoll_wait: %s", w->id, strerror(errno));
             break;
         }
+        w->now = now_ns();
         for (int i = 0; i < n; i++) {
             ev_handle *h = evs[i].data.ptr;
             switch (h->kind) {
@@ -572,6 +589,7 @@ void worker_free(worker *w)
     timer_heap_free(&w->timers);
     free(w->listeners);
     free(w->rbuf);
+    free(w->tbuf);
     free(w->obuf.p);
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);

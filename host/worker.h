@@ -103,9 +103,11 @@ struct worker {
     uint64_t snap_gen;
 
     uint8_t *rbuf; /* input scratch: nghttp2 consumes it synchronously */
+    uint8_t *tbuf; /* ciphertext scratch, same size: OpenSSL consumes it */
     size_t rbuf_size;
     buf obuf; /* output scratch: one batch of frames per flush */
 
+    int64_t now; /* CLOCK_MONOTONIC at the last wake-up */
     bool stopping;
     int64_t drain_deadline;
     rh_timer drain_timer;
