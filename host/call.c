@@ -870,6 +870,12 @@ static void later_fired(rh_timer *t)
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
                      bool heap)
 {
+    if (atomic_load(&call->w->exited)) {
+        /* The worker's loop has ended (its last timers already ran): the
+         * call was cancelled; run cb now, as promised, exactly once. */
+        cb(call, arg);
+        return 0;
+    }
     later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
     if (!l) return RH_E_NOMEM;
     memset(l, 0, sizeof *l);
