@@ -38,6 +38,9 @@ static void fill_defaults(const rh_settings *s)
     DEFAULT(max_outbound_ack, 1000);
     DEFAULT(max_recv_message, 4u << 20);
     DEFAULT(max_send_message, 4u << 20);
+    DEFAULT(max_send_queue, 64u << 20);
+    /* One message must always fit. */
+    if (cfg.max_send_queue < cfg.max_send_message + 5) cfg.max_send_queue = cfg.max_send_message + 5;
     DEFAULT(drain_timeout_ms, 30000);
     if (cfg.workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
