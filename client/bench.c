@@ -173,8 +173,11 @@ static bool may_start(bench_worker *w, int64_t now, int *wait_ms, bool *over)
     }
     if (w->rate > 0) {
         int64_t step = (int64_t)(1e9 / w->rate);
-        /* Do not bank unused time: a stall must not turn into a burst. */
-        w->next_start_ns = (w->next_start_ns + step < now ? now : w->next_start_ns + step);
+        /* Catch up on at most 250 ms of lateness (on a busy machine a
+         * thread that slept waits tens of ms for a CPU); a longer stall
+         * must not turn into a burst. */
+        int64_t floor = now - 250 * 1000000LL;
+        w->next_start_ns = w->next_start_ns + step < floor ? floor : w->next_start_ns + step;
     }
     return true;
 }
