@@ -83,10 +83,75 @@ int reg_unload_file(const char *path);
 /* Registers a built-in service plugin (reflection, health, admin) that is
  * compiled into the host; it goes through init like any plugin. */
 int reg_add_builtin(const rh_plugin_descriptor *desc);
-/* Called after every publish, on the control thread (health Watch). */
+/* Called after every publish, on the control thread (health Watch; the
+ * transport should use it to make idle workers drop a cached snapshot, or
+ * a retired instance stays pinned until that worker's next call). Up to 8
+ * callbacks; each registration adds one. */
 void reg_on_change(void (*cb)(void *arg), void *arg);
 /* Finalises every instance (after the server stopped); frees all. */
 void reg_shutdown(void);
+
+/* --- control-thread plumbing (main.c's loop; added by control) -------- */
+
+/* What plugin init receives, and how a drain timeout cancels the calls of
+ * an instance (server_cancel_instance). Set by main before any load. */
+void reg_set_host(const rh_host_api *api,
+                  void (*cancel)(reg_instance *inst, rh_status code, const char *message));
+/* An eventfd that is readable when reg_control_run() has work: instances
+ * whose last reference went (fini + dlclose) and posted jobs. */
+int reg_control_fd(void);
+void reg_control_run(void);
+/* Runs fn(arg) on the control thread (the admin service posts its
+ * load/unload work here instead of blocking a worker). */
+int reg_control_post(void (*fn)(void *arg), void *arg);
+/* Drain deadlines: milliseconds until the next one (-1: none), and the
+ * check that cancels the calls of instances past it (UNAVAILABLE). */
+int reg_next_timeout_ms(void);
+void reg_tick(void);
+/* SIGHUP / inotify overflow: load new or changed files, unload vanished
+ * ones; unchanged files that failed (or were unloaded by the admin) are
+ * left alone until they change. */
+int reg_rescan(void);
+/* Directory events (watch.c): a file was closed after writing or renamed
+ * in -> load or replace it, unless it is the very file already loaded,
+ * refused or unloaded; a file was deleted or renamed out -> drain and
+ * unload it. */
+int reg_file_changed(const char *path);
+int reg_file_removed(const char *path);
+/* SIGHUP: hand every instance its new [plugin.NAME] section and call its
+ * reload hook. */
+void reg_reconfigure(void);
+/* reg_load_file / reg_unload_file with the reason of a refusal in err. */
+int reg_load_file_err(const char *path, char *err, size_t errlen);
+int reg_unload_file_err(const char *path, char *err, size_t errlen);
+/* The plugin directory given to reg_load_dir (NULL before). */
+const char *reg_dir(void);
+/* The file of a loaded (not retired) plugin by name, or NULL; the string
+ * is copied into buf. */
+const char *reg_file_of(const char *name, char *buf, size_t buflen);
+
+/* One row of the admin listing. */
+typedef struct reg_plugin_info {
+    char file[512];      /* "" for built-ins */
+    char name[RH_NAME_MAX];
+    char version[RH_VERSION_MAX];
+    char services[1024]; /* full service names, comma-separated */
+    char interceptors[512];
+    int64_t loaded_at_ms; /* Unix time */
+    int64_t in_flight;
+    uint64_t served;
+    bool builtin;
+    bool draining;       /* retired: finishing its last calls */
+    bool finalised;      /* fini ran but the object stayed mapped */
+    bool cannot_unload;  /* dlclose will not (or did not) unmap it */
+    char unload_note[256];
+} reg_plugin_info;
+/* Every instance, serving ones first in load order; *out is malloc'ed. */
+size_t reg_list(reg_plugin_info **out);
+
+/* Instance counters (admin, tests). */
+int64_t reg_instance_in_flight(const reg_instance *inst);
+uint64_t reg_instance_served(const reg_instance *inst);
 
 /* --- plugin ctx functions that go into rh_host_api ---------------------- */
 const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);

@@ -12,8 +12,10 @@
 #define SETTINGS_MAX_LISTEN 8
 
 typedef struct settings_listen {
-    char host[256]; /* "::", "127.0.0.1", "localhost"; brackets stripped */
-    char port[16];
+    char host[256]; /* "::", "127.0.0.1", "localhost"; brackets stripped;
+                     * for a Unix socket: the socket path */
+    char port[16];  /* "" for a Unix socket */
+    bool unix_socket; /* "unix:/path" form: peers are "unix:/path" */
 } settings_listen;
 
 typedef struct settings_kv {
@@ -39,7 +41,10 @@ typedef struct rh_settings {
     int workers;               /* default: number of online CPUs */
     char *config_file;
     int log_level;             /* rh_log_level */
-    char *admin_socket;        /* Unix socket path for the admin service, or NULL */
+    char *admin_socket;        /* Unix socket path for the admin service, or NULL;
+                                * settings_load also appends it to listen[] as
+                                * a unix_socket entry, so the transport only
+                                * has to serve listen[] */
 
     /* HTTP/2 limits (safe defaults; all configurable in [rpchost]) */
     uint32_t max_concurrent_streams;   /* 100 */
@@ -67,6 +72,12 @@ typedef struct rh_settings {
 
     settings_section *sections;
     size_t n_sections;
+
+    /* Principals (set by an interceptor) allowed to use the admin service,
+     * comma-separated; NULL = none (only Unix-socket peers). */
+    char *admin_principals;
+    /* Whether log_level came from the command line (SIGHUP keeps it). */
+    bool log_level_from_argv;
 } rh_settings;
 
 /* Fills defaults, environment, config file and argv. On a bad option or
@@ -74,6 +85,13 @@ typedef struct rh_settings {
  * and return 1 (caller exits 0); success returns 0. */
 int settings_load(rh_settings *s, int argc, char **argv);
 void settings_free(rh_settings *s);
+/* SIGHUP: re-reads the config file's [plugin.*] sections (and log_level
+ * unless given on the command line) into s. On error logs one line, keeps
+ * the old sections and returns a negative code. */
+int settings_reload_sections(rh_settings *s);
+/* Parses one listen address: "HOST:PORT", "[IPv6]:PORT", ":PORT" or
+ * "unix:/path". On error writes the reason to why and returns -EINVAL. */
+int settings_parse_listen(const char *spec, settings_listen *out, char *why, size_t whylen);
 /* The section for a plugin name, or NULL. */
 const settings_section *settings_section_find(const rh_settings *s, const char *name);
 /* The process-wide settings, set once by main before any worker starts. */

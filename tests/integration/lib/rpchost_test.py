@@ -87,6 +87,13 @@ def proto_module(proto, extra_paths=()):
     subprocess.run(args, check=True)
     if out not in sys.path:
         sys.path.insert(0, out)
+    # A proto package whose top level is an installed package ("grpc/testing"
+    # vs grpcio's `grpc`): let that package also search the generated dir.
+    top = proto.split("/")[0]
+    pkg = sys.modules.get(top)
+    gen = os.path.join(out, top)
+    if pkg is not None and hasattr(pkg, "__path__") and gen not in list(pkg.__path__):
+        pkg.__path__.append(gen)
     name = proto[:-len(".proto")].replace("/", ".") + "_pb2"
     mod = importlib.import_module(name)
     _proto_cache[key] = mod
@@ -193,8 +200,11 @@ class Host:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def stop(self, sig=signal.SIGTERM, timeout=40):
-        """Stops the host; returns its exit code."""
+    def stop(self, sig=None, timeout=40):
+        """Stops the host (SIGTERM unless told); returns its exit code."""
+        # (In this class body `signal` is the method above, not the module:
+        # the default is resolved here, in function scope.)
+        sig = signal.SIGTERM if sig is None else sig
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:

@@ -1,0 +1,78 @@
+"""Timing with a real gRPC client (Debian's python3-grpcio): how long from
+a plugin renamed into rpchost's plugin directory (or from exec, for a
+server that must restart) to the first OK call."""
+import os
+import shutil
+import time
+
+import grpc
+
+POLL_S = 0.001
+LIMIT_S = 10.0
+
+
+def channel(port, ca):
+    with open(ca, "rb") as f:
+        creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+    return grpc.secure_channel("localhost:%d" % port, creds)
+
+
+def _body(req):
+    with open(req.file, "rb") as f:
+        return f.read()[5:]  # one framed message: grpcio frames it itself
+
+
+def _poll(call, body, want_ok, limit):
+    """Calls until the outcome is OK (want_ok) or UNIMPLEMENTED (not
+    want_ok); returns the monotonic time it happened, or None."""
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        try:
+            call(body, timeout=2)
+            if want_ok:
+                return time.monotonic()
+        except grpc.RpcError as e:
+            if not want_ok and e.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return time.monotonic()
+        time.sleep(POLL_S)
+    return None
+
+
+def hot_add(server, so_path, req, ca, tmpdir):
+    """Renames a copy of so_path into server.plugin_dir, returns seconds to
+    the first OK call of req (None if none within LIMIT_S), then removes it
+    again and waits until the method is gone."""
+    name = os.path.basename(so_path)
+    staged = os.path.join(os.path.dirname(server.plugin_dir), ".staged-" + name)
+    shutil.copyfile(so_path, staged)  # same file system: rename(2) is atomic
+    ch = channel(server.port, ca)
+    try:
+        call = ch.unary_unary(req.path)
+        grpc.channel_ready_future(ch).result(timeout=LIMIT_S)
+        if _poll(call, _body(req), False, LIMIT_S) is None:
+            raise RuntimeError("%s is already served before %s is added" % (req.path, name))
+        t0 = time.monotonic()
+        os.rename(staged, os.path.join(server.plugin_dir, name))
+        t1 = _poll(call, _body(req), True, LIMIT_S)
+        os.unlink(os.path.join(server.plugin_dir, name))
+        if _poll(call, _body(req), False, LIMIT_S) is None:
+            raise RuntimeError("%s still served %ss after %s was removed" % (req.path, LIMIT_S, name))
+        return None if t1 is None else t1 - t0
+    finally:
+        ch.close()
+
+
+def restart_to_ok(start_server, req, ca):
+    """Starts a server with start_server() (which returns once it listens);
+    seconds from the exec to the first OK call on a new channel."""
+    t0 = time.monotonic()
+    s = start_server()
+    try:
+        ch = channel(s.port, ca)
+        try:
+            t1 = _poll(ch.unary_unary(req.path), _body(req), True, LIMIT_S)
+        finally:
+            ch.close()
+    finally:
+        s.stop()
+    return None if t1 is None else t1 - t0

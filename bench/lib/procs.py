@@ -1,0 +1,113 @@
+"""Servers under test (rpchost, the gRPC C++ peer, nghttpd), pinned to a
+CPU, and what /proc says about them: CPU time and resident memory."""
+import os
+import signal
+import socket
+import subprocess
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    """A TCP port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14, 15 of stat(5)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def thread_count(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+class Server:
+    """A server process pinned with taskset to `cpu`, listening on
+    127.0.0.1:port. `label` names it in the report and in errors."""
+
+    started = 0  # numbers the log files
+
+    def __init__(self, label, cmd, port, cpu, workdir, env=None):
+        self.label, self.port, self.pinned_cpu, self.workdir = label, port, cpu, workdir
+        self.cmd = ["taskset", "-c", str(cpu)] + [str(c) for c in cmd]
+        self.env = env
+        self.proc = None
+        Server.started += 1
+        self.log_path = os.path.join(workdir, "%s-%d.log" % (label.replace(" ", "_"), Server.started))
+        self.started_at = None
+
+    def start(self, timeout=30):
+        self.log = open(self.log_path, "ab")
+        self.started_at = time.monotonic()
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir, env=self.env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited with %s at start; log %s:\n%s"
+                                   % (self.label, self.proc.returncode, self.log_path, self.logs()[-2000:]))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError("%s not listening on 127.0.0.1:%d after %ss; log %s"
+                           % (self.label, self.port, timeout, self.log_path))
+
+    @property
+    def pid(self):
+        return self.proc.pid  # taskset execs the server: same pid
+
+    @property
+    def url_base(self):
+        return "https://127.0.0.1:%d" % self.port
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cpu(self):
+        return cpu_seconds(self.pid)
+
+    def rss_kib(self):
+        return rss_kib(self.pid)
+
+    def logs(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, timeout=15):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,37 @@
+/* A bump allocator freed in one go: the per-call arena of the plugin ABI
+ * and the per-message arena requests are decoded into.
+ *
+ * The first block is storage the owner provides (inside the call object,
+ * so a call that fits in it never reaches malloc); later blocks are
+ * malloc'd and released by arena_reset. Allocations are 16-byte aligned.
+ * Not thread-safe by itself: the call wraps the user-visible arena in a
+ * spinlock because plugins may allocate from any thread. */
+#ifndef RPCHOST_HOST_ARENA_H
+#define RPCHOST_HOST_ARENA_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct arena_block arena_block;
+
+typedef struct arena {
+    uint8_t *ptr;         /* next free byte of the current block */
+    uint8_t *end;         /* end of the current block */
+    arena_block *blocks;  /* malloc'd blocks, newest first */
+    uint8_t *first;       /* the owner's storage */
+    size_t first_size;
+    size_t next_size;     /* size of the next malloc'd block */
+} arena;
+
+void arena_init(arena *a, void *first, size_t first_size);
+/* NULL only when malloc fails. */
+void *arena_alloc(arena *a, size_t size);
+void *arena_calloc(arena *a, size_t size);
+char *arena_strndup(arena *a, const char *s, size_t len);
+/* Frees every malloc'd block; the arena is empty again. */
+void arena_reset(arena *a);
+/* A protobuf-c allocator over the arena (free does nothing). */
+void arena_pb_allocator(arena *a, ProtobufCAllocator *pa);
+
+#endif

@@ -1,0 +1,840 @@
+#include "call.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "grpc_timeout.h"
+#include "log.h"
+#include "percent.h"
+
+#define FREE_CALLS_MAX 512
+#define KEEP_READER_BUF (64 * 1024)
+#define KEEP_OUTQ (16 * 1024)
+
+#define NV_STATIC(NAME, VALUE)                                                    \
+    {(uint8_t *)(NAME), (uint8_t *)(VALUE), sizeof(NAME) - 1, sizeof(VALUE) - 1,  \
+     NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE}
+
+static const char *const status_str[] = {"0", "1", "2", "3", "4", "5", "6", "7", "8",
+                                         "9", "10", "11", "12", "13", "14", "15", "16"};
+
+/* ------------------------------------------------------------------------
+ * Allocation and recycling
+ * ---------------------------------------------------------------------- */
+
+rh_call *call_new(conn *c, int32_t stream_id)
+{
+    worker *w = c->w;
+    rh_call *call = w->free_calls;
+    uint8_t *rbuf = NULL, *obuf = NULL;
+    size_t rcap = 0, ocap = 0;
+    if (call) {
+        w->free_calls = call->next;
+        w->n_free_calls--;
+        rbuf = call->reader.buf;
+        rcap = call->reader.cap;
+        obuf = call->outq.p;
+        ocap = call->outq.cap;
+    } else {
+        call = malloc(sizeof *call);
+        if (!call) return NULL;
+    }
+    /* Zero the bookkeeping, not the inline arena storage. */
+    memset(call, 0, offsetof(rh_call, arena_inline));
+    call->w = w;
+    call->conn = c;
+    call->peer = c->peer;
+    c->peer->refs++;
+    call->stream_id = stream_id;
+    atomic_init(&call->refs, 1); /* the stream's reference */
+    atomic_init(&call->xstate, 0);
+    arena_init(&call->arena, call->arena_inline, sizeof call->arena_inline);
+    arena_pb_allocator(&call->arena, &call->pa);
+    arena_init(&call->msg_arena, call->msg_inline, sizeof call->msg_inline);
+    arena_pb_allocator(&call->msg_arena, &call->msg_pa);
+    atomic_flag_clear(&call->arena_lock);
+    grpc_frame_reader_init(&call->reader, w->s->max_recv_message);
+    call->reader.buf = rbuf;
+    call->reader.cap = rcap;
+    call->outq.p = obuf;
+    call->outq.cap = ocap;
+    call->status_msg = "";
+    call->start_ns = now_ns();
+    call->next = c->calls;
+    if (c->calls) c->calls->prev = call;
+    c->calls = call;
+    c->n_calls++;
+    return call;
+}
+
+static void call_release(rh_call *call)
+{
+    worker *w = call->w;
+    if (call->routed) reg_instance_call_end(call->route->instance);
+    if (call->snap) reg_snapshot_release(call->snap);
+    peer_info_release(call->peer);
+    arena_reset(&call->arena);
+    arena_reset(&call->msg_arena);
+    if (call->reader.cap > KEEP_READER_BUF) grpc_frame_reader_free(&call->reader);
+    buf_clear(&call->outq, KEEP_OUTQ);
+    if (w->n_free_calls < FREE_CALLS_MAX && !w->stopping) {
+        call->next = w->free_calls;
+        w->free_calls = call;
+        w->n_free_calls++;
+        return;
+    }
+    grpc_frame_reader_free(&call->reader);
+    free(call->outq.p);
+    free(call);
+}
+
+void call_unref_local(rh_call *call)
+{
+    if (atomic_fetch_sub_explicit(&call->refs, 1, memory_order_acq_rel) == 1) call_release(call);
+}
+
+void call_free_list(worker *w)
+{
+    while (w->free_calls) {
+        rh_call *call = w->free_calls;
+        w->free_calls = call->next;
+        grpc_frame_reader_free(&call->reader);
+        free(call->outq.p);
+        free(call);
+    }
+    w->n_free_calls = 0;
+}
+
+void *call_arena_alloc(rh_call *call, size_t size)
+{
+    /* Plugins may allocate from any thread; the worker allocates here too
+     * (metadata, status). Uncontended in practice: a few ns. */
+    while (atomic_flag_test_and_set_explicit(&call->arena_lock, memory_order_acquire)) {
+    }
+    void *p = arena_alloc(&call->arena, size);
+    atomic_flag_clear_explicit(&call->arena_lock, memory_order_release);
+    return p;
+}
+
+static char *call_strndup(rh_call *call, const char *s, size_t len)
+{
+    char *p = call_arena_alloc(call, len + 1);
+    if (!p) return NULL;
+    memcpy(p, s, len);
+    p[len] = 0;
+    return p;
+}
+
+/* ------------------------------------------------------------------------
+ * Request headers
+ * ---------------------------------------------------------------------- */
+
+static bool eq(const uint8_t *a, size_t alen, const char *lit)
+{
+    size_t n = strlen(lit);
+    return alen == n && memcmp(a, lit, n) == 0;
+}
+
+/* application/grpc, application/grpc+proto, optionally with ;parameters */
+static bool grpc_content_type(const uint8_t *v, size_t n)
+{
+    static const char base[] = "application/grpc";
+    size_t b = sizeof base - 1;
+    if (n < b || memcmp(v, base, b) != 0) return false;
+    v += b;
+    n -= b;
+    if (n >= 6 && memcmp(v, "+proto", 6) == 0) {
+        v += 6;
+        n -= 6;
+    }
+    return n == 0 || v[0] == ';';
+}
+
+static int add_request_md(rh_call *call, const uint8_t *name, size_t namelen,
+                          const uint8_t *value, size_t valuelen)
+{
+    if (call->n_md == call->cap_md) {
+        uint32_t cap = call->cap_md ? call->cap_md * 2 : 8;
+        rh_metadata *v = call_arena_alloc(call, cap * sizeof *v);
+        if (!v) return -ENOMEM;
+        if (call->n_md) memcpy(v, call->md, call->n_md * sizeof *v);
+        call->md = v;
+        call->cap_md = cap;
+    }
+    rh_metadata *e = &call->md[call->n_md];
+    e->key = call_strndup(call, (const char *)name, namelen);
+    if (!e->key) return -ENOMEM;
+    if (namelen > 4 && memcmp(name + namelen - 4, "-bin", 4) == 0) {
+        uint8_t *out = call_arena_alloc(call, base64_decoded_max(valuelen) + 1);
+        size_t outlen;
+        if (!out) return -ENOMEM;
+        if (base64_decode(out, &outlen, (const char *)value, valuelen) < 0) return -EINVAL;
+        out[outlen] = 0;
+        e->value = out;
+        e->value_len = outlen;
+    } else {
+        e->value = (const uint8_t *)call_strndup(call, (const char *)value, valuelen);
+        if (!e->value) return -ENOMEM;
+        e->value_len = valuelen;
+    }
+    call->n_md++;
+    return 0;
+}
+
+int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uint8_t *value,
+                   size_t valuelen)
+{
+    const rh_settings *s = call->w->s;
+    /* RFC 9113 6.5.2: name + value + 32 per field. Counted as the fields
+     * arrive so nothing past the limit is ever kept. */
+    call->hdr_bytes += (uint32_t)(namelen + valuelen + 32);
+    if (call->hdr_bytes > s->header_list_hard) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (call->hdr_too_big) return 0;
+    if (call->hdr_bytes > s->header_list_soft) {
+        call->hdr_too_big = true; /* answered at the end of the block */
+        return 0;
+    }
+    if (call->closed || call->finished) return 0; /* trailers from the client */
+    if (name[0] == ':') {
+        if (eq(name, namelen, ":method")) {
+            call->method_post = eq(value, valuelen, "POST");
+        } else if (eq(name, namelen, ":path")) {
+            call->path = call_strndup(call, (const char *)value, valuelen);
+            call->path_len = valuelen;
+            if (!call->path) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        return 0;
+    }
+    switch (name[0]) {
+    case 'c':
+        if (eq(name, namelen, "content-type")) {
+            call->ct_seen = true;
+            call->ct_ok = grpc_content_type(value, valuelen);
+            return 0;
+        }
+        break;
+    case 't':
+        if (eq(name, namelen, "te")) {
+            call->te_ok = eq(value, valuelen, "trailers");
+            return 0;
+        }
+        break;
+    case 'g':
+        if (eq(name, namelen, "grpc-timeout")) {
+            int64_t ns;
+            if (grpc_timeout_parse((const char *)value, valuelen, &ns) < 0) {
+                call->timeout_bad = true;
+            } else {
+                call->deadline = ns > INT64_MAX - call->start_ns ? INT64_MAX : call->start_ns + ns;
+            }
+            return 0;
+        }
+        if (eq(name, namelen, "grpc-encoding")) {
+            if (!eq(value, valuelen, "identity")) {
+                call->enc_bad = true;
+                call->enc_name = call_strndup(call, (const char *)value, valuelen > 64 ? 64 : valuelen);
+            }
+            return 0;
+        }
+        if (eq(name, namelen, "grpc-accept-encoding")) return 0;
+        break;
+    }
+    int rv = add_request_md(call, name, namelen, value, valuelen);
+    if (rv == -EINVAL) {
+        /* A -bin value that is not base64: refused at the end of the
+         * headers with a message naming the key. */
+        if (!call->bin_bad) call->bad_key = call->md[call->n_md].key;
+        call->bin_bad = true;
+        return 0;
+    }
+    return rv < 0 ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Response headers and status
+ * ---------------------------------------------------------------------- */
+
+static void mark_dirty(rh_call *call)
+{
+    if (call->conn) conn_mark_dirty(call->conn);
+}
+
+static bool stream_open(const rh_call *call) { return call->conn && !call->closed; }
+
+static nghttp2_nv nv_make(const char *name, size_t nlen, const uint8_t *value, size_t vlen)
+{
+    nghttp2_nv nv = {(uint8_t *)name, (uint8_t *)value, nlen, vlen,
+                     NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE};
+    return nv;
+}
+
+/* grpc-status and grpc-message into nv (2 entries at most). */
+static size_t status_nv(rh_call *call, nghttp2_nv *nv)
+{
+    size_t n = 0;
+    int code = (int)call->status;
+    const char *cs;
+    if (code >= 0 && code <= 16) {
+        cs = status_str[code];
+    } else {
+        char tmp[16];
+        int k = snprintf(tmp, sizeof tmp, "%d", code < 0 ? 2 : code);
+        cs = call_strndup(call, tmp, (size_t)k);
+        if (!cs) cs = "2";
+    }
+    nv[n++] = nv_make("grpc-status", 11, (const uint8_t *)cs, strlen(cs));
+    size_t mlen = strlen(call->status_msg);
+    if (mlen) {
+        size_t elen = percent_encoded_len((const uint8_t *)call->status_msg, mlen);
+        char *enc = call_arena_alloc(call, elen + 1);
+        if (enc) {
+            percent_encode(enc, (const uint8_t *)call->status_msg, mlen);
+            nv[n++] = nv_make("grpc-message", 12, (const uint8_t *)enc, elen);
+        }
+    }
+    return n;
+}
+
+static nghttp2_nv *nv_array(rh_call *call, size_t n)
+{
+    return call_arena_alloc(call, n * sizeof(nghttp2_nv));
+}
+
+static void submit_trailers(rh_call *call)
+{
+    nghttp2_nv *nv = nv_array(call, 2 + call->trail_md.n);
+    if (!nv) return;
+    size_t n = status_nv(call, nv);
+    for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
+    call->trailers_submitted = true;
+    int rv = nghttp2_submit_trailer(call->conn->h2, call->stream_id, nv, n);
+    if (rv != 0) log_debug("stream %d: submit trailer: %s", call->stream_id, nghttp2_strerror(rv));
+}
+
+/* Headers with END_STREAM carrying the status: a trailers-only response
+ * (also used for the HTTP-level errors 405 and 415). */
+static void submit_trailers_only(rh_call *call, const char *http_status)
+{
+    size_t cap = 4 + call->init_md.n + call->trail_md.n;
+    nghttp2_nv *nv = nv_array(call, cap);
+    if (!nv) return;
+    size_t n = 0;
+    nv[n++] = nv_make(":status", 7, (const uint8_t *)http_status, strlen(http_status));
+    nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    n += status_nv(call, nv + n);
+    for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
+    for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
+    call->headers_sent = call->trailers_submitted = true;
+    int rv = nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n, NULL);
+    if (rv != 0) log_debug("stream %d: submit response: %s", call->stream_id, nghttp2_strerror(rv));
+    mark_dirty(call);
+}
+
+static void submit_headers(rh_call *call)
+{
+    nghttp2_nv *nv = nv_array(call, 2 + call->init_md.n);
+    if (!nv) return;
+    size_t n = 0;
+    nv[n++] = (nghttp2_nv)NV_STATIC(":status", "200");
+    nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
+    nghttp2_data_provider prd;
+    prd.source.ptr = call;
+    prd.read_callback = call_data_read;
+    call->headers_sent = true;
+    int rv = nghttp2_submit_response(call->conn->h2, call->stream_id, nv, n, &prd);
+    if (rv != 0) log_debug("stream %d: submit response: %s", call->stream_id, nghttp2_strerror(rv));
+}
+
+/* Lets nghttp2 see new response bytes or the status. */
+static void kick_output(rh_call *call)
+{
+    if (!stream_open(call)) return;
+    if (!call->headers_sent) {
+        submit_headers(call);
+    } else if (call->deferred) {
+        call->deferred = false;
+        nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+    }
+    mark_dirty(call);
+}
+
+static void send_status(rh_call *call)
+{
+    if (!stream_open(call) || call->trailers_submitted) return;
+    if (!call->headers_sent)
+        submit_trailers_only(call, "200");
+    else
+        kick_output(call); /* data_read submits the trailers after the data */
+}
+
+ssize_t call_data_read(nghttp2_session *s, int32_t stream_id, uint8_t *dst, size_t length,
+                       uint32_t *flags, nghttp2_data_source *src, void *user)
+{
+    (void)s;
+    (void)stream_id;
+    (void)dst;
+    (void)user;
+    rh_call *call = src->ptr;
+    size_t avail = buf_avail(&call->outq);
+    if (avail == 0) {
+        if (call->finished) {
+            *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            submit_trailers(call);
+            return 0;
+        }
+        call->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    size_t n = avail < length ? avail : length;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == avail && call->finished) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        submit_trailers(call);
+    }
+    return (ssize_t)n;
+}
+
+int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
+{
+    buf *out = &call->w->obuf;
+    if (buf_reserve(out, 9 + length) < 0) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    memcpy(out->p + out->len, framehd, 9);
+    memcpy(out->p + out->len + 9, call->outq.p + call->outq.off, length);
+    out->len += 9 + length;
+    buf_consume(&call->outq, length);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Ending a call
+ * ---------------------------------------------------------------------- */
+
+static void run_on_end(rh_call *call)
+{
+    if (!call->chain || call->ended) return;
+    call->ended = true;
+    rh_call_stats st = {
+        .status = call->status,
+        .message = call->status_msg,
+        .duration_ns = (uint64_t)(call->end_ns - call->start_ns),
+        .bytes_in = call->bytes_in,
+        .bytes_out = call->bytes_out,
+        .messages_in = call->msgs_in,
+        .messages_out = call->msgs_out,
+    };
+    const reg_snapshot *snap = call->snap;
+    for (size_t i = 0; i < snap->n_chain; i++) {
+        const rh_interceptor *ic = snap->chain[i].interceptor;
+        if (ic->on_end) ic->on_end(call, &st);
+    }
+}
+
+static void set_status(rh_call *call, rh_status code, const char *message, bool cancelled)
+{
+    call->finished = true;
+    call->status = code;
+    if (message && *message) {
+        const char *m = call_strndup(call, message, strlen(message));
+        call->status_msg = m ? m : "";
+    }
+    call->end_ns = now_ns();
+    atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
+                             memory_order_release);
+    timer_cancel(&call->w->timers, &call->deadline_timer);
+}
+
+/* An error answered before any handler or interceptor ran. */
+static void reply_error(rh_call *call, const char *http_status, rh_status code,
+                        const char *message)
+{
+    set_status(call, code, message, true);
+    if (stream_open(call)) submit_trailers_only(call, http_status);
+}
+
+int call_finish(rh_call *call, rh_status code, const char *message)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    set_status(call, code, message, false);
+    send_status(call);
+    run_on_end(call);
+    return 0;
+}
+
+void call_abort(rh_call *call, rh_status code, const char *message)
+{
+    if (call->finished) return;
+    set_status(call, code, message, true);
+    /* Unsent responses are dropped: the status is what matters now. */
+    if (call->headers_sent && !call->trailers_submitted) {
+        call->outq.off = call->outq.len = 0;
+    }
+    send_status(call);
+    if (call->handler) {
+        call->handler = false;
+        if (call->m->on_cancel) call->m->on_cancel(call);
+    }
+    run_on_end(call);
+}
+
+static void deadline_fired(rh_timer *t)
+{
+    rh_call *call = (rh_call *)((char *)t - offsetof(rh_call, deadline_timer));
+    call_abort(call, RH_DEADLINE_EXCEEDED, "Deadline Exceeded");
+}
+
+/* ------------------------------------------------------------------------
+ * Routing and interceptors
+ * ---------------------------------------------------------------------- */
+
+static void reply_unimplemented(rh_call *call, const reg_snapshot *snap)
+{
+    /* Tell an unknown service from an unknown method: worth a scan on
+     * this error path only. */
+    const char *slash = call->path_len > 1 ? memchr(call->path + 1, '/', call->path_len - 1) : NULL;
+    char msg[512];
+    bool service_known = false;
+    if (slash) {
+        size_t plen = (size_t)(slash - call->path) + 1;
+        for (size_t i = 0; i < snap->n_routes && !service_known; i++)
+            service_known = snap->routes[i].path_len > plen &&
+                            memcmp(snap->routes[i].path, call->path, plen) == 0;
+    }
+    if (!slash || call->path[0] != '/') {
+        snprintf(msg, sizeof msg, "malformed method path \"%.200s\": expected /package.Service/Method",
+                 call->path);
+    } else if (service_known) {
+        snprintf(msg, sizeof msg, "unknown method %.200s for service %.*s", slash + 1,
+                 (int)(slash - call->path - 1), call->path + 1);
+    } else {
+        snprintf(msg, sizeof msg, "unknown service %.*s", (int)(slash - call->path - 1),
+                 call->path + 1);
+    }
+    reply_error(call, "200", RH_UNIMPLEMENTED, msg);
+}
+
+static bool header_errors(rh_call *call)
+{
+    char msg[256];
+    const rh_settings *s = call->w->s;
+    if (!call->method_post) {
+        reply_error(call, "405", RH_INTERNAL, "gRPC requires the POST method");
+        return true;
+    }
+    if (!call->ct_ok) {
+        reply_error(call, "415", RH_INTERNAL,
+                    call->ct_seen ? "content-type is not application/grpc"
+                                  : "content-type missing: gRPC requires application/grpc");
+        return true;
+    }
+    if (call->hdr_too_big) {
+        snprintf(msg, sizeof msg,
+                 "request metadata of %u bytes exceeds the limit of %u bytes; send less metadata",
+                 call->hdr_bytes, s->header_list_soft);
+        reply_error(call, "200", RH_RESOURCE_EXHAUSTED, msg);
+        return true;
+    }
+    if (call->timeout_bad) {
+        reply_error(call, "200", RH_INTERNAL, "malformed grpc-timeout header");
+        return true;
+    }
+    if (call->enc_bad) {
+        snprintf(msg, sizeof msg, "grpc-encoding %s is not supported; this server accepts identity only",
+                 call->enc_name ? call->enc_name : "?");
+        call_add_metadata(call, RH_MD_TRAILING, "grpc-accept-encoding", "identity", 8);
+        reply_error(call, "200", RH_UNIMPLEMENTED, msg);
+        return true;
+    }
+    if (call->bin_bad) {
+        snprintf(msg, sizeof msg, "metadata %.100s is not valid base64", call->bad_key);
+        reply_error(call, "200", RH_INTERNAL, msg);
+        return true;
+    }
+    return false;
+}
+
+void call_on_headers_end(rh_call *call)
+{
+    if (call->finished) return;
+    if (header_errors(call)) return;
+    worker *w = call->w;
+    reg_snapshot *snap = worker_snapshot(w);
+    const reg_route *route = snap ? reg_route_find(snap, call->path, call->path_len) : NULL;
+    if (!route) {
+        static const reg_snapshot empty;
+        reply_unimplemented(call, snap ? snap : &empty);
+        return;
+    }
+    reg_snapshot_ref(snap);
+    call->snap = snap;
+    call->route = route;
+    call->m = route->method;
+    reg_instance_call_begin(route->instance);
+    call->routed = true;
+    if (call->m->call_state_size) {
+        call->state = call_arena_alloc(call, call->m->call_state_size);
+        if (!call->state) {
+            reply_error(call, "200", RH_RESOURCE_EXHAUSTED, "out of memory for the call state");
+            return;
+        }
+        memset(call->state, 0, call->m->call_state_size);
+    }
+    if (call->deadline) {
+        if (call->deadline <= now_ns()) {
+            reply_error(call, "200", RH_DEADLINE_EXCEEDED, "Deadline Exceeded");
+            return;
+        }
+        timer_arm(&w->timers, &call->deadline_timer, call->deadline, deadline_fired);
+    }
+    if (snap->n_chain) {
+        call->chain = true;
+        for (size_t i = 0; i < snap->n_chain; i++) {
+            const rh_interceptor *ic = snap->chain[i].interceptor;
+            if (!ic->on_start) continue;
+            const char *msg = NULL;
+            rh_status st = ic->on_start(call, &msg);
+            if (st != RH_OK) {
+                set_status(call, st, msg, true);
+                send_status(call);
+                run_on_end(call);
+                return;
+            }
+        }
+    }
+    call->handler = true;
+}
+
+/* ------------------------------------------------------------------------
+ * Request messages
+ * ---------------------------------------------------------------------- */
+
+static void deliver(rh_call *call, const grpc_frame_msg *fm)
+{
+    char msg[256];
+    call->msgs_in++;
+    call->bytes_in += fm->len + GRPC_FRAME_PREFIX;
+    if (fm->compressed) {
+        call_abort(call, RH_INTERNAL,
+                   "compressed message without grpc-encoding: this server accepts identity only");
+        return;
+    }
+    bool streaming = call->route->client_streaming;
+    if (!streaming && call->msgs_in > 1) {
+        snprintf(msg, sizeof msg, "unary method %.200s got more than one request message",
+                 call->path);
+        call_abort(call, RH_INTERNAL, msg);
+        return;
+    }
+    if (streaming) arena_reset(&call->msg_arena);
+    ProtobufCMessage *pm =
+        protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
+    if (!pm) {
+        snprintf(msg, sizeof msg, "could not decode the request message as %s",
+                 call->route->input->name);
+        call_abort(call, RH_INTERNAL, msg);
+        return;
+    }
+    if (!streaming) {
+        call->unary_msg = pm;
+        return;
+    }
+    call->m->on_message(call, pm);
+}
+
+void call_on_data(rh_call *call, const uint8_t *data, size_t len)
+{
+    while (len && call->handler && !call->finished) {
+        size_t used = 0;
+        grpc_frame_msg fm;
+        int rv = grpc_frame_feed(&call->reader, data, len, &used, &fm);
+        data += used;
+        len -= used;
+        if (rv == 0) return;
+        if (rv < 0) {
+            char msg[128];
+            if (rv == -EMSGSIZE)
+                snprintf(msg, sizeof msg, "Received message larger than max (%u vs. %zu)",
+                         call->reader.over_len, call->reader.max_len);
+            else
+                snprintf(msg, sizeof msg, "out of memory re-assembling a request message");
+            call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+            return;
+        }
+        deliver(call, &fm);
+    }
+}
+
+void call_on_remote_end(rh_call *call)
+{
+    call->remote_end = true;
+    if (!call->handler) return;
+    if (!call->finished) {
+        if (grpc_frame_reader_partial(&call->reader)) {
+            call_abort(call, RH_INTERNAL, "request stream ended inside a message");
+            return;
+        }
+        if (!call->route->client_streaming) {
+            if (!call->unary_msg) {
+                char msg[256];
+                snprintf(msg, sizeof msg, "unary method %.200s got no request message", call->path);
+                call_abort(call, RH_INTERNAL, msg);
+                return;
+            }
+            call->m->on_message(call, call->unary_msg);
+        }
+    }
+    if (call->handler && call->m->on_half_close) call->m->on_half_close(call);
+}
+
+void call_on_stream_close(rh_call *call, uint32_t error_code)
+{
+    call->closed = true;
+    if (!call->finished)
+        call_abort(call, RH_CANCELLED,
+                   error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL
+                       ? "call cancelled by the client"
+                       : "stream reset or connection lost");
+    call->handler = false;
+    conn *c = call->conn;
+    if (c) {
+        if (call->prev) call->prev->next = call->next;
+        else c->calls = call->next;
+        if (call->next) call->next->prev = call->prev;
+        call->prev = call->next = NULL;
+        c->n_calls--;
+        call->conn = NULL;
+    }
+    call_unref_local(call);
+}
+
+/* ------------------------------------------------------------------------
+ * Responses (worker thread)
+ * ---------------------------------------------------------------------- */
+
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    if (buf_append(&call->outq, framed, len) < 0) return RH_E_NOMEM;
+    call->msgs_out++;
+    call->bytes_out += len;
+    kick_output(call);
+    return 0;
+}
+
+int call_send(rh_call *call, const ProtobufCMessage *msg)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    if (n > call->w->s->max_send_message) {
+        char m[128];
+        snprintf(m, sizeof m, "response message of %zu bytes exceeds the send limit of %zu", n,
+                 call->w->s->max_send_message);
+        call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+        return RH_E_INVALID;
+    }
+    /* Serialise straight into the output queue: the one copy of the
+     * response before TLS. */
+    if (buf_reserve(&call->outq, n + GRPC_FRAME_PREFIX) < 0) return RH_E_NOMEM;
+    uint8_t *p = call->outq.p + call->outq.len;
+    grpc_frame_prefix(p, false, (uint32_t)n);
+    protobuf_c_message_pack(msg, p + GRPC_FRAME_PREFIX);
+    call->outq.len += n + GRPC_FRAME_PREFIX;
+    call->msgs_out++;
+    call->bytes_out += n + GRPC_FRAME_PREFIX;
+    kick_output(call);
+    return 0;
+}
+
+static int md_push(rh_call *call, md_list *l, nghttp2_nv nv)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 4;
+        nghttp2_nv *v = call_arena_alloc(call, cap * sizeof *v);
+        if (!v) return RH_E_NOMEM;
+        if (l->n) memcpy(v, l->v, l->n * sizeof *v);
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = nv;
+    return 0;
+}
+
+int call_add_metadata(rh_call *call, rh_md_where where, const char *key, const void *value,
+                      size_t len)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    if (where == RH_MD_INITIAL && call->headers_sent) return RH_E_INVALID;
+    size_t klen = strlen(key);
+    char *k = call_arena_alloc(call, klen + 1);
+    if (!k) return RH_E_NOMEM;
+    for (size_t i = 0; i <= klen; i++)
+        k[i] = (key[i] >= 'A' && key[i] <= 'Z') ? (char)(key[i] + 32) : key[i];
+    uint8_t *v;
+    size_t vlen;
+    if (klen > 4 && memcmp(k + klen - 4, "-bin", 4) == 0) {
+        vlen = base64_encoded_len(len, false);
+        v = call_arena_alloc(call, vlen + 1);
+        if (!v) return RH_E_NOMEM;
+        base64_encode((char *)v, value, len, false);
+    } else {
+        vlen = len;
+        v = call_arena_alloc(call, len + 1);
+        if (!v) return RH_E_NOMEM;
+        memcpy(v, value, len);
+    }
+    return md_push(call, where == RH_MD_INITIAL ? &call->init_md : &call->trail_md,
+                   nv_make(k, klen, v, vlen));
+}
+
+/* ------------------------------------------------------------------------
+ * call_later
+ * ---------------------------------------------------------------------- */
+
+typedef struct later_timer {
+    rh_timer t; /* first: the timer callback casts back */
+    rh_call *call;
+    void (*cb)(rh_call *, void *);
+    void *arg;
+    bool heap;
+} later_timer;
+
+static void later_fired(rh_timer *t)
+{
+    later_timer *l = (later_timer *)t;
+    rh_call *call = l->call;
+    l->cb(call, l->arg);
+    if (l->heap) free(l);
+    call_unref_local(call); /* the timer's reference */
+}
+
+int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
+                     bool heap)
+{
+    later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
+    if (!l) return RH_E_NOMEM;
+    memset(l, 0, sizeof *l);
+    l->call = call;
+    l->cb = cb;
+    l->arg = arg;
+    l->heap = heap;
+    atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
+    int64_t when = delay_ns > (uint64_t)INT64_MAX / 2 ? INT64_MAX / 2 : now_ns() + (int64_t)delay_ns;
+    if (timer_arm(&call->w->timers, &l->t, when, later_fired) < 0) {
+        atomic_fetch_sub(&call->refs, 1);
+        if (heap) free(l);
+        return RH_E_NOMEM;
+    }
+    return 0;
+}

@@ -1,0 +1,174 @@
+/* rpchost: start-up and the control loop.
+ *
+ * Start-up: settings -> log level -> server_init (bind, TLS; any error is
+ * one line and exit 2 before anything is served) -> registry, built-in
+ * services, plugin directory (watched before it is scanned, so a file that
+ * arrives in between is not missed) -> workers -> "serving on ...".
+ *
+ * The main thread then is the control thread: signals (signalfd), plugin
+ * directory events (inotify), registry work (instances to finalise, admin
+ * jobs) and drain deadlines. Workers never block on any of it. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "builtins.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+#include "settings.h"
+#include "watch.h"
+
+static void describe_listen(const rh_settings *s, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->n_listen && n < outlen; i++) {
+        const settings_listen *l = &s->listen[i];
+        int k;
+        if (l->unix_socket)
+            k = snprintf(out + n, outlen - n, "%sunix:%s", i ? ", " : "", l->host);
+        else if (strchr(l->host, ':'))
+            k = snprintf(out + n, outlen - n, "%s[%s]:%s", i ? ", " : "", l->host, l->port);
+        else
+            k = snprintf(out + n, outlen - n, "%s%s:%s", i ? ", " : "", l->host, l->port);
+        if (k < 0) break;
+        n += (size_t)k;
+    }
+}
+
+static int add_fd(int ep, int fd)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void on_sighup(rh_settings *s)
+{
+    log_info("SIGHUP: rescanning %s, reloading TLS certificates and plugin configuration",
+             s->plugins_dir);
+    if (settings_reload_sections(s) == 0) reg_reconfigure();
+    reg_rescan();
+    if (!s->plaintext && server_reload_tls() < 0)
+        log_error("SIGHUP: TLS certificates not reloaded; new connections keep the old ones");
+}
+
+/* Runs until SIGTERM or SIGINT. */
+static int control_loop(rh_settings *s, int sfd, int wfd)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) return -errno;
+    int cfd = reg_control_fd();
+    if (add_fd(ep, sfd) < 0 || add_fd(ep, cfd) < 0 || (wfd >= 0 && add_fd(ep, wfd) < 0)) {
+        int e = errno;
+        close(ep);
+        return -e;
+    }
+    bool stop = false;
+    while (!stop) {
+        struct epoll_event evs[8];
+        int n = epoll_wait(ep, evs, 8, reg_next_timeout_ms());
+        if (n < 0 && errno != EINTR) {
+            log_error("control loop: epoll_wait: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            int fd = evs[i].data.fd;
+            if (fd == sfd) {
+                struct signalfd_siginfo si;
+                while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                    if (si.ssi_signo == SIGHUP) {
+                        on_sighup(s);
+                    } else {
+                        log_info("%s: stopping; running calls get up to %.1f s",
+                                 strsignal((int)si.ssi_signo), s->drain_timeout_ms / 1000.0);
+                        stop = true;
+                    }
+                }
+            } else if (fd == wfd) {
+                watch_handle();
+            } else if (fd == cfd) {
+                reg_control_run();
+            }
+        }
+        reg_tick();
+    }
+    close(ep);
+    return 0;
+}
+
+/* Built-in services go through reg_add_builtin like any plugin. */
+static int add_builtins(void)
+{
+    if (reg_add_builtin(builtin_reflection()) < 0) return -1;
+    if (reg_add_builtin(builtin_health()) < 0) return -1;
+    return reg_add_builtin(builtin_admin());
+}
+
+int main(int argc, char **argv)
+{
+    static rh_settings s;
+    int rc = settings_load(&s, argc, argv);
+    if (rc == 1) return 0;
+    if (rc != 0) return 2;
+    settings_set(&s);
+    log_set_level((rh_log_level)s.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* Block the control signals before any thread exists, so every worker
+     * inherits the mask and only the signalfd sees them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    int sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        fprintf(stderr, "rpchost: signalfd: %s\n", strerror(errno));
+        return 2;
+    }
+
+    if (server_init(&s) < 0) return 2; /* it printed the one line */
+    reg_set_host(host_api(), server_cancel_instance);
+    if (reg_init() < 0 || add_builtins() < 0) return 2;
+    struct stat st;
+    if (stat(s.plugins_dir, &st) < 0) {
+        fprintf(stderr, "rpchost: plugin directory %s: %s\n", s.plugins_dir, strerror(errno));
+        return 2;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
+        return 2;
+    }
+    int wfd = watch_start(s.plugins_dir);
+    if (wfd < 0)
+        log_warn("plugin directory %s is not watched: changes need SIGHUP", s.plugins_dir);
+    if (reg_load_dir(s.plugins_dir) < 0) return 2;
+    if (server_start() < 0) {
+        fprintf(stderr, "rpchost: cannot start the worker threads\n");
+        return 2;
+    }
+    char where[1024];
+    describe_listen(&s, where, sizeof where);
+    log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
+
+    if (control_loop(&s, sfd, wfd) < 0) log_error("control loop failed; stopping");
+
+    watch_stop();
+    health_begin_shutdown();
+    server_shutdown(s.drain_timeout_ms);
+    reg_shutdown();
+    log_info("stopped");
+    close(sfd);
+    settings_set(NULL);
+    settings_free(&s);
+    return 0;
+}

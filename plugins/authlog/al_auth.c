@@ -1,0 +1,110 @@
+/* The authentication decision (see al_auth.h). */
+#include "al_auth.h"
+
+#include <openssl/sha.h>
+
+void al_sha256(const void *data, size_t len, uint8_t out[AL_DIGEST_LEN])
+{
+    SHA256(data, len, out);
+}
+
+static bool is_blank(uint8_t c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_token68(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+           c == '~' || c == '+' || c == '/' || c == '=';
+}
+
+static uint8_t lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+}
+
+al_verdict al_bearer_parse(const uint8_t *v, size_t len, const uint8_t **tok,
+                           size_t *tok_len)
+{
+    static const char scheme[] = "bearer";
+    const size_t slen = sizeof scheme - 1;
+    while (len && is_blank(v[0])) {
+        v++;
+        len--;
+    }
+    while (len && is_blank(v[len - 1]))
+        len--;
+    if (len < slen)
+        return AL_MISSING;
+    for (size_t i = 0; i < slen; i++)
+        if (lower(v[i]) != (uint8_t)scheme[i])
+            return AL_MISSING;
+    if (len > slen && !is_blank(v[slen]))
+        return AL_MISSING; /* "Bearerxyz": some other scheme */
+    v += slen;
+    len -= slen;
+    while (len && is_blank(v[0])) {
+        v++;
+        len--;
+    }
+    if (len == 0)
+        return AL_MISSING;
+    if (len > AL_TOKEN_MAX)
+        return AL_INVALID;
+    /* token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+    size_t i = 0;
+    while (i < len && v[i] != '=' && is_token68(v[i]))
+        i++;
+    if (i == 0)
+        return AL_INVALID;
+    while (i < len && v[i] == '=')
+        i++;
+    if (i != len)
+        return AL_INVALID;
+    *tok = v;
+    *tok_len = len;
+    return AL_ALLOW;
+}
+
+static const al_entry *identify(const al_tokens *tokens, const al_auth_req *req,
+                                al_verdict *why)
+{
+    if (req->authorization) {
+        const uint8_t *tok;
+        size_t tok_len;
+        *why = al_bearer_parse(req->authorization, req->authorization_len, &tok,
+                               &tok_len);
+        if (*why != AL_ALLOW)
+            return NULL;
+        uint8_t d[AL_DIGEST_LEN];
+        al_sha256(tok, tok_len, d);
+        const al_entry *e = al_tokens_find_digest(tokens, d);
+        *why = e ? AL_ALLOW : AL_INVALID;
+        return e;
+    }
+    const al_entry *e = NULL;
+    if (req->subject || req->n_sans)
+        e = al_tokens_find_cert(tokens, req->subject, req->sans, req->n_sans);
+    *why = e ? AL_ALLOW : AL_MISSING;
+    return e;
+}
+
+al_verdict al_auth_decide(const al_tokens *tokens, const al_perms *exempt,
+                          const al_auth_req *req, const al_entry **who)
+{
+    al_verdict v;
+    *who = NULL;
+    if (exempt && al_perms_match(exempt, req->method, req->method_len)) {
+        /* Never refused; still attributed when the credentials are good. */
+        *who = identify(tokens, req, &v);
+        return AL_EXEMPT;
+    }
+    const al_entry *e = identify(tokens, req, &v);
+    if (!e)
+        return v;
+    *who = e;
+    return al_perms_match(&e->perms, req->method, req->method_len) ? AL_ALLOW
+                                                                   : AL_DENIED;
+}

@@ -1,0 +1,53 @@
+/* The authentication decision for one call, without any host state: which
+ * credentials the call carries, who that is, and whether they may call the
+ * method. al_state.c feeds it the current tables. Owner: al_auth.c. */
+#ifndef AUTHLOG_AL_AUTH_H
+#define AUTHLOG_AL_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "al_perm.h"
+#include "al_tokens.h"
+
+#define AL_TOKEN_MAX 4096 /* longer bearer tokens are refused unhashed */
+
+#define AL_MSG_MISSING "missing bearer token"
+#define AL_MSG_INVALID "invalid token"
+
+typedef enum al_verdict {
+    AL_ALLOW = 0,   /* known and allowed: *who is set */
+    AL_EXEMPT,      /* exempt method: *who is set if credentials were valid */
+    AL_MISSING,     /* UNAUTHENTICATED "missing bearer token" */
+    AL_INVALID,     /* UNAUTHENTICATED "invalid token" */
+    AL_DENIED       /* PERMISSION_DENIED: *who may not call the method */
+} al_verdict;
+
+typedef struct al_auth_req {
+    const char *method;
+    size_t method_len;
+    const uint8_t *authorization; /* header value; NULL if absent */
+    size_t authorization_len;
+    const char *subject;          /* verified client certificate, or NULL */
+    const char *const *sans;
+    size_t n_sans;
+} al_auth_req;
+
+/* Extracts the token of an `authorization: Bearer <token>` value.
+ * Returns AL_ALLOW with *tok set, AL_MISSING (no Bearer scheme or empty
+ * token) or AL_INVALID (characters outside RFC 6750's token68, or longer
+ * than AL_TOKEN_MAX). */
+al_verdict al_bearer_parse(const uint8_t *v, size_t len, const uint8_t **tok,
+                           size_t *tok_len);
+
+/* Decides a call. tokens may be NULL (no tokens file: nobody is known).
+ * A bearer token, when present, decides alone; without one, a client
+ * certificate mapped in the tokens file identifies the caller. */
+al_verdict al_auth_decide(const al_tokens *tokens, const al_perms *exempt,
+                          const al_auth_req *req, const al_entry **who);
+
+/* SHA-256 (OpenSSL). */
+void al_sha256(const void *data, size_t len, uint8_t out[AL_DIGEST_LEN]);
+
+#endif

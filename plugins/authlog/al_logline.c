@@ -1,0 +1,224 @@
+/* Access log lines (see al_logline.h). */
+#include "al_logline.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static const char *const status_names[] = {
+    "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
+    "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+
+const char *al_status_name(int code)
+{
+    if (code < 0 || (size_t)code >= sizeof status_names / sizeof status_names[0])
+        return "UNKNOWN_CODE";
+    return status_names[code];
+}
+
+int al_log_format_parse(const char *s)
+{
+    if (strcmp(s, "text") == 0)
+        return AL_FMT_TEXT;
+    if (strcmp(s, "json") == 0)
+        return AL_FMT_JSON;
+    return -1;
+}
+
+/* A bounded output buffer: appends past the end are dropped, and the
+ * callers keep AL_LINE_MAX large enough that this never cuts a line. */
+typedef struct obuf {
+    char *p;
+    size_t len, cap;
+} obuf;
+
+static void put(obuf *o, const char *s, size_t n)
+{
+    if (n > o->cap - o->len)
+        n = o->cap - o->len;
+    memcpy(o->p + o->len, s, n);
+    o->len += n;
+}
+
+static void puts_(obuf *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void putc_(obuf *o, char c)
+{
+    if (o->len < o->cap)
+        o->p[o->len++] = c;
+}
+
+static void putu(obuf *o, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        putc_(o, tmp[--n]);
+}
+
+static void putu_w(obuf *o, uint64_t v, int width)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < width)
+        tmp[n++] = '0';
+    while (n)
+        putc_(o, tmp[--n]);
+}
+
+static const char hexd[] = "0123456789abcdef";
+
+/* Text fields: blanks, controls, non-ASCII, quote and backslash as \xNN,
+ * so a line always splits on blanks. In quoted mode blanks stay. */
+static void put_text(obuf *o, const char *s, bool quoted)
+{
+    size_t start = o->len;
+    for (; *s; s++) {
+        if (o->len - start >= AL_FIELD_MAX) {
+            puts_(o, "...");
+            return;
+        }
+        unsigned char c = (unsigned char)*s;
+        if ((c > 0x20 || (quoted && c == ' ')) && c < 0x7f && c != '"' && c != '\\') {
+            putc_(o, (char)c);
+        } else {
+            char e[4] = {'\\', 'x', hexd[c >> 4], hexd[c & 15]};
+            put(o, e, 4);
+        }
+    }
+}
+
+/* JSON string contents; bytes >= 0x80 become \u00XX so the line stays
+ * valid JSON whatever the client sent. */
+static void put_json(obuf *o, const char *s)
+{
+    size_t start = o->len;
+    putc_(o, '"');
+    for (; *s; s++) {
+        if (o->len - start >= AL_FIELD_MAX) {
+            puts_(o, "...");
+            break;
+        }
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            putc_(o, '\\');
+            putc_(o, (char)c);
+        } else if (c >= 0x20 && c < 0x7f) {
+            putc_(o, (char)c);
+        } else {
+            char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+            put(o, e, 6);
+        }
+    }
+    putc_(o, '"');
+}
+
+static void put_time(obuf *o, const al_logrec *r, al_timecache *tc)
+{
+    al_timecache local;
+    if (!tc) {
+        tc = &local;
+        tc->sec = INT64_MIN;
+    }
+    if (tc->sec != r->time_sec) {
+        time_t t = (time_t)r->time_sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(tc->text, sizeof tc->text, "%Y-%m-%dT%H:%M:%S", &tm);
+        tc->sec = r->time_sec;
+    }
+    puts_(o, tc->text);
+    putc_(o, '.');
+    putu_w(o, r->time_usec, 6);
+    putc_(o, 'Z');
+}
+
+/* Seconds with six decimals, rounded up so a call never shows 0. */
+static void put_seconds(obuf *o, uint64_t ns)
+{
+    uint64_t us = ns / 1000 + (ns % 1000 != 0);
+    putu(o, us / 1000000);
+    putc_(o, '.');
+    putu_w(o, us % 1000000, 6);
+}
+
+size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
+                         const al_logrec *r, al_timecache *tc)
+{
+    obuf o = {buf, 0, cap - 1}; /* room for the final '\n' */
+    const char *method = r->method ? r->method : "-";
+    bool has_msg = r->message && r->message[0];
+    if (fmt == AL_FMT_JSON) {
+        puts_(&o, "{\"time\":\"");
+        put_time(&o, r, tc);
+        puts_(&o, "\",\"method\":");
+        put_json(&o, method);
+        puts_(&o, ",\"status\":\"");
+        puts_(&o, al_status_name(r->status));
+        puts_(&o, "\",\"code\":");
+        putu(&o, (uint64_t)(unsigned)r->status);
+        puts_(&o, ",\"duration\":");
+        put_seconds(&o, r->duration_ns);
+        puts_(&o, ",\"duration_ns\":");
+        putu(&o, r->duration_ns);
+        puts_(&o, ",\"peer\":");
+        if (r->peer)
+            put_json(&o, r->peer);
+        else
+            puts_(&o, "null");
+        puts_(&o, ",\"principal\":");
+        if (r->principal)
+            put_json(&o, r->principal);
+        else
+            puts_(&o, "null");
+        puts_(&o, ",\"bytes_in\":");
+        putu(&o, r->bytes_in);
+        puts_(&o, ",\"bytes_out\":");
+        putu(&o, r->bytes_out);
+        puts_(&o, ",\"messages_in\":");
+        putu(&o, r->messages_in);
+        puts_(&o, ",\"messages_out\":");
+        putu(&o, r->messages_out);
+        puts_(&o, ",\"message\":");
+        put_json(&o, has_msg ? r->message : "");
+        putc_(&o, '}');
+    } else {
+        put_time(&o, r, tc);
+        putc_(&o, ' ');
+        put_text(&o, method, false);
+        puts_(&o, " took ");
+        put_seconds(&o, r->duration_ns);
+        puts_(&o, "sec status=");
+        puts_(&o, al_status_name(r->status));
+        puts_(&o, " peer=");
+        put_text(&o, r->peer ? r->peer : "-", false);
+        puts_(&o, " principal=");
+        put_text(&o, r->principal ? r->principal : "-", false);
+        puts_(&o, " in=");
+        putu(&o, r->bytes_in);
+        puts_(&o, " out=");
+        putu(&o, r->bytes_out);
+        if (has_msg) {
+            puts_(&o, " message=\"");
+            put_text(&o, r->message, true);
+            putc_(&o, '"');
+        }
+    }
+    buf[o.len++] = '\n';
+    return o.len;
+}

@@ -1,0 +1,262 @@
+/* The writer thread and its group commit: see writer.h. */
+#include "writer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int writer_init(writer *w, store *st, size_t max_queued_points, writer_done_fn done,
+                writer_commit_fn on_commit, void *arg)
+{
+    memset(w, 0, sizeof *w);
+    w->st = st;
+    w->done = done;
+    w->on_commit = on_commit;
+    w->arg = arg;
+    w->max_queued_points = max_queued_points ? max_queued_points : 1;
+    atomic_init(&w->pending_sync, -1);
+    atomic_init(&w->next_stage_id, 1);
+    int rc = pthread_mutex_init(&w->mu, NULL);
+    if (rc)
+        return -rc;
+    if ((rc = pthread_cond_init(&w->wake, NULL)) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        return -rc;
+    }
+    if ((rc = pthread_cond_init(&w->room, NULL)) != 0) {
+        pthread_cond_destroy(&w->wake);
+        pthread_mutex_destroy(&w->mu);
+        return -rc;
+    }
+    return 0;
+}
+
+static size_t job_points(const writer_job *j)
+{
+    return j->kind == JOB_POINTS ? j->u.points.n : 0;
+}
+
+uint64_t writer_new_stage_id(writer *w)
+{
+    return atomic_fetch_add(&w->next_stage_id, 1);
+}
+
+void writer_set_sync(writer *w, store_sync sync)
+{
+    atomic_store(&w->pending_sync, (int)sync);
+}
+
+void writer_submit(writer *w, writer_job *j)
+{
+    j->next = NULL;
+    j->rc = 0;
+    j->error[0] = '\0';
+    size_t n = job_points(j);
+    pthread_mutex_lock(&w->mu);
+    /* Backpressure: a Track outrunning the disk waits here, which stops
+     * its worker from reading more from the network. */
+    while (n && w->queued_points >= w->max_queued_points && !w->stopping)
+        pthread_cond_wait(&w->room, &w->mu);
+    w->queued_points += n;
+    if (w->tail)
+        w->tail->next = j;
+    else
+        w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int track_is_failed(const writer_job *j)
+{
+    return j->track_failed && atomic_load(j->track_failed);
+}
+
+/* Applies one job inside the open transaction. */
+static int apply(writer *w, writer_job *j)
+{
+    switch (j->kind) {
+    case JOB_START:
+        return store_add_ride(w->st, &j->u.ride);
+    case JOB_POINTS:
+        if (track_is_failed(j))
+            return -ECANCELED;
+        return store_stage_points(w->st, j->u.points.stage_id, j->u.points.first_seq,
+                                  j->u.points.points, j->u.points.n);
+    case JOB_TRACK:
+        if (track_is_failed(j)) {
+            int rc = store_discard_stage(w->st, j->u.track.stage_id);
+            return rc ? rc : -ECANCELED;
+        }
+        return store_finish_track(w->st, j->u.track.stage_id, j->u.track.count,
+                                  j->u.track.principal, j->u.track.received_unix_ns,
+                                  &j->u.track.track_id);
+    case JOB_DISCARD:
+        return store_discard_stage(w->st, j->u.discard.stage_id);
+    }
+    return -EINVAL;
+}
+
+/* After a rollback: every job failed. A track reports its failure once
+ * (the first job to see it); later jobs of it report -ECANCELED. */
+static void fail_all(writer *w, writer_job *batch, const char *why)
+{
+    for (writer_job *j = batch; j; j = j->next) {
+        j->rc = -EIO;
+        snprintf(j->error, sizeof j->error, "%s", why);
+        if (j->track_failed && atomic_exchange(j->track_failed, 1))
+            j->rc = -ECANCELED;
+    }
+    /* Their staged rows would otherwise stay until the connection closes:
+     * best effort, each in its own (temp-only) transaction. */
+    for (writer_job *j = batch; j; j = j->next) {
+        if (j->kind == JOB_TRACK)
+            store_discard_stage(w->st, j->u.track.stage_id);
+        else if (j->kind == JOB_DISCARD)
+            store_discard_stage(w->st, j->u.discard.stage_id);
+    }
+}
+
+typedef struct batch_counts {
+    size_t jobs, rides, points, tracks;
+} batch_counts;
+
+static void commit_batch(writer *w, writer_job *batch)
+{
+    int sync = atomic_exchange(&w->pending_sync, -1);
+    if (sync >= 0)
+        store_set_sync(w->st, (store_sync)sync);
+
+    batch_counts c = {0};
+    uint64_t t0 = now_ns();
+    int fatal = store_begin(w->st);
+    for (writer_job *j = batch; j && !fatal; j = j->next) {
+        c.jobs++;
+        j->rc = apply(w, j);
+        if (j->rc == 0) {
+            c.rides += j->kind == JOB_START;
+            c.points += job_points(j);
+            c.tracks += j->kind == JOB_TRACK;
+        } else if (j->rc == -EEXIST) {
+            snprintf(j->error, sizeof j->error, "%s", store_reason(w->st));
+        } else if (j->rc != -ECANCELED) {
+            fatal = j->rc;
+        }
+    }
+    if (!fatal)
+        fatal = store_commit(w->st);
+    char why[512] = "";
+    if (fatal) {
+        snprintf(why, sizeof why, "%s", store_error(w->st));
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", store_reason(w->st));
+        store_rollback(w->st);
+        fail_all(w, batch, reason);
+    }
+    uint64_t ns = now_ns() - t0;
+
+    size_t n_points = 0, n_jobs = 0;
+    for (writer_job *j = batch; j; j = j->next) {
+        n_points += job_points(j);
+        n_jobs++;
+    }
+    pthread_mutex_lock(&w->mu);
+    w->queued_points -= n_points;
+    pthread_cond_broadcast(&w->room);
+    writer_stats *s = &w->stats;
+    if (fatal) {
+        s->failed_commits++;
+    } else {
+        s->commits++;
+        s->rides += c.rides;
+        s->points += c.points;
+        s->tracks += c.tracks;
+        if (c.rides > s->max_rides_per_commit)
+            s->max_rides_per_commit = c.rides;
+        if (n_jobs > s->max_jobs_per_commit)
+            s->max_jobs_per_commit = n_jobs;
+        if (c.rides > 0) {
+            int b = 0;
+            while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
+                b++;
+            s->rides_hist[b]++;
+        }
+    }
+    s->commit_ns += ns;
+    pthread_mutex_unlock(&w->mu);
+
+    if (w->on_commit)
+        w->on_commit(w->arg, n_jobs, c.rides, c.points, c.tracks, ns, fatal,
+                     fatal ? why : NULL);
+    /* Answer only now: the rows are committed (or the call failed). */
+    while (batch) {
+        writer_job *next = batch->next;
+        w->done(w->arg, batch);
+        free(batch);
+        batch = next;
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    writer *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (w->head == NULL && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->mu);
+        writer_job *batch = w->head;
+        w->head = w->tail = NULL;
+        pthread_mutex_unlock(&w->mu);
+        if (batch == NULL)
+            break; /* stopping, and nothing left to do */
+        /* Everything queued while the last commit ran goes into this one:
+         * that is the group commit, with no timer and no added latency. */
+        commit_batch(w, batch);
+    }
+    return NULL;
+}
+
+int writer_start(writer *w)
+{
+    int rc = pthread_create(&w->thread, NULL, writer_main, w);
+    if (rc)
+        return -rc;
+    w->started = 1;
+    return 0;
+}
+
+void writer_stop(writer *w, writer_stats *final)
+{
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    pthread_cond_signal(&w->wake);
+    pthread_cond_broadcast(&w->room);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    else if (w->head)
+        commit_batch(w, w->head); /* never started: still answer the jobs */
+    w->head = w->tail = NULL;
+    w->started = 0;
+    if (final)
+        *final = w->stats;
+    pthread_cond_destroy(&w->room);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->mu);
+}
+
+void writer_get_stats(writer *w, writer_stats *out)
+{
+    pthread_mutex_lock(&w->mu);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->mu);
+}

@@ -1,0 +1,396 @@
+"""The gRPC interop test cases (grpc/grpc doc/interop-test-descriptions.md)
+as a client runs them, plus checks of the interop plugin's own limits.
+Each case takes a channel to an rpchost serving the interop plugin and
+raises on any difference from what the descriptions require."""
+import os
+import queue
+import sys
+import threading
+import time
+
+import grpc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import rpchost_test  # noqa: E402
+
+messages = rpchost_test.proto_module("grpc/testing/messages.proto")
+empty_pb2 = rpchost_test.proto_module("grpc/testing/empty.proto")
+
+SVC = "/grpc.testing.TestService/"
+TIMEOUT = 30  # every call is bounded in time
+REQ_SIZES = [27182, 8, 1828, 45904]
+RESP_SIZES = [31415, 9, 2653, 58979]
+ECHO_INITIAL = ("x-grpc-test-echo-initial", "test_initial_metadata_value")
+ECHO_TRAILING = ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")
+SPECIAL_MESSAGE = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+RECV_LIMIT = 4 << 20  # the host's default receive limit
+
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def expect_status(err, code, details=None):
+    expect(isinstance(err, grpc.RpcError), "expected an RpcError, got %r" % (err,))
+    expect(err.code() == code, "status %s (%r), want %s" % (err.code(), err.details(), code))
+    if details is not None:
+        expect(err.details() == details, "message %r, want %r" % (err.details(), details))
+
+
+def fails_with(fn, code, details=None):
+    try:
+        fn()
+    except grpc.RpcError as e:
+        expect_status(e, code, details)
+        return e
+    raise AssertionError("call succeeded, want %s" % code)
+
+
+def zeros(n):
+    return messages.Payload(body=b"\0" * n)
+
+
+def params(*sizes, interval_us=0):
+    return [messages.ResponseParameters(size=s, interval_us=interval_us) for s in sizes]
+
+
+# --- method callables ------------------------------------------------------
+
+def empty_call(ch):
+    return rpchost_test.stub(ch, "unary_unary", SVC + "EmptyCall", empty_pb2.Empty)
+
+
+def unary_call(ch):
+    return rpchost_test.stub(ch, "unary_unary", SVC + "UnaryCall", messages.SimpleResponse)
+
+
+def output_call(ch):
+    return rpchost_test.stub(ch, "unary_stream", SVC + "StreamingOutputCall",
+                             messages.StreamingOutputCallResponse)
+
+
+def input_call(ch):
+    return rpchost_test.stub(ch, "stream_unary", SVC + "StreamingInputCall",
+                             messages.StreamingInputCallResponse)
+
+
+def full_duplex(ch):
+    return rpchost_test.stub(ch, "stream_stream", SVC + "FullDuplexCall",
+                             messages.StreamingOutputCallResponse)
+
+
+def half_duplex(ch):
+    return rpchost_test.stub(ch, "stream_stream", SVC + "HalfDuplexCall",
+                             messages.StreamingOutputCallResponse)
+
+
+class Requests:
+    """A request iterator the test feeds one message at a time (ping-pong).
+    close() half-closes; the iterator also ends after TIMEOUT idle seconds
+    so a failed case never leaves a grpc thread blocked."""
+
+    _END = object()
+
+    def __init__(self):
+        self.q = queue.Queue()
+
+    def send(self, msg):
+        self.q.put(msg)
+
+    def close(self):
+        self.q.put(self._END)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            item = self.q.get(timeout=TIMEOUT)
+        except queue.Empty:
+            raise StopIteration
+        if item is self._END:
+            raise StopIteration
+        return item
+
+
+# --- the interop cases -----------------------------------------------------
+
+def empty_unary(ch):
+    resp = empty_call(ch)(empty_pb2.Empty(), timeout=TIMEOUT)
+    expect(isinstance(resp, empty_pb2.Empty), "response is not an Empty")
+    expect(resp.ByteSize() == 0, "Empty response not empty")
+
+
+def large_unary(ch):
+    req = messages.SimpleRequest(response_size=314159, payload=zeros(271828))
+    resp = unary_call(ch)(req, timeout=TIMEOUT)
+    expect(len(resp.payload.body) == 314159, "body %d bytes" % len(resp.payload.body))
+    expect(resp.payload.body == b"\0" * 314159, "body not all zeros")
+
+
+def client_streaming(ch):
+    reqs = [messages.StreamingInputCallRequest(payload=zeros(n)) for n in REQ_SIZES]
+    resp = input_call(ch)(iter(reqs), timeout=TIMEOUT)
+    expect(resp.aggregated_payload_size == 74922,
+           "aggregated_payload_size %d" % resp.aggregated_payload_size)
+
+
+def server_streaming(ch):
+    req = messages.StreamingOutputCallRequest(response_parameters=params(*RESP_SIZES))
+    call = output_call(ch)(req, timeout=TIMEOUT)
+    sizes = [len(r.payload.body) for r in call]
+    expect(sizes == RESP_SIZES, "sizes %s" % sizes)
+    expect(call.code() == grpc.StatusCode.OK, "status %s" % call.code())
+
+
+def ping_pong(ch):
+    reqs = Requests()
+    call = full_duplex(ch)(reqs, timeout=TIMEOUT)
+    try:
+        for req_size, resp_size in zip(REQ_SIZES, RESP_SIZES):
+            reqs.send(messages.StreamingOutputCallRequest(
+                response_parameters=params(resp_size), payload=zeros(req_size)))
+            resp = next(call)
+            expect(len(resp.payload.body) == resp_size,
+                   "response %d bytes, want %d" % (len(resp.payload.body), resp_size))
+        reqs.close()
+        rest = list(call)
+        expect(rest == [], "%d responses after half close" % len(rest))
+        expect(call.code() == grpc.StatusCode.OK, "status %s" % call.code())
+    finally:
+        reqs.close()
+        call.cancel()
+
+
+def empty_stream(ch):
+    call = full_duplex(ch)(iter([]), timeout=TIMEOUT)
+    got = list(call)
+    expect(got == [], "%d responses" % len(got))
+    expect(call.code() == grpc.StatusCode.OK, "status %s" % call.code())
+
+
+def _check_echo(call):
+    initial = dict(call.initial_metadata())
+    trailing = dict(call.trailing_metadata())
+    expect(initial.get(ECHO_INITIAL[0]) == ECHO_INITIAL[1],
+           "initial metadata %r" % (call.initial_metadata(),))
+    expect(trailing.get(ECHO_TRAILING[0]) == ECHO_TRAILING[1],
+           "trailing metadata %r" % (call.trailing_metadata(),))
+
+
+def custom_metadata(ch):
+    md = (ECHO_INITIAL, ECHO_TRAILING)
+    req = messages.SimpleRequest(response_size=314159, payload=zeros(271828))
+    resp, call = unary_call(ch).with_call(req, metadata=md, timeout=TIMEOUT)
+    expect(len(resp.payload.body) == 314159, "unary body %d" % len(resp.payload.body))
+    _check_echo(call)
+    sreq = messages.StreamingOutputCallRequest(response_parameters=params(314159),
+                                               payload=zeros(271828))
+    call = full_duplex(ch)(iter([sreq]), metadata=md, timeout=TIMEOUT)
+    sizes = [len(r.payload.body) for r in call]
+    expect(sizes == [314159], "duplex sizes %s" % sizes)
+    _check_echo(call)
+
+
+def _status_echo(ch, code, message):
+    st = messages.EchoStatus(code=code.value[0], message=message)
+    fails_with(lambda: unary_call(ch)(messages.SimpleRequest(response_status=st), timeout=TIMEOUT),
+               code, message)
+    call = full_duplex(ch)(iter([messages.StreamingOutputCallRequest(response_status=st)]),
+                           timeout=TIMEOUT)
+    fails_with(lambda: list(call), code, message)
+
+
+def status_code_and_message(ch):
+    _status_echo(ch, grpc.StatusCode.UNKNOWN, "test status message")
+
+
+def special_status_message(ch):
+    _status_echo(ch, grpc.StatusCode.UNKNOWN, SPECIAL_MESSAGE)
+
+
+def unimplemented_method(ch):
+    fails_with(lambda: rpchost_test.unary(ch, SVC + "UnimplementedCall", empty_pb2.Empty(),
+                                          empty_pb2.Empty, timeout=TIMEOUT),
+               grpc.StatusCode.UNIMPLEMENTED)
+
+
+def unimplemented_service(ch):
+    fails_with(lambda: rpchost_test.unary(ch, "/grpc.testing.UnimplementedService/UnimplementedCall",
+                                          empty_pb2.Empty(), empty_pb2.Empty, timeout=TIMEOUT),
+               grpc.StatusCode.UNIMPLEMENTED)
+
+
+def cancel_after_begin(ch):
+    reqs = Requests()
+    fut = input_call(ch).future(reqs, timeout=TIMEOUT)
+    fut.cancel()
+    reqs.close()
+    try:
+        fut.result(timeout=TIMEOUT)
+        raise AssertionError("cancelled call succeeded")
+    except grpc.FutureCancelledError:
+        pass
+    expect(fut.code() == grpc.StatusCode.CANCELLED, "status %s" % fut.code())
+    empty_unary(ch)  # the connection and the server are fine
+
+
+def cancel_after_first_response(ch):
+    reqs = Requests()
+    call = full_duplex(ch)(reqs, timeout=TIMEOUT)
+    reqs.send(messages.StreamingOutputCallRequest(response_parameters=params(31415),
+                                                  payload=zeros(27182)))
+    resp = next(call)
+    expect(len(resp.payload.body) == 31415, "first response %d bytes" % len(resp.payload.body))
+    call.cancel()
+    reqs.close()
+    expect(call.code() == grpc.StatusCode.CANCELLED, "status %s" % call.code())
+    empty_unary(ch)
+
+
+def timeout_on_sleeping_server(ch):
+    reqs = Requests()
+    call = full_duplex(ch)(reqs, timeout=0.001)
+    reqs.send(messages.StreamingOutputCallRequest(payload=zeros(27182)))
+    try:
+        fails_with(lambda: list(call), grpc.StatusCode.DEADLINE_EXCEEDED)
+    finally:
+        reqs.close()
+    empty_unary(ch)
+
+
+INTEROP_CASES = [
+    empty_unary, large_unary, client_streaming, server_streaming, ping_pong, empty_stream,
+    custom_metadata, status_code_and_message, special_status_message, unimplemented_method,
+    unimplemented_service, cancel_after_begin, cancel_after_first_response,
+    timeout_on_sleeping_server,
+]
+
+
+# --- beyond the interop cases: limits and server behaviour -----------------
+
+def _request_of_size(total):
+    """A SimpleRequest whose serialized size is exactly `total` bytes."""
+    n = total - 16
+    while True:
+        req = messages.SimpleRequest(payload=zeros(n))
+        size = req.ByteSize()
+        if size == total:
+            return req
+        n += total - size
+
+
+def receive_limit(ch):
+    ok = unary_call(ch)(_request_of_size(RECV_LIMIT), timeout=TIMEOUT)
+    expect(len(ok.payload.body) == 0, "request at the limit: unexpected response")
+    fails_with(lambda: unary_call(ch)(_request_of_size(RECV_LIMIT + 1), timeout=TIMEOUT),
+               grpc.StatusCode.RESOURCE_EXHAUSTED)
+    empty_unary(ch)
+
+
+def bad_requests(ch):
+    """Bad input gets INVALID_ARGUMENT with a message, never a crash."""
+    for req in (messages.SimpleRequest(response_size=-1),
+                messages.SimpleRequest(response_size=(16 << 20) + 1),
+                messages.SimpleRequest(response_size=10,
+                                       expect_compressed=messages.BoolValue(value=True))):
+        e = fails_with(lambda: unary_call(ch)(req, timeout=TIMEOUT), grpc.StatusCode.INVALID_ARGUMENT)
+        expect(e.details(), "no status message")
+    for rp in (params(-5), params(17 << 20), params(1, interval_us=-1)):
+        req = messages.StreamingOutputCallRequest(response_parameters=rp)
+        fails_with(lambda: list(output_call(ch)(req, timeout=TIMEOUT)),
+                   grpc.StatusCode.INVALID_ARGUMENT)
+    probe = messages.StreamingInputCallRequest(expect_compressed=messages.BoolValue(value=True),
+                                               payload=zeros(27182))
+    fails_with(lambda: input_call(ch)(iter([probe]), timeout=TIMEOUT),
+               grpc.StatusCode.INVALID_ARGUMENT)
+
+
+def interval_us(ch):
+    """Each interval_us is a delay before its response, accumulating."""
+    req = messages.StreamingOutputCallRequest(response_parameters=params(1, 2, 3, interval_us=200000))
+    t0 = time.monotonic()
+    arrivals = []
+    for r in output_call(ch)(req, timeout=TIMEOUT):
+        arrivals.append((time.monotonic() - t0, len(r.payload.body)))
+    expect([s for _, s in arrivals] == [1, 2, 3], "sizes %s" % arrivals)
+    expect(arrivals[0][0] >= 0.18, "first response after %.3fs, want >= 0.2s" % arrivals[0][0])
+    expect(arrivals[2][0] >= 0.58, "last response after %.3fs, want >= 0.6s" % arrivals[2][0])
+
+
+def half_duplex_buffers(ch):
+    """HalfDuplexCall answers nothing before the client half-closes."""
+    reqs = Requests()
+    call = half_duplex(ch)(reqs, timeout=TIMEOUT)
+    got = []
+    reader = threading.Thread(target=lambda: got.extend(len(r.payload.body) for r in call))
+    reader.start()
+    try:
+        for s in (5, 6, 7):
+            reqs.send(messages.StreamingOutputCallRequest(response_parameters=params(s)))
+        time.sleep(0.5)
+        expect(got == [], "responses before half close: %s" % got)
+        reqs.close()
+        reader.join(TIMEOUT)
+        expect(got == [5, 6, 7], "sizes %s" % got)
+        expect(call.code() == grpc.StatusCode.OK, "status %s" % call.code())
+    finally:
+        reqs.close()
+        call.cancel()
+        reader.join(TIMEOUT)
+
+
+def duplex_status_after_responses(ch):
+    """A status request ends the stream after the responses queued before it."""
+    st = messages.EchoStatus(code=grpc.StatusCode.ABORTED.value[0], message="stop here")
+    reqs = [messages.StreamingOutputCallRequest(response_parameters=params(3, 4, interval_us=50000)),
+            messages.StreamingOutputCallRequest(response_status=st),
+            messages.StreamingOutputCallRequest(response_parameters=params(99))]
+    call = full_duplex(ch)(iter(reqs), timeout=TIMEOUT)
+    got = []
+    try:
+        for r in call:
+            got.append(len(r.payload.body))
+        raise AssertionError("stream ended OK")
+    except grpc.RpcError as e:
+        expect_status(e, grpc.StatusCode.ABORTED, "stop here")
+    expect(got == [3, 4], "sizes before the status %s" % got)
+
+
+def cancel_during_timer(ch):
+    """Cancelling a stream whose next response waits on a timer: the server
+    drops the rest, and keeps serving."""
+    req = messages.StreamingOutputCallRequest(
+        response_parameters=params(10) + params(20, interval_us=2000000))
+    call = output_call(ch)(req, timeout=TIMEOUT)
+    expect(len(next(call).payload.body) == 10, "first response")
+    call.cancel()
+    expect(call.code() == grpc.StatusCode.CANCELLED, "status %s" % call.code())
+    # a deadline while the server waits on a timer
+    req = messages.StreamingOutputCallRequest(response_parameters=params(1, interval_us=3000000))
+    fails_with(lambda: list(output_call(ch)(req, timeout=0.3)), grpc.StatusCode.DEADLINE_EXCEEDED)
+    time.sleep(0.2)
+    empty_unary(ch)
+
+
+def many_timer_streams(ch):
+    """100 concurrent streams, each with 5 delayed responses."""
+    req = messages.StreamingOutputCallRequest(response_parameters=params(*range(1, 6), interval_us=20000))
+    calls = [output_call(ch)(req, timeout=TIMEOUT) for _ in range(100)]
+    for c in calls:
+        sizes = [len(r.payload.body) for r in c]
+        expect(sizes == [1, 2, 3, 4, 5], "sizes %s" % sizes)
+
+
+EXTRA_CASES = [receive_limit, bad_requests, interval_us, half_duplex_buffers,
+               duplex_status_after_responses, cancel_during_timer, many_timer_streams]
+
+
+def run_cases(results, host, label, cases=None):
+    ch = host.channel()
+    try:
+        for case in cases or (INTEROP_CASES + EXTRA_CASES):
+            results.run("%s %s" % (label, case.__name__), case, ch)
+    finally:
+        ch.close()

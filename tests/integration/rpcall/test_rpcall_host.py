@@ -1,0 +1,264 @@
+"""rpcall against rpchost with the rides and interop plugins, over TLS with
+the dev CA and over h2c: discovery through the host's reflection, the
+original Rides flows, interop streams (server stream printed as it
+arrives, bidi driven line by line), metadata, health, each error class,
+mTLS, a Unix socket, and a bench smoke run."""
+import base64
+import json
+import os
+import select
+import subprocess
+import time
+
+from rpcall_util import (ORIGINAL_JSON, RPCALL, expect, one_line_error, rpcall, rt,
+                         stream_lines, track_lines)
+
+PLUGINS = ("rides", "interop")
+
+
+def conn_args(host):
+    return ["--plaintext"] if host.plaintext else ["--cacert", rt.CA]
+
+
+def test_list(host):
+    a = conn_args(host)
+    r = expect(rpcall(*a, host.address, "list"), 0)
+    names = r.out.split()
+    for svc in ("Rides", "grpc.testing.TestService", "grpc.health.v1.Health",
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection"):
+        assert svc in names, (svc, r)
+    assert names == sorted(names), r
+    r = expect(rpcall(*a, host.address, "list", "Rides"), 0)
+    assert r.out.split() == ["Rides.Start", "Rides.Track"], r
+    r = expect(rpcall(*a, host.address, "list", "grpc.testing.TestService"), 0)
+    for m in ("EmptyCall", "UnaryCall", "StreamingOutputCall", "StreamingInputCall",
+              "FullDuplexCall"):
+        assert "grpc.testing.TestService." + m in r.out.split(), (m, r)
+
+
+def test_describe(host):
+    a = conn_args(host)
+    r = expect(rpcall(*a, host.address, "describe", "Rides"), 0)
+    assert r.out == ("Rides is a service:\n"
+                     "service Rides {\n"
+                     "  rpc Start ( .StartRequest ) returns ( .StartResponse );\n"
+                     "  rpc Track ( stream .TrackRequest ) returns ( .TrackResponse );\n"
+                     "}\n"), r
+    r = expect(rpcall(*a, host.address, "describe", "StartRequest"), 0)
+    assert r.out == ("StartRequest is a message:\n"
+                     "message StartRequest {\n"
+                     "  int64 car_id = 1;\n"
+                     "  string driver_id = 2;\n"
+                     "  repeated string passenger_ids = 3;\n"
+                     "  .RideType type = 4;\n"
+                     "  .Location location = 5;\n"
+                     "  .google.protobuf.Timestamp time = 6;\n"
+                     "}\n"), r
+    r = expect(rpcall(*a, host.address, "describe", "grpc.testing.TestService.FullDuplexCall"), 0,
+               out_part="rpc FullDuplexCall ( stream .grpc.testing.StreamingOutputCallRequest ) "
+                        "returns ( stream .grpc.testing.StreamingOutputCallResponse );")
+    r = expect(rpcall(*a, host.address, "describe", "RideType"), 0, out_part="POOL = 1;")
+    r = expect(rpcall(*a, host.address, "describe", "NoSuchSymbol"), 1, "NoSuchSymbol")
+
+
+def test_rides_start(host):
+    a = conn_args(host)
+    r = expect(rpcall(*a, host.address, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+    rid = r.json()["id"]
+    assert len(rid) == 32 and all(c in "0123456789abcdef" for c in rid), r
+    r = expect(rpcall(*a, host.address, "Rides/Start", "-d", '{"car_id": 7}'), 64 + 3)
+    assert r.err.strip() == "ERROR: InvalidArgument: driver_id is empty", r
+
+
+def test_rides_track_pipe(host):
+    r = expect(stream_lines(conn_args(host) + [host.address, "Rides/Track", "-d", "@-"],
+                            track_lines(7)), 0)
+    assert r.json() == {"count": "7"}, r
+
+
+def read_line(p, timeout):
+    """One line of p's stdout within timeout seconds, else None."""
+    end = time.time() + timeout
+    buf = b""
+    fd = p.stdout.fileno()
+    while time.time() < end:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.time()))
+        if not ready:
+            break
+        ch = os.read(fd, 1)
+        if not ch:
+            break
+        buf += ch
+        if ch == b"\n":
+            return buf.decode()
+    return None
+
+
+def test_server_stream(host):
+    # Three responses 400 ms apart: each is printed when it arrives, not at
+    # the end of the call.
+    req = json.dumps({"responseParameters": [{"size": 3, "intervalUs": 400000},
+                                             {"size": 5, "intervalUs": 400000},
+                                             {"size": 8, "intervalUs": 400000}]})
+    p = subprocess.Popen([RPCALL] + conn_args(host) + ["--format", "json-lines", host.address,
+                         "grpc.testing.TestService/StreamingOutputCall", "-d", req],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        t0 = time.time()
+        first = read_line(p, 10)
+        t_first = time.time() - t0
+        rest = p.stdout.read().decode()
+        t_all = time.time() - t0
+        assert p.wait(10) == 0, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+    assert first is not None, "no first response"
+    msgs = [json.loads(first)] + [json.loads(l) for l in rest.splitlines() if l]
+    sizes = [len(base64.b64decode(m["payload"]["body"])) for m in msgs]
+    assert sizes == [3, 5, 8], msgs
+    assert t_all - t_first > 0.5, "responses were not printed as they arrived (%.2f %.2f)" % (
+        t_first, t_all)
+
+
+def test_bidi_line_by_line(host):
+    # Each request line gets its response before the next line is written.
+    p = subprocess.Popen([RPCALL] + conn_args(host) + ["--format", "json-lines", host.address,
+                         "grpc.testing.TestService/FullDuplexCall", "-d", "@-"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for size in (1, 2, 3, 4):
+            p.stdin.write((json.dumps({"responseParameters": [{"size": size}]}) + "\n").encode())
+            p.stdin.flush()
+            line = read_line(p, 10)
+            assert line is not None, "no response to request %d before the next" % size
+            body = json.loads(line)["payload"].get("body", "")
+            assert len(base64.b64decode(body)) == size, line
+        p.stdin.close()
+        assert p.wait(10) == 0, p.stderr.read()
+        assert p.stdout.read() == b""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        for f in (p.stdout, p.stderr):
+            f.close()
+
+
+def test_errors(host):
+    a = conn_args(host) + [host.address]
+    r = expect(rpcall(*a, "grpc.testing.TestService/UnaryCall", "-d",
+                      '{"responseStatus": {"code": 5, "message": "nothing here"}}'), 64 + 5)
+    assert r.err.strip() == "ERROR: NotFound: nothing here", r
+    r = expect(rpcall(*a, "grpc.testing.TestService/UnimplementedCall", "-d", "{}"), 64 + 12,
+               "ERROR: Unimplemented")
+    r = expect(rpcall(*a, "--max-time", "0.5", "grpc.testing.TestService/StreamingOutputCall",
+                      "-d", '{"responseParameters": [{"size": 1, "intervalUs": 3000000}]}'),
+               64 + 4, "ERROR: DeadlineExceeded")
+    r = expect(rpcall(*a, "Rides/Stop", "-d", "{}"), 1, "no method 'Stop'")
+    r = expect(rpcall(*a, "Rides/Start", "-d", '{"carId": "seven"}'), 1, "carId")
+    # An error status with a message that needs percent-encoding
+    msg = "caf\u00e9 100% \u2713"
+    r = expect(rpcall(*a, "grpc.testing.TestService/UnaryCall", "-d",
+                      json.dumps({"responseStatus": {"code": 9, "message": msg}})), 64 + 9)
+    assert r.err.strip() == "ERROR: FailedPrecondition: " + msg, r
+
+
+def test_metadata(host):
+    raw = b"\x00\x01binary\xff"
+    b64 = base64.b64encode(raw).decode()
+    r = expect(rpcall(*conn_args(host), "-v", "-H", "x-grpc-test-echo-initial: hello",
+                      "-H", "x-grpc-test-echo-trailing-bin: " + b64, host.address,
+                      "grpc.testing.TestService/EmptyCall", "-d", "{}"), 0)
+    head, _, trail = r.err.partition("Response trailers received:")
+    assert "x-grpc-test-echo-initial: hello" in head, r
+    assert "x-grpc-test-echo-trailing-bin: " + b64.rstrip("=") in trail, r
+    assert "grpc-status: 0" in trail, r
+    assert r.out.strip() == "{}", r
+
+
+def test_health(host):
+    a = conn_args(host) + [host.address]
+    r = expect(rpcall(*a, "grpc.health.v1.Health/Check", "-d", "{}"), 0)
+    assert r.json() == {"status": "SERVING"}, r
+    r = expect(rpcall(*a, "grpc.health.v1.Health/Check", "-d", '{"service": "Rides"}'), 0)
+    assert r.json() == {"status": "SERVING"}, r
+    r = expect(rpcall(*a, "grpc.health.v1.Health/Check", "-d", '{"service": "Nope"}'), 64 + 5)
+
+
+def test_emit_defaults(host):
+    a = conn_args(host) + [host.address]
+    # A client stream of no messages: count is 0, left out unless asked for.
+    r = expect(rpcall(*a, "Rides/Track", "-d", " "), 0)
+    assert r.json() == {}, r
+    r = expect(rpcall(*a, "--emit-defaults", "Rides/Track", "-d", " "), 0)
+    assert r.json() == {"count": "0"}, r
+
+
+def test_mtls():
+    with rt.Host(plugins=PLUGINS, client_ca=True) as host:
+        r = expect(rpcall("--cacert", rt.CA, host.address, "Rides/Start", "-d", ORIGINAL_JSON), 1)
+        line = one_line_error(r)
+        assert "client certificate" in line and "--cert" in line, r
+        r = expect(rpcall("--cacert", rt.CA, "--cert", rt.CLIENT_CERT, "--key", rt.CLIENT_KEY,
+                          host.address, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+        assert len(r.json()["id"]) == 32, r
+
+
+def test_unix_socket():
+    import tempfile
+    d = tempfile.mkdtemp(prefix="rpcall-unix-")
+    sock = os.path.join(d, "rpchost.sock")
+    try:
+        with rt.Host(plugins=PLUGINS, plaintext=True, args=["--listen", "unix:" + sock]) as host:
+            deadline = time.time() + 10
+            while not os.path.exists(sock) and time.time() < deadline:
+                time.sleep(0.05)
+            r = expect(rpcall("--plaintext", "unix:" + sock, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+            assert len(r.json()["id"]) == 32, r
+            assert host.proc.poll() is None
+    finally:
+        subprocess.run(["rm", "-rf", d])
+
+
+def test_bench(host):
+    r = expect(rpcall("bench", *conn_args(host), "-c", "16", "--connections", "2", "-n", "400",
+                      "--format", "json", host.address, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+    rep = r.json()
+    assert rep["count"] == 400 and rep["status"] == {"OK": 400}, r
+    r = expect(rpcall("bench", *conn_args(host), "-c", "4", "-n", "100", "--format", "json",
+                      host.address, "grpc.testing.TestService/StreamingOutputCall", "-d",
+                      '{"responseParameters": [{"size": 10}, {"size": 10}, {"size": 10}]}'), 0)
+    assert r.json()["messages_in"] == 300, r
+    r = expect(rpcall("bench", *conn_args(host), "-c", "4", "--duration", "1", "--rps", "100",
+                      "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"), 0)
+    n = r.json()["count"]
+    assert 50 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+
+
+def main():
+    res = rt.Results()
+    for name, plaintext in (("tls", False), ("h2c", True)):
+        with rt.Host(plugins=PLUGINS, plaintext=plaintext) as host:
+            res.run(name + ": list", test_list, host)
+            res.run(name + ": describe", test_describe, host)
+            res.run(name + ": Rides/Start", test_rides_start, host)
+            res.run(name + ": Rides/Track through a pipe", test_rides_track_pipe, host)
+            res.run(name + ": server stream printed as it arrives", test_server_stream, host)
+            res.run(name + ": bidi stream line by line", test_bidi_line_by_line, host)
+            res.run(name + ": error statuses and exit codes", test_errors, host)
+            res.run(name + ": metadata and -v", test_metadata, host)
+            res.run(name + ": health", test_health, host)
+            res.run(name + ": --emit-defaults", test_emit_defaults, host)
+            res.run(name + ": bench smoke", test_bench, host)
+    res.run("mTLS", test_mtls)
+    res.run("Unix socket", test_unix_socket)
+    res.finish()
+
+
+if __name__ == "__main__":
+    main()
