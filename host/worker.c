@@ -37,6 +37,11 @@ __thread worker *worker_self;
 int worker_init(worker *w, int id, const rh_settings *s)
 {
     memset(w, 0, sizeof *w);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&w->late_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     w->id = id;
     w->s = s;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -237,13 +242,24 @@ xop *xop_new(xop_kind kind, size_t extra)
     return op;
 }
 
+static void drain_inbox(worker *w);
+
 void worker_post(worker *w, xop *op)
 {
     xop *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
     do {
         op->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, op, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, op, memory_order_seq_cst,
                                                     memory_order_relaxed));
+    /* The loop has ended (it sets exited, then drains once more): whoever
+     * sees exited applies what is queued, under the lock. seq_cst on both
+     * sides: either the worker's last drain sees this op or we see exited. */
+    if (atomic_load_explicit(&w->exited, memory_order_seq_cst)) {
+        pthread_mutex_lock(&w->late_lock);
+        drain_inbox(w);
+        pthread_mutex_unlock(&w->late_lock);
+        return;
+    }
     /* Only the post that finds the inbox empty needs to wake the worker:
      * it drains everything in one go. */
     if (head == NULL) {
@@ -261,7 +277,7 @@ static void drain_inbox(worker *w)
     uint64_t v;
     ssize_t n = read(w->evfd, &v, sizeof v);
     (void)n;
-    xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+    xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_seq_cst);
     /* LIFO -> FIFO: ops of one thread keep their order. */
     xop *fifo = NULL;
     while (list) {
@@ -279,7 +295,8 @@ static void drain_inbox(worker *w)
             free(op);
             break;
         case XOP_REFRESH:
-            if (w->snap && reg_generation() != w->snap_gen) worker_snapshot(w);
+            if (w->snap && !atomic_load(&w->exited) && reg_generation() != w->snap_gen)
+                worker_snapshot(w);
             free(op);
             break;
         case XOP_CANCEL_INST:
@@ -555,7 +572,15 @@ static void *worker_main(void *arg)
     timer_cancel(&w->timers, &w->drain_timer);
     timer_cancel(&w->timers, &w->hard_timer);
     timer_run(&w->timers, INT64_MAX);
+    /* Plugins may hold calls past this point (answered from their fini):
+     * what they post from now on is applied by worker_post itself. */
+    pthread_mutex_lock(&w->late_lock);
+    atomic_store_explicit(&w->exited, true, memory_order_seq_cst);
     drain_inbox(w);
+    /* No call starts any more: the registry may finalise what we pinned. */
+    if (w->snap) reg_snapshot_release(w->snap);
+    w->snap = NULL;
+    pthread_mutex_unlock(&w->late_lock);
     free_dead(true);
     worker_self = NULL;
     return NULL;
@@ -594,4 +619,5 @@ void worker_free(worker *w)
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);
     w->epfd = w->evfd = -1;
+    pthread_mutex_destroy(&w->late_lock);
 }
