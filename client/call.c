@@ -475,7 +475,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     if (c->http_status >= 100 && c->http_status < 200)
         return 0; /* interim response */
     if (name_is(name, nlen, "content-type")) {
-        snprintf(c->content_type, sizeof(c->content_type), "%.*s", (int)vlen, value);
+        size_t l = vlen < sizeof(c->content_type) - 1 ? vlen : sizeof(c->content_type) - 1;
+        memcpy(c->content_type, value, l);
+        c->content_type[l] = 0;
         c->grpc_content_type = vlen >= 16 && memcmp(value, "application/grpc", 16) == 0 &&
                                (vlen == 16 || value[16] == '+' || value[16] == ';');
     } else if (name_is(name, nlen, "grpc-status")) {

@@ -16,7 +16,9 @@ int catalog_init(catalog *cat, const rpcall_opts *o, session *s)
     }
     if (o->n_protosets == 0) {
         cat->reflection = true;
-        reflect_init(&cat->r, s, o->headers, o->n_headers, o->max_msg_size);
+        /* Descriptor answers are not limited by --max-msg-size (which is
+         * about the method's responses): big services have big files. */
+        reflect_init(&cat->r, s, o->headers, o->n_headers, 64u << 20);
         return 0;
     }
     for (size_t i = 0; i < o->n_protosets; i++) {

@@ -176,8 +176,11 @@ static int do_read(h2c *h)
                      first ? "; is it an HTTP/2 (gRPC) server?" : "");
             return fail(h, -EPROTO, m);
         }
-        if ((size_t)n < h->in_cap && !h->c->ssl)
-            return 0; /* short read: the socket is drained */
+        /* A short read means the socket (and OpenSSL's buffer) is drained
+         * for now; poll() is level-triggered and says when there is more,
+         * which saves the read() that would only return EAGAIN. */
+        if ((size_t)n < h->in_cap && (!h->c->ssl || !SSL_has_pending(h->c->ssl)))
+            return 0;
     }
 }
 
@@ -236,11 +239,16 @@ int h2c_flush(h2c *h)
     return 0;
 }
 
-int h2c_io(h2c *h)
+int h2c_read(h2c *h)
 {
     if (h->closed)
         return -ECONNRESET;
-    int rc = do_read(h);
+    return do_read(h);
+}
+
+int h2c_io(h2c *h)
+{
+    int rc = h2c_read(h);
     if (rc < 0)
         return rc;
     return h2c_flush(h);

@@ -46,6 +46,10 @@ short h2c_poll_events(const h2c *h);
  * every open call has been closed with UNAVAILABLE). */
 int h2c_io(h2c *h);
 
+/* Only the reading half of h2c_io (the caller flushes after submitting
+ * more: bench starts new calls between the two). */
+int h2c_read(h2c *h);
+
 /* Writes what nghttp2 has queued (after submitting from outside h2c_io). */
 int h2c_flush(h2c *h);
 

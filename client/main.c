@@ -13,6 +13,7 @@
 #include "invoke.h"
 #include "options.h"
 #include "session.h"
+#include "statusdetail.h"
 
 /* A reflection or descriptor failure: a gRPC status from the server
  * exits like a call would, anything else is a plain failure. */
@@ -149,6 +150,7 @@ int main(int argc, char **argv)
     }
 out:
     fflush(stdout);
+    statusdetail_cleanup();
     catalog_free(&cat);
     session_close(&s);
     options_free(&o);

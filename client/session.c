@@ -118,6 +118,27 @@ int session_step(session *s, int extra_fd, short *extra_revents, int timeout_ms)
     return 0;
 }
 
+int session_step_read(session *s, int timeout_ms)
+{
+    struct pollfd p = {.fd = s->c.fd, .events = h2c_poll_events(&s->h)};
+    int r = poll(&p, 1, timeout_ms);
+    if (r < 0 && errno != EINTR) {
+        snprintf(s->err, sizeof(s->err), "poll: %s", strerror(errno));
+        return -errno;
+    }
+    if (r <= 0 || !p.revents)
+        return 0;
+    if (p.revents & POLLOUT) {
+        int rc = h2c_flush(&s->h);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = h2c_read(&s->h);
+    if (rc < 0)
+        snprintf(s->err, sizeof(s->err), "%s", s->h.err);
+    return rc;
+}
+
 void session_wait(session *s, call *c)
 {
     while (!c->done) {

@@ -40,6 +40,10 @@ int session_connect(session *s, int64_t connect_deadline_ms, char *err, size_t e
  * (every open call is closed by then). */
 int session_step(session *s, int extra_fd, short *extra_revents, int timeout_ms);
 
+/* The same, reading only: the caller flushes (h2c_flush) after it has
+ * submitted what the responses made possible. */
+int session_step_read(session *s, int timeout_ms);
+
 /* Runs the loop until the call is done. When s->deadline_ms passes first,
  * the call is cancelled with DEADLINE_EXCEEDED. */
 void session_wait(session *s, call *c);

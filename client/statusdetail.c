@@ -1,12 +1,59 @@
 /* Printing google.rpc.Status details (see statusdetail.h). */
 #include "statusdetail.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "json_pb.h"
 #include "pbwire.h"
+#include "rpc_error_details_set.h" /* rh_descriptor_set: google.rpc details */
+
+static void print_indented(FILE *out, const char *text, int indent);
+
+/* The pool of the standard google.rpc detail types, built on first use
+ * (rpcall is single-threaded when it prints a status). */
+static descpool *known_pool;
+static bool known_tried;
+
+static descpool *known_types(void)
+{
+    if (!known_tried) {
+        known_tried = true;
+        known_pool = descpool_new();
+        if (known_pool &&
+            descpool_add_set(known_pool, rh_descriptor_set, sizeof(rh_descriptor_set)) < 0) {
+            descpool_free(known_pool);
+            known_pool = NULL;
+        }
+    }
+    return known_pool;
+}
+
+void statusdetail_cleanup(void)
+{
+    if (known_pool)
+        descpool_free(known_pool);
+    known_pool = NULL;
+}
+
+/* Prints a detail as JSON if pool knows its type; false otherwise. */
+static bool print_json(FILE *out, const descpool *pool, const char *type, const uint8_t *value,
+                       size_t value_len)
+{
+    if (!pool || !*type || !descpool_find_kind(pool, type, DESCPOOL_MESSAGE))
+        return false;
+    char *json = NULL;
+    json_pb_error err;
+    if (json_pb_decode(pool, type, value, value_len, 0, &json, &err) != 0) {
+        free(json);
+        return false;
+    }
+    print_indented(out, json, 4);
+    free(json);
+    return true;
+}
 
 static void print_indented(FILE *out, const char *text, int indent)
 {
@@ -41,16 +88,9 @@ static void print_any(FILE *out, const descpool *pool, size_t index, const uint8
     fprintf(out, "  details[%zu]: %s\n", index, type_url[0] ? type_url : "(no type)");
     const char *type = strrchr(type_url, '/');
     type = type ? type + 1 : type_url;
-    if (pool && *type && descpool_find_kind(pool, type, DESCPOOL_MESSAGE)) {
-        char *json = NULL;
-        json_pb_error err;
-        if (json_pb_decode(pool, type, value, value_len, 0, &json, &err) == 0) {
-            print_indented(out, json, 4);
-            free(json);
-            return;
-        }
-        free(json);
-    }
+    if (print_json(out, pool, type, value, value_len) ||
+        print_json(out, known_types(), type, value, value_len))
+        return;
     if (value_len == 0)
         fprintf(out, "    (empty)\n");
     else

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "timer.h"
+#include "tls.h"
 #include "worker.h"
 
 typedef struct rh_call rh_call;
@@ -57,6 +58,7 @@ struct conn {
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
     uint32_t n_calls;
+    size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */
@@ -66,8 +68,10 @@ struct conn {
     bool goaway_notice; /* shutdown: GOAWAY(max id) + PING sent */
     bool goaway_final;  /* GOAWAY(last id) sent */
     bool closing;       /* terminate once the output is written */
+    int64_t last_active_ns; /* last input, for idle_timeout_ms */
 
     peer_info *peer;
+    tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
 };
 
 /* Takes ownership of fd (accepted, non-blocking). NULL on failure (fd

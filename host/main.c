@@ -136,9 +136,6 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    if (server_init(&s) < 0) return 2; /* it printed the one line */
-    reg_set_host(host_api(), server_cancel_instance);
-    if (reg_init() < 0 || add_builtins() < 0) return 2;
     struct stat st;
     if (stat(s.plugins_dir, &st) < 0) {
         fprintf(stderr, "rpchost: plugin directory %s: %s\n", s.plugins_dir, strerror(errno));
@@ -148,6 +145,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
         return 2;
     }
+    if (server_init(&s) < 0) return 2; /* it printed the one line */
+    reg_set_host(host_api(), server_cancel_instance);
+    if (reg_init() < 0 || add_builtins() < 0) return 2;
     int wfd = watch_start(s.plugins_dir);
     if (wfd < 0)
         log_warn("plugin directory %s is not watched: changes need SIGHUP", s.plugins_dir);
@@ -166,6 +166,7 @@ int main(int argc, char **argv)
     health_begin_shutdown();
     server_shutdown(s.drain_timeout_ms);
     reg_shutdown();
+    server_free(); /* after fini: plugins may release calls until then */
     log_info("stopped");
     close(sfd);
     settings_set(NULL);

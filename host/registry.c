@@ -24,14 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "google/protobuf/descriptor.pb-c.h"
 #include "loader.h"
 #include "log.h"
+#include "reg_routes.h"
 #include "settings.h"
 
-#define REG_MAX_SERVICES 256
-#define REG_MAX_METHODS 4096
-#define REG_MAX_INTERCEPTORS 64
 #define REG_DEFAULT_DRAIN_MS 30000
 
 struct rh_plugin_ctx {
@@ -72,6 +69,8 @@ struct reg_instance {
     size_t n_icpts;
     bool cannot_unload;
     char unload_note[256];
+    pid_t *init_tids; /* threads that appeared while init ran */
+    size_t n_init_tids;
     reg_instance *next;      /* R.instances (every instance not freed) */
     reg_instance *dead_next; /* R.dead */
 };
@@ -150,6 +149,53 @@ static uint64_t fnv1a(const char *s, size_t n)
         h *= 1099511628211ull;
     }
     return h;
+}
+
+/* The process's thread ids (sorted), from /proc/self/task. */
+static size_t list_tids(pid_t **out)
+{
+    *out = NULL;
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return 0;
+    size_t n = 0, cap = 0;
+    pid_t *v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            pid_t *grown = realloc(v, ncap * sizeof *v);
+            if (!grown) break;
+            v = grown;
+            cap = ncap;
+        }
+        v[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    *out = v;
+    return n;
+}
+
+static bool tid_alive(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    return access(path, F_OK) == 0;
+}
+
+/* Threads started by init still alive after fini: give them a moment to
+ * finish exiting (a fini that signals and joins is done already). */
+static size_t threads_left(const reg_instance *inst)
+{
+    size_t alive = 0;
+    for (int round = 0; round < 20; round++) {
+        alive = 0;
+        for (size_t i = 0; i < inst->n_init_tids; i++) alive += tid_alive(inst->init_tids[i]);
+        if (!alive) break;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return alive;
 }
 
 static const char *inst_label(const reg_instance *inst)
@@ -343,13 +389,20 @@ static int publish(void)
     atomic_store_explicit(&R.generation, f->pub.generation, memory_order_release);
     pthread_mutex_unlock(&R.snap_lock);
     reg_snapshot_release(old);
-    for (size_t i = 0; i < R.n_on_change; i++) R.on_change[i].cb(R.on_change[i].arg);
+    /* Copy the callbacks under their own lock: registering one must not
+     * need ctl (a built-in may register from its init, under ctl). */
+    pthread_mutex_lock(&R.q_lock);
+    size_t n = R.n_on_change;
+    __typeof__(R.on_change) cbs;
+    memcpy(cbs, R.on_change, sizeof cbs);
+    pthread_mutex_unlock(&R.q_lock);
+    for (size_t i = 0; i < n; i++) cbs[i].cb(cbs[i].arg);
     return 0;
 }
 
 void reg_on_change(void (*cb)(void *arg), void *arg)
 {
-    pthread_mutex_lock(&R.ctl);
+    pthread_mutex_lock(&R.q_lock);
     if (R.n_on_change < sizeof R.on_change / sizeof R.on_change[0]) {
         R.on_change[R.n_on_change].cb = cb;
         R.on_change[R.n_on_change].arg = arg;
@@ -357,7 +410,7 @@ void reg_on_change(void (*cb)(void *arg), void *arg)
     } else {
         log_error("registry: too many change callbacks; one is ignored");
     }
-    pthread_mutex_unlock(&R.ctl);
+    pthread_mutex_unlock(&R.q_lock);
 }
 
 /* ------------------------------------------------------------- config */
@@ -424,11 +477,10 @@ void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...
 
 static void inst_free(reg_instance *inst)
 {
-    for (size_t i = 0; i < inst->n_routes; i++) free((char *)inst->routes[i].path);
-    free(inst->routes);
-    for (size_t i = 0; i < inst->n_icpts; i++) free((char *)inst->icpts[i].full_name);
-    free(inst->icpts);
+    reg_routes r = {inst->routes, inst->n_routes, inst->icpts, inst->n_icpts};
+    reg_routes_free(&r);
     config_free(atomic_load(&inst->config));
+    free(inst->init_tids);
     free(inst->file);
     free(inst);
 }
@@ -452,156 +504,14 @@ static reg_instance *inst_new(const rh_plugin_descriptor *desc, const char *file
     return inst;
 }
 
-static const Google__Protobuf__ServiceDescriptorProto *
-find_service_proto(const Google__Protobuf__FileDescriptorSet *set, const char *full)
-{
-    for (size_t i = 0; i < set->n_file; i++) {
-        const Google__Protobuf__FileDescriptorProto *f = set->file[i];
-        size_t plen = f->package ? strlen(f->package) : 0;
-        for (size_t j = 0; j < f->n_service; j++) {
-            const char *sname = f->service[j]->name;
-            if (!sname) continue;
-            if (plen ? (strncmp(full, f->package, plen) == 0 && full[plen] == '.' &&
-                        strcmp(full + plen + 1, sname) == 0)
-                     : strcmp(full, sname) == 0)
-                return f->service[j];
-        }
-    }
-    return NULL;
-}
-
-/* Checks the descriptor's services and interceptors and computes the
- * instance's routes (with streaming flags from the embedded descriptor set)
- * and interceptor entries. 0 or -EINVAL with the reason in why. */
 static int inst_prepare(reg_instance *inst, char *why, size_t whylen)
 {
-    const rh_plugin_descriptor *d = &inst->desc;
-    if (d->n_services > REG_MAX_SERVICES || d->n_interceptors > REG_MAX_INTERCEPTORS) {
-        snprintf(why, whylen, "declares %zu services and %zu interceptors (limits %d and %d)",
-                 d->n_services, d->n_interceptors, REG_MAX_SERVICES, REG_MAX_INTERCEPTORS);
-        return -EINVAL;
-    }
-    if ((d->n_services && !d->services) || (d->n_interceptors && !d->interceptors)) {
-        snprintf(why, whylen, "descriptor has a count without its array");
-        return -EINVAL;
-    }
-    size_t total = 0;
-    for (size_t s = 0; s < d->n_services; s++) {
-        const ProtobufCServiceDescriptor *sd = d->services[s].descriptor;
-        if (!sd || sd->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC || !sd->name) {
-            snprintf(why, whylen, "service %zu has no valid ProtobufCServiceDescriptor", s);
-            return -EINVAL;
-        }
-        if (sd->n_methods && !d->services[s].methods) {
-            snprintf(why, whylen, "service %s has no method table", sd->name);
-            return -EINVAL;
-        }
-        total += sd->n_methods;
-    }
-    if (total > REG_MAX_METHODS) {
-        snprintf(why, whylen, "declares %zu methods (limit %d)", total, REG_MAX_METHODS);
-        return -EINVAL;
-    }
-    Google__Protobuf__FileDescriptorSet *set = NULL;
-    if (d->n_services) {
-        if (!d->descriptor_set || d->descriptor_set_len == 0) {
-            snprintf(why, whylen, "has no embedded descriptor set: build it with "
-                                  "rpchost_add_plugin (it embeds the set)");
-            return -EINVAL;
-        }
-        set = google__protobuf__file_descriptor_set__unpack(NULL, d->descriptor_set_len,
-                                                             d->descriptor_set);
-        if (!set) {
-            snprintf(why, whylen, "its embedded descriptor set does not decode");
-            return -EINVAL;
-        }
-    }
-    int rc = 0;
-    inst->routes = calloc(total ? total : 1, sizeof *inst->routes);
-    inst->icpts = calloc(d->n_interceptors ? d->n_interceptors : 1, sizeof *inst->icpts);
-    if (!inst->routes || !inst->icpts) {
-        snprintf(why, whylen, "out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t s = 0; s < d->n_services && rc == 0; s++) {
-        const ProtobufCServiceDescriptor *sd = d->services[s].descriptor;
-        const Google__Protobuf__ServiceDescriptorProto *sp = find_service_proto(set, sd->name);
-        if (!sp) {
-            snprintf(why, whylen, "service %s is not in its embedded descriptor set", sd->name);
-            rc = -EINVAL;
-            break;
-        }
-        for (unsigned m = 0; m < sd->n_methods; m++) {
-            const rh_method *hm = &d->services[s].methods[m];
-            const ProtobufCMethodDescriptor *md = &sd->methods[m];
-            if (!hm->name || strcmp(hm->name, md->name) != 0 || !hm->on_message) {
-                snprintf(why, whylen,
-                         "service %s: handler %u is '%s' but the descriptor's method %u is '%s' "
-                         "(methods must be in descriptor order, each with on_message)",
-                         sd->name, m, hm->name ? hm->name : "(null)", m, md->name);
-                rc = -EINVAL;
-                break;
-            }
-            const Google__Protobuf__MethodDescriptorProto *mp = NULL;
-            for (size_t k = 0; k < sp->n_method; k++)
-                if (sp->method[k]->name && strcmp(sp->method[k]->name, md->name) == 0)
-                    mp = sp->method[k];
-            if (!mp) {
-                snprintf(why, whylen, "method %s/%s is not in its embedded descriptor set",
-                         sd->name, md->name);
-                rc = -EINVAL;
-                break;
-            }
-            reg_route *r = &inst->routes[inst->n_routes];
-            char *path;
-            if (asprintf(&path, "/%s/%s", sd->name, md->name) < 0) {
-                snprintf(why, whylen, "out of memory");
-                rc = -ENOMEM;
-                break;
-            }
-            for (size_t k = 0; k < inst->n_routes; k++)
-                if (strcmp(inst->routes[k].path, path) == 0) {
-                    snprintf(why, whylen, "declares method path %s twice", path);
-                    rc = -EINVAL;
-                }
-            r->path = path;
-            r->path_len = strlen(path);
-            r->instance = inst;
-            r->method = hm;
-            r->input = md->input;
-            r->output = md->output;
-            r->client_streaming = mp->has_client_streaming && mp->client_streaming;
-            r->server_streaming = mp->has_server_streaming && mp->server_streaming;
-            inst->n_routes++;
-            if (rc) break;
-        }
-    }
-    for (size_t i = 0; i < d->n_interceptors && rc == 0; i++) {
-        const rh_interceptor *ic = &d->interceptors[i];
-        if (!ic->name || !*ic->name || !ic->on_start) {
-            snprintf(why, whylen, "interceptor %zu needs a name and on_start", i);
-            rc = -EINVAL;
-            break;
-        }
-        char *full;
-        if (asprintf(&full, "%s.%s", inst->name, ic->name) < 0) {
-            snprintf(why, whylen, "out of memory");
-            rc = -ENOMEM;
-            break;
-        }
-        for (size_t k = 0; k < inst->n_icpts; k++)
-            if (strcmp(inst->icpts[k].full_name, full) == 0) {
-                snprintf(why, whylen, "declares interceptor %s twice", full);
-                rc = -EINVAL;
-            }
-        inst->icpts[inst->n_icpts].instance = inst;
-        inst->icpts[inst->n_icpts].interceptor = ic;
-        inst->icpts[inst->n_icpts].full_name = full;
-        inst->n_icpts++;
-    }
-out:
-    if (set) google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+    reg_routes r;
+    int rc = reg_routes_build(&inst->desc, inst, inst->name, &r, why, whylen);
+    inst->routes = r.routes;
+    inst->n_routes = r.n_routes;
+    inst->icpts = r.icpts;
+    inst->n_icpts = r.n_icpts;
     return rc;
 }
 
@@ -647,7 +557,20 @@ static int inst_init(reg_instance *inst, char *why, size_t whylen)
     }
     atomic_store(&inst->config, cfg);
     if (inst->desc.init) {
+        pid_t *before, *after;
+        size_t nb = list_tids(&before);
         int rc = inst->desc.init(R.api, &inst->ctx);
+        size_t na = list_tids(&after);
+        /* init runs under ctl on the control thread, so new threads are
+         * (almost always) the plugin's own. */
+        inst->init_tids = calloc(na ? na : 1, sizeof *inst->init_tids);
+        for (size_t i = 0; inst->init_tids && i < na; i++) {
+            bool old = false;
+            for (size_t j = 0; j < nb && !old; j++) old = before[j] == after[i];
+            if (!old) inst->init_tids[inst->n_init_tids++] = after[i];
+        }
+        free(before);
+        free(after);
         if (rc != 0) {
             snprintf(why, whylen, "its init failed (%d%s%s); see its log lines above", rc,
                      rc < 0 ? ": " : "", rc < 0 ? strerror(-rc) : "");
@@ -748,7 +671,19 @@ static void finalise(reg_instance *inst)
     if (inst->initialised && inst->desc.fini) inst->desc.fini(&inst->ctx);
     inst->initialised = false;
     bool gone = true;
-    if (inst->has_image) {
+    size_t left = inst->has_image ? threads_left(inst) : 0;
+    if (left) {
+        /* Unmapping code a thread still runs would crash the host: keep the
+         * copy mapped and say so. */
+        gone = false;
+        inst->cannot_unload = true;
+        snprintf(inst->unload_note, sizeof inst->unload_note,
+                 "%zu thread%s started by its init still running after fini; its code stays "
+                 "mapped (fini must stop and join its threads)",
+                 left, left == 1 ? "" : "s");
+        log_warn("plugin %s %s (%s) could not be unloaded: %s", inst->name, inst->version,
+                 inst_label(inst), inst->unload_note);
+    } else if (inst->has_image) {
         char why[256];
         gone = loader_close(&inst->img, why, sizeof why);
         if (!gone) {
@@ -816,6 +751,14 @@ static int install(reg_instance *inst, char *why, size_t whylen)
 
 static void discard(reg_instance *inst)
 {
+    if (inst->has_image && threads_left(inst)) {
+        /* A failed init left a thread running in the plugin: unmapping it
+         * would crash the host. Leak the copy (its fd stays open too). */
+        log_warn("plugin %s (%s): its failed init left threads running; its code stays mapped",
+                 inst->name, inst_label(inst));
+        inst_free(inst);
+        return;
+    }
     if (inst->has_image) {
         char why[8];
         loader_close(&inst->img, why, sizeof why);
@@ -1200,13 +1143,6 @@ static void fill_info(const reg_instance *i, reg_plugin_info *o)
     snprintf(o->unload_note, sizeof o->unload_note, "%s", i->unload_note);
 }
 
-static int cmp_info(const void *a, const void *b)
-{
-    const reg_plugin_info *x = a, *y = b;
-    if (x->draining != y->draining) return x->draining ? 1 : -1;
-    return 0;
-}
-
 size_t reg_list(reg_plugin_info **out)
 {
     pthread_mutex_lock(&R.ctl);
@@ -1224,11 +1160,13 @@ size_t reg_list(reg_plugin_info **out)
     size_t k = 0;
     for (reg_instance *i = R.instances; i; i = i->next) sorted[k++] = i;
     qsort(sorted, n, sizeof *sorted, cmp_order);
-    for (size_t j = 0; j < n; j++) fill_info(sorted[j], &infos[j]);
+    /* Serving ones first, then draining/stuck ones, each in load order. */
+    k = 0;
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t j = 0; j < n; j++)
+            if (atomic_load(&sorted[j]->retired) == (pass == 1)) fill_info(sorted[j], &infos[k++]);
     pthread_mutex_unlock(&R.ctl);
     free(sorted);
-    /* Stable enough for a listing: serving ones first, then draining. */
-    qsort(infos, n, sizeof *infos, cmp_info);
     *out = infos;
     return n;
 }
@@ -1252,30 +1190,40 @@ int reg_init(void)
 void reg_shutdown(void)
 {
     pthread_mutex_lock(&R.ctl);
-    reg_instance *live[1024];
-    size_t n = 0;
-    for (reg_instance *i = R.instances; i && n < 1024; i = i->next)
-        if (!atomic_load(&i->retired)) {
-            retire(i);
-            live[n++] = i;
-        }
     pthread_mutex_lock(&R.snap_lock);
     reg_snapshot *old = R.current;
     R.current = NULL;
     pthread_mutex_unlock(&R.snap_lock);
-    pthread_mutex_unlock(&R.ctl);
     reg_snapshot_release(old);
-    for (size_t i = 0; i < n; i++) inst_unref(live[i]);
+    /* Drop the live references (inst_unref only queues; nothing is freed
+     * while we walk the list). */
+    for (reg_instance *i = R.instances; i; i = i->next)
+        if (!atomic_load(&i->retired)) {
+            retire(i);
+            inst_unref(i);
+        }
+    pthread_mutex_unlock(&R.ctl);
     reg_control_run();
-    /* Whatever is still referenced (a snapshot someone never released) is
-     * finalised anyway: the server has stopped, no call can run. */
+    /* Whatever is still referenced (a call a plugin still holds, whose
+     * snapshot names every instance) is finalised anyway: the server has
+     * stopped, no call can run. Every such fini runs before any instance
+     * is freed: a fini may drop the last reference on a call it held, and
+     * releasing that call's snapshot unrefs the other instances. */
+    pthread_mutex_lock(&R.ctl);
+    for (reg_instance *i = R.instances; i; i = i->next) {
+        if (i->finalised || !i->initialised) continue;
+        log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
+                 i->version, (long)atomic_load(&i->refs));
+        if (i->desc.fini) i->desc.fini(&i->ctx);
+        i->initialised = false;
+    }
+    pthread_mutex_unlock(&R.ctl);
+    reg_control_run(); /* instances whose last reference those fini dropped */
     pthread_mutex_lock(&R.ctl);
     while (R.instances) {
         reg_instance *i = R.instances;
         if (!i->finalised) {
-            log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
-                     i->version, (long)atomic_load(&i->refs));
-            finalise(i);
+            finalise(i); /* fini already ran: unload */
             if (R.instances != i) continue;
         }
         R.instances = i->next;
@@ -1287,7 +1235,9 @@ void reg_shutdown(void)
     R.n_files = 0;
     free(R.dir);
     R.dir = NULL;
+    pthread_mutex_lock(&R.q_lock);
     R.n_on_change = 0;
+    pthread_mutex_unlock(&R.q_lock);
     R.next_order = 0;
     if (R.efd >= 0) close(R.efd);
     R.efd = -1;

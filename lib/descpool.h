@@ -77,7 +77,7 @@ void descpool_free(descpool *pool);
  * google/protobuf/timestamp.proto comes with every plugin); a symbol that
  * is already defined by another file is kept as first defined.
  * Returns 0, -EINVAL if data is not a FileDescriptorSet (the reason is in
- * descpool_error()), -ENOMEM. */
+ * descpool_error(); files before the bad spot stay added), -ENOMEM. */
 int descpool_add_set(descpool *pool, const uint8_t *data, size_t len);
 /* Adds one serialized FileDescriptorProto (as in a reflection response).
  * Same rules and return codes as descpool_add_set. */

@@ -506,6 +506,13 @@ static int enc_field_mask(jp_ctx *ctx, const json_t *v, jp_buf *out)
                        enc_kind(v));
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
+    /* lowerCamelCase paths joined by commas; a '_', a NUL or an empty path
+     * would not come back the same from the wire. */
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '_' || s[i] == '\0' ||
+            (s[i] == ',' && (i == 0 || i + 1 == n || s[i + 1] == ',')))
+            return jp_fail(ctx, "\"%.60s\" is not a field mask (lowerCamelCase paths joined "
+                           "by commas, e.g. \"a.b,cD\")", s);
     char *path = malloc(2 * n + 1);
     if (!path)
         return jp_oom(ctx);
@@ -736,12 +743,16 @@ int json_pb_encode(const descpool *pool, const char *type, const char *json, siz
     json_error_t je;
     *out = NULL;
     *out_len = 0;
-    json_t *v = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
+    /* JSON_ALLOW_NUL: "\u0000" is a valid character of a proto string. */
+    json_t *v = json_loadb(json, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                           &je);
     if (!v) {
         jp_ctx ctx;
         jp_ctx_init(&ctx, pool, err, 0);
-        return jp_fail(&ctx, "invalid JSON at line %d, column %d: %s", je.line, je.column,
-                       je.text);
+        bool big = json_error_code(&je) == json_error_numeric_overflow;
+        return jp_fail(&ctx, "invalid JSON at line %d, column %d: %s%s", je.line, je.column,
+                       je.text, big ? " (give 64-bit integers as strings: \"18446744073709551615\")"
+                                    : "");
     }
     int rc = json_pb_encode_value(pool, type, v, out, out_len, err);
     json_decref(v);

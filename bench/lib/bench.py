@@ -73,11 +73,10 @@ class Bench:
     # ---- servers --------------------------------------------------------
 
     def rpchost(self, label, plugins, config, workers=1):
-        pdir = os.path.join(self.work, label.replace(" ", "_") + "-plugins")
-        os.makedirs(pdir, exist_ok=True)
+        pdir = tempfile.mkdtemp(prefix="plugins-", dir=self.work)
         for p in plugins:
             shutil.copyfile(os.path.join(self.args.plugins, p + ".so"), os.path.join(pdir, p + ".so"))
-        cfg = os.path.join(self.work, label.replace(" ", "_") + ".ini")
+        cfg = pdir + ".ini"
         with open(cfg, "w") as f:
             f.write(config)
         port = free_port()
@@ -177,6 +176,9 @@ class Bench:
         self.raw.setdefault(scenario, {})[req.name] = {
             "%dx%d" % k: v for k, v in out.items()}
         return out
+
+    def log(self, msg):
+        log(msg)
 
     def error(self, scenario, msg):
         log("ERROR %s: %s" % (scenario, msg))
@@ -327,6 +329,29 @@ class Bench:
                           targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
                           tag="3. Track x%d" % n)
 
+    def s3_input(self):
+        sc = "3. Client streaming without storage"
+        if not self.servers_or_skip(sc, ["interop"]):
+            return
+        a = self.rpchost("rpchost", ["interop"], self.rpchost_config())
+        servers = [a]
+        b = self.peer_or_none(sc)
+        if b:
+            servers.append(b)
+        try:
+            for n in self.P.track_sizes:
+                point = (4, 4) if n <= 1000 else (4, 1)
+                res = self.alternate(sc, servers, self.reqs["input%d" % n], [point])
+                self.rows_for("%s: interop StreamingInputCall, calls of %d messages of %d bytes (no storage on "
+                              "either side)" % (sc, n, wire.INPUT_PAYLOAD + 4), res,
+                              [("messages/s", "msgs/s", lambda r: r["msgs_per_s"], "higher"),
+                               ("server CPU per message", "ns", lambda r: r["cpu_ns_per_msg"], "lower")],
+                              targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
+                              tag="3. StreamingInputCall x%d" % n)
+        finally:
+            for s in servers:
+                s.stop()
+
     def s4_stream(self):
         sc = "4. Server streaming"
         if not self.servers_or_skip(sc, ["interop"]):
@@ -418,6 +443,9 @@ class Bench:
         self.rows.append(Row(sc, "RSS idle (rpchost: %s loaded)" % ", ".join(plugins), "KiB",
                              [[m["idle"] for m in mem[l]] for l in labels], labels, "lower",
                              ("abs<=", 8192)))
+        self.rows.append(Row(sc, "of which anonymous (RssAnon: heap, stacks; the rest is mapped library "
+                             "and program pages)", "KiB",
+                             [[m["idle_anon"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "RSS with %d idle TLS connections" % self.P.idle_conns, "KiB",
                              [[m["conns"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "memory per idle TLS connection", "KiB",
@@ -428,6 +456,7 @@ class Bench:
     def conn_memory(self, server):
         time.sleep(0.5 if self.P.smoke else 1.0)
         idle = server.rss_kib()
+        idle_anon = server.rss_kib("RssAnon")
         n = self.P.idle_conns
         p = subprocess.Popen(["taskset", "-c", str(self.lcpu), sys.executable,
                               os.path.join(os.path.dirname(__file__), "idle_conns.py"),
@@ -442,7 +471,7 @@ class Bench:
         finally:
             p.stdin.close()
             p.wait(60)
-        return {"idle": idle, "conns": conns, "per_conn": (conns - idle) / n}
+        return {"idle": idle, "idle_anon": idle_anon, "conns": conns, "per_conn": (conns - idle) / n}
 
     def s6_hot_add(self):
         sc = "6. Hot add"
@@ -489,9 +518,10 @@ class Bench:
     def run(self):
         only = set(self.args.only.split(",")) if self.args.only else None
         steps = [("1", self.s1_unary), ("2", self.s2_durable), ("3", self.s3_track),
-                 ("4", self.s4_stream), ("5", self.s5_connections), ("6", self.s6_hot_add),
+                 ("3", self.s3_input), ("4", self.s4_stream), ("5", self.s5_connections), ("6", self.s6_hot_add),
                  ("x", self.cross_check)]
         started = datetime.datetime.now(datetime.timezone.utc)
+        load0 = loadavg()
         try:
             for key, fn in steps:
                 if only and key not in only:
@@ -501,6 +531,7 @@ class Bench:
                 except (RuntimeError, load.LoadError, OSError) as e:
                     self.error("scenario %s" % key, str(e))
             finished = datetime.datetime.now(datetime.timezone.utc)
+            self.loadavg = (load0, loadavg())
             write_report(self, started, finished)
             with open(os.path.join(self.args.work, "results.json"), "w") as f:
                 json.dump({"raw": self.raw, "errors": self.errors, "skips": self.skips}, f, indent=1,
@@ -517,6 +548,11 @@ class Bench:
             return 1
         print("bench: report in %s" % self.args.out)
         return 0
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
 
 
 def rm_db(db):

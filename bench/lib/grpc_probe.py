@@ -22,16 +22,20 @@ def _body(req):
         return f.read()[5:]  # one framed message: grpcio frames it itself
 
 
-def _poll(call, body, want_ok, limit):
+def _poll(call, body, want_ok, limit, last=None):
     """Calls until the outcome is OK (want_ok) or UNIMPLEMENTED (not
-    want_ok); returns the monotonic time it happened, or None."""
+    want_ok); returns the monotonic time it happened, or None. `last`, a
+    list, receives the last outcome seen."""
     end = time.monotonic() + limit
+    last = [] if last is None else last
     while time.monotonic() < end:
         try:
             call(body, timeout=2)
+            last[:] = ["OK"]
             if want_ok:
                 return time.monotonic()
         except grpc.RpcError as e:
+            last[:] = ["%s: %s" % (e.code().name, e.details())]
             if not want_ok and e.code() == grpc.StatusCode.UNIMPLEMENTED:
                 return time.monotonic()
         time.sleep(POLL_S)
@@ -49,14 +53,17 @@ def hot_add(server, so_path, req, ca, tmpdir):
     try:
         call = ch.unary_unary(req.path)
         grpc.channel_ready_future(ch).result(timeout=LIMIT_S)
-        if _poll(call, _body(req), False, LIMIT_S) is None:
-            raise RuntimeError("%s is already served before %s is added" % (req.path, name))
+        last = []
+        if _poll(call, _body(req), False, LIMIT_S, last) is None:
+            raise RuntimeError("%s answers %s before %s is added, not UNIMPLEMENTED"
+                               % (req.path, last, name))
         t0 = time.monotonic()
         os.rename(staged, os.path.join(server.plugin_dir, name))
         t1 = _poll(call, _body(req), True, LIMIT_S)
         os.unlink(os.path.join(server.plugin_dir, name))
-        if _poll(call, _body(req), False, LIMIT_S) is None:
-            raise RuntimeError("%s still served %ss after %s was removed" % (req.path, LIMIT_S, name))
+        if _poll(call, _body(req), False, LIMIT_S, last) is None:
+            raise RuntimeError("%s still answers %s %ss after %s was removed"
+                               % (req.path, last, LIMIT_S, name))
         return None if t1 is None else t1 - t0
     finally:
         ch.close()

@@ -23,12 +23,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14, 15 of stat(5)
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """A resident-memory figure (KiB) from /proc/PID/status: VmRSS, or
+    RssAnon (heap, stacks: what the process allocated itself)."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS for pid %d" % pid)
+    raise RuntimeError("no %s for pid %d" % (field, pid))
 
 
 def thread_count(pid):
@@ -83,8 +85,8 @@ class Server:
     def cpu(self):
         return cpu_seconds(self.pid)
 
-    def rss_kib(self):
-        return rss_kib(self.pid)
+    def rss_kib(self, field="VmRSS"):
+        return rss_kib(self.pid, field)
 
     def logs(self):
         try:

@@ -144,6 +144,9 @@ def write_report(bench, started, finished):
                                                      (finished - started).total_seconds(),
                                                      " --smoke" if bench.P.smoke else ""))
     w("## Machine and versions\n")
+    load0, load1 = getattr(bench, "loadavg", ("?", "?"))
+    w("Load average (1 min) before the run: %s, after: %s. The machine is shared: calls/s and latency "
+      "move with whatever else runs; CPU per call moves much less.\n" % (load0, load1))
     w("| | |\n|---|---|")
     for k, v in machine() + versions(bench):
         w("| %s | %s |" % (k, v))

@@ -1,11 +1,44 @@
 /* The authentication decision (see al_auth.h). */
 #include "al_auth.h"
 
+#include <errno.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <string.h>
 
 void al_sha256(const void *data, size_t len, uint8_t out[AL_DIGEST_LEN])
 {
     SHA256(data, len, out);
+}
+
+int al_hasher_init(al_hasher *h)
+{
+    h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->md || !h->ctx) {
+        al_hasher_free(h);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void al_hasher_free(al_hasher *h)
+{
+    EVP_MD_CTX_free(h->ctx);
+    EVP_MD_free(h->md);
+    h->ctx = NULL;
+    h->md = NULL;
+}
+
+int al_hasher_digest(al_hasher *h, const void *data, size_t len,
+                     uint8_t out[AL_DIGEST_LEN])
+{
+    unsigned int n = 0;
+    if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 ||
+        EVP_DigestUpdate(h->ctx, data, len) != 1 ||
+        EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != AL_DIGEST_LEN)
+        return -EIO;
+    return 0;
 }
 
 static bool is_blank(uint8_t c)
@@ -79,7 +112,12 @@ static const al_entry *identify(const al_tokens *tokens, const al_auth_req *req,
         if (*why != AL_ALLOW)
             return NULL;
         uint8_t d[AL_DIGEST_LEN];
-        al_sha256(tok, tok_len, d);
+        if (!req->hasher)
+            al_sha256(tok, tok_len, d);
+        else if (al_hasher_digest(req->hasher, tok, tok_len, d)) {
+            *why = AL_INVALID; /* cannot check it: refuse, never let it in */
+            return NULL;
+        }
         const al_entry *e = al_tokens_find_digest(tokens, d);
         *why = e ? AL_ALLOW : AL_INVALID;
         return e;

@@ -49,6 +49,9 @@ static void puts_(obuf *o, const char *s)
     put(o, s, strlen(s));
 }
 
+/* A string literal, without strlen. */
+#define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 static void putc_(obuf *o, char c)
 {
     if (o->len < o->cap)
@@ -84,41 +87,65 @@ static void putu_w(obuf *o, uint64_t v, int width)
 static const char hexd[] = "0123456789abcdef";
 
 /* Text fields: blanks, controls, non-ASCII, quote and backslash as \xNN,
- * so a line always splits on blanks. In quoted mode blanks stay. */
+ * so a line always splits on blanks. In quoted mode blanks stay. Runs of
+ * plain characters are copied in one go. */
+static bool text_plain(unsigned char c, bool quoted)
+{
+    return (c > 0x20 || (quoted && c == ' ')) && c < 0x7f && c != '"' && c != '\\';
+}
+
 static void put_text(obuf *o, const char *s, bool quoted)
 {
     size_t start = o->len;
-    for (; *s; s++) {
+    while (*s) {
+        /* An escape may have taken the field past the limit: no room. */
+        size_t used = o->len - start;
+        size_t room = used < AL_FIELD_MAX ? AL_FIELD_MAX - used : 0;
+        size_t n = 0;
+        while (n < room && s[n] && text_plain((unsigned char)s[n], quoted))
+            n++;
+        put(o, s, n);
+        s += n;
+        if (!*s)
+            return;
         if (o->len - start >= AL_FIELD_MAX) {
-            puts_(o, "...");
+            put_lit(o, "...");
             return;
         }
-        unsigned char c = (unsigned char)*s;
-        if ((c > 0x20 || (quoted && c == ' ')) && c < 0x7f && c != '"' && c != '\\') {
-            putc_(o, (char)c);
-        } else {
-            char e[4] = {'\\', 'x', hexd[c >> 4], hexd[c & 15]};
-            put(o, e, 4);
-        }
+        unsigned char c = (unsigned char)*s++;
+        char e[4] = {'\\', 'x', hexd[c >> 4], hexd[c & 15]};
+        put(o, e, 4);
     }
 }
 
 /* JSON string contents; bytes >= 0x80 become \u00XX so the line stays
  * valid JSON whatever the client sent. */
+static bool json_plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 static void put_json(obuf *o, const char *s)
 {
     size_t start = o->len;
     putc_(o, '"');
-    for (; *s; s++) {
-        if (o->len - start >= AL_FIELD_MAX) {
-            puts_(o, "...");
+    while (*s) {
+        size_t used = o->len - start; /* the quote counts */
+        size_t room = used < AL_FIELD_MAX + 1 ? AL_FIELD_MAX + 1 - used : 0;
+        size_t n = 0;
+        while (n < room && s[n] && json_plain((unsigned char)s[n]))
+            n++;
+        put(o, s, n);
+        s += n;
+        if (!*s)
+            break;
+        if (o->len - start >= AL_FIELD_MAX + 1) {
+            put_lit(o, "...");
             break;
         }
-        unsigned char c = (unsigned char)*s;
+        unsigned char c = (unsigned char)*s++;
         if (c == '"' || c == '\\') {
             putc_(o, '\\');
-            putc_(o, (char)c);
-        } else if (c >= 0x20 && c < 0x7f) {
             putc_(o, (char)c);
         } else {
             char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
@@ -164,57 +191,57 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
     const char *method = r->method ? r->method : "-";
     bool has_msg = r->message && r->message[0];
     if (fmt == AL_FMT_JSON) {
-        puts_(&o, "{\"time\":\"");
+        put_lit(&o, "{\"time\":\"");
         put_time(&o, r, tc);
-        puts_(&o, "\",\"method\":");
+        put_lit(&o, "\",\"method\":");
         put_json(&o, method);
-        puts_(&o, ",\"status\":\"");
+        put_lit(&o, ",\"status\":\"");
         puts_(&o, al_status_name(r->status));
-        puts_(&o, "\",\"code\":");
+        put_lit(&o, "\",\"code\":");
         putu(&o, (uint64_t)(unsigned)r->status);
-        puts_(&o, ",\"duration\":");
+        put_lit(&o, ",\"duration\":");
         put_seconds(&o, r->duration_ns);
-        puts_(&o, ",\"duration_ns\":");
+        put_lit(&o, ",\"duration_ns\":");
         putu(&o, r->duration_ns);
-        puts_(&o, ",\"peer\":");
+        put_lit(&o, ",\"peer\":");
         if (r->peer)
             put_json(&o, r->peer);
         else
-            puts_(&o, "null");
-        puts_(&o, ",\"principal\":");
+            put_lit(&o, "null");
+        put_lit(&o, ",\"principal\":");
         if (r->principal)
             put_json(&o, r->principal);
         else
-            puts_(&o, "null");
-        puts_(&o, ",\"bytes_in\":");
+            put_lit(&o, "null");
+        put_lit(&o, ",\"bytes_in\":");
         putu(&o, r->bytes_in);
-        puts_(&o, ",\"bytes_out\":");
+        put_lit(&o, ",\"bytes_out\":");
         putu(&o, r->bytes_out);
-        puts_(&o, ",\"messages_in\":");
+        put_lit(&o, ",\"messages_in\":");
         putu(&o, r->messages_in);
-        puts_(&o, ",\"messages_out\":");
+        put_lit(&o, ",\"messages_out\":");
         putu(&o, r->messages_out);
-        puts_(&o, ",\"message\":");
+        put_lit(&o, ",\"message\":");
         put_json(&o, has_msg ? r->message : "");
         putc_(&o, '}');
     } else {
         put_time(&o, r, tc);
         putc_(&o, ' ');
         put_text(&o, method, false);
-        puts_(&o, " took ");
+        put_lit(&o, " took ");
         put_seconds(&o, r->duration_ns);
-        puts_(&o, "sec status=");
+        put_lit(&o, "sec status=");
         puts_(&o, al_status_name(r->status));
-        puts_(&o, " peer=");
+        put_lit(&o, " peer=");
         put_text(&o, r->peer ? r->peer : "-", false);
-        puts_(&o, " principal=");
+        put_lit(&o, " principal=");
         put_text(&o, r->principal ? r->principal : "-", false);
-        puts_(&o, " in=");
+        put_lit(&o, " in=");
         putu(&o, r->bytes_in);
-        puts_(&o, " out=");
+        put_lit(&o, " out=");
         putu(&o, r->bytes_out);
         if (has_msg) {
-            puts_(&o, " message=\"");
+            put_lit(&o, " message=\"");
             put_text(&o, r->message, true);
             putc_(&o, '"');
         }

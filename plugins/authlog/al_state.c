@@ -51,7 +51,8 @@ al_thread *al_thread_register(al_state *s)
         free(t);
         return NULL;
     }
-    if (pthread_setspecific(s->key, t)) {
+    if (al_hasher_init(&t->hasher) || pthread_setspecific(s->key, t)) {
+        al_hasher_free(&t->hasher);
         al_ring_destroy(&t->ring);
         free(t);
         return NULL;
@@ -208,9 +209,14 @@ static void watch_reset(al_watch *w, char *path)
     w->path = path;
 }
 
-static size_t tokens_count(const al_tokens *t)
+/* What stays in force when the tokens file cannot be used. */
+static const char *keeping(al_state *s, char *buf, size_t n)
 {
-    return t ? t->n : 0;
+    const al_tokens *t = atomic_load(&s->tokens);
+    if (!t)
+        return "authlog.auth refuses every call but exempt ones until it can be read";
+    snprintf(buf, n, "the previous tokens (%zu entries) stay in force", t->n);
+    return buf;
 }
 
 /* Re-reads the tokens file if it changed (or if force). A change must be
@@ -221,15 +227,15 @@ static size_t tokens_count(const al_tokens *t)
 static void tokens_check(al_state *s, bool force)
 {
     al_watch *w = &s->watch;
+    char kb[80];
     if (!w->path)
         return;
     struct stat st;
     if (stat(w->path, &st) < 0) {
         int e = errno;
         if (e != w->last_errno)
-            LOG(s, RH_LOG_ERROR,
-                "tokens file %s: %s; the previous tokens (%zu entries) stay in force",
-                w->path, strerror(e), tokens_count(atomic_load(&s->tokens)));
+            LOG(s, RH_LOG_ERROR, "tokens file %s: %s; %s", w->path, strerror(e),
+                keeping(s, kb, sizeof kb));
         w->last_errno = e;
         w->have_seen = false;
         return;
@@ -259,8 +265,7 @@ static void tokens_check(al_state *s, bool force)
     int rc = al_read_file(w->path, AL_TOKENS_FILE_MAX, &buf, &len, err, sizeof err);
     if (rc) {
         if (rc != -EAGAIN && -rc != w->last_errno)
-            LOG(s, RH_LOG_ERROR, "tokens file %s; the previous tokens (%zu entries) "
-                "stay in force", err, tokens_count(atomic_load(&s->tokens)));
+            LOG(s, RH_LOG_ERROR, "tokens file %s; %s", err, keeping(s, kb, sizeof kb));
         w->last_errno = rc == -EAGAIN ? w->last_errno : -rc;
         return;
     }
@@ -284,10 +289,8 @@ static void tokens_check(al_state *s, bool force)
     free(buf);
     w->last_errno = 0;
     if (rc) {
-        LOG(s, RH_LOG_ERROR,
-            "tokens file %s %s; the previous tokens (%zu entries) stay in force "
-            "until the file is fixed", w->path, perr,
-            tokens_count(atomic_load(&s->tokens)));
+        LOG(s, RH_LOG_ERROR, "tokens file %s %s; %s until the file is fixed", w->path,
+            perr, keeping(s, kb, sizeof kb));
         memcpy(w->failed_hash, hash, sizeof hash);
         w->failed = st;
         w->have_failed = true;
@@ -319,6 +322,8 @@ static void apply_config(al_state *s, al_config *c)
         LOG(s, RH_LOG_ERROR, "%s; still logging to %s", err, al_sink_name(&s->sink));
     atomic_store(&s->log_format, (int)c->log_format);
     atomic_store(&s->mtls, c->mtls);
+    atomic_store(&s->auth_on, c->auth);
+    atomic_store(&s->log_on, c->log);
     al_perms *ex = malloc(sizeof *ex);
     if (ex) {
         *ex = c->exempt;
@@ -335,6 +340,11 @@ static void apply_config(al_state *s, al_config *c)
         }
     }
     tokens_check(s, true);
+    LOG(s, RH_LOG_INFO,
+        "in force now: auth %s, log %s to %s as %s, tokens_file %s",
+        c->auth ? "on" : "off", c->log ? "on" : "off", al_sink_name(&s->sink),
+        c->log_format == AL_FMT_JSON ? "json" : "text",
+        s->watch.path ? s->watch.path : "(none)");
     al_config_free(c);
     free(c);
 }
@@ -392,6 +402,7 @@ static void state_free(al_state *s)
     al_thread *t = atomic_load(&s->threads);
     while (t) {
         al_thread *next = t->next;
+        al_hasher_free(&t->hasher);
         al_ring_destroy(&t->ring);
         free(t);
         t = next;
@@ -434,6 +445,8 @@ int al_state_start(al_state **out, const rh_host_api *api, rh_plugin_ctx *ctx,
     atomic_init(&s->exempt, NULL);
     atomic_init(&s->log_format, (int)cfg->log_format);
     atomic_init(&s->mtls, cfg->mtls);
+    atomic_init(&s->auth_on, cfg->auth);
+    atomic_init(&s->log_on, cfg->log);
     atomic_init(&s->stop, false);
     pthread_mutex_init(&s->pending_mu, NULL);
     bool key_made = false;
@@ -450,27 +463,13 @@ int al_state_start(al_state **out, const rh_host_api *api, rh_plugin_ctx *ctx,
 
     if ((rc = al_sink_open(&s->sink, cfg->log_file, err, errlen)))
         goto fail;
-    if (cfg->tokens_file) {
-        al_tokens *t;
-        if ((rc = al_tokens_load(cfg->tokens_file, &t, err, errlen)))
-            goto fail;
-        atomic_store(&s->tokens, t);
-        watch_reset(&s->watch, cfg->tokens_file);
-        cfg->tokens_file = NULL;
-        /* Remember what is in force, so the first poll reads nothing. */
-        struct stat st;
-        char *buf;
-        size_t len;
-        char e2[256];
-        if (stat(s->watch.path, &st) == 0 &&
-            al_read_file(s->watch.path, AL_TOKENS_FILE_MAX, &buf, &len, e2, sizeof e2) == 0) {
-            al_sha256(buf, len, s->watch.loaded_hash);
-            free(buf);
-            s->watch.have_hash = true;
-            s->watch.loaded = s->watch.seen = st;
-            s->watch.have_loaded = s->watch.have_seen = true;
-        }
-    }
+    /* The tokens file is read like any later change of it. If it cannot
+     * be used, the instance still starts and refuses every non-exempt
+     * call (fail closed; a refused plugin would mean no authentication at
+     * all), and the watcher picks the file up once it is fixed. */
+    watch_reset(&s->watch, cfg->tokens_file);
+    cfg->tokens_file = NULL;
+    tokens_check(s, true);
     s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (s->wake_fd < 0) {
         rc = -errno;

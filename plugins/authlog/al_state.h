@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 
 #include "rpchost/plugin.h"
+#include "al_auth.h"
 #include "al_logline.h"
 #include "al_perm.h"
 #include "al_ring.h"
@@ -42,6 +43,8 @@ typedef struct al_config {
     char *tokens_file;    /* NULL: no tokens (only exempt methods pass) */
     al_perms exempt;
     bool mtls;            /* map verified client certificates */
+    bool auth;            /* authlog.auth checks calls (off: lets all pass) */
+    bool log;             /* authlog.log writes lines (off: nothing) */
 } al_config;
 
 void al_config_free(al_config *c);
@@ -51,6 +54,7 @@ typedef struct al_thread {
     alignas(64) atomic_uint_fast64_t rcu_seq; /* odd inside a read section */
     struct al_thread *next;                   /* set before publication */
     al_timecache tc;
+    al_hasher hasher;
     al_ring ring;
 } al_thread;
 
@@ -82,6 +86,8 @@ typedef struct al_state {
     _Atomic(al_perms *) exempt;
     atomic_int log_format;
     atomic_bool mtls;
+    atomic_bool auth_on;
+    atomic_bool log_on;
 
     /* Control -> background thread. */
     int wake_fd;                      /* eventfd */

@@ -9,6 +9,7 @@
  * state lives in one static pointer. Every load of the plugin is a private
  * copy of the file (the host's loader), hence every instance has its own. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,8 @@ static int config_read(const rh_host_api *api, rh_plugin_ctx *ctx, al_config *c,
     c->log_format = AL_FMT_TEXT;
     c->log_buffer = AL_LOG_BUFFER_DEFAULT;
     c->mtls = true;
+    c->auth = true;
+    c->log = true;
     const char *v;
     if ((v = cfg(api, ctx, "log_file")) && strcmp(v, "stderr") != 0 &&
         strcmp(v, "-") != 0 && !(c->log_file = strdup(v)))
@@ -97,9 +100,18 @@ static int config_read(const rh_host_api *api, rh_plugin_ctx *ctx, al_config *c,
                  "(bytes per worker thread)", v);
         goto bad;
     }
-    if ((v = cfg(api, ctx, "mtls")) && parse_bool(v, &c->mtls)) {
-        snprintf(err, errlen, "[plugin.authlog] mtls = %s: use on or off", v);
-        goto bad;
+    static const struct {
+        const char *key;
+        size_t off;
+    } bools[] = {{"mtls", offsetof(al_config, mtls)},
+                 {"auth", offsetof(al_config, auth)},
+                 {"log", offsetof(al_config, log)}};
+    for (size_t i = 0; i < sizeof bools / sizeof bools[0]; i++) {
+        if ((v = cfg(api, ctx, bools[i].key)) &&
+            parse_bool(v, (bool *)((char *)c + bools[i].off))) {
+            snprintf(err, errlen, "[plugin.authlog] %s = %s: use on or off", bools[i].key, v);
+            goto bad;
+        }
     }
     if ((v = cfg(api, ctx, "tokens_file")) && !(c->tokens_file = strdup(v)))
         goto nomem;
@@ -141,12 +153,15 @@ static rh_status auth_on_start(rh_call *call, const char **message)
 {
     al_state *s = g_state;
     const rh_host_api *api = g_api;
+    if (!atomic_load_explicit(&s->auth_on, memory_order_relaxed))
+        return RH_OK;
     al_thread *t = al_thread_get(s);
     if (!t) {
         *message = "authlog: out of memory";
         return RH_RESOURCE_EXHAUSTED;
     }
     al_auth_req req = {0};
+    req.hasher = &t->hasher;
     req.method = api->method(call);
     req.method_len = strlen(req.method);
     req.authorization = api->metadata_get(call, "authorization", &req.authorization_len);
@@ -200,6 +215,8 @@ static void log_on_end(rh_call *call, const rh_call_stats *stats)
 {
     al_state *s = g_state;
     const rh_host_api *api = g_api;
+    if (!atomic_load_explicit(&s->log_on, memory_order_relaxed))
+        return;
     al_thread *t = al_thread_get(s);
     if (!t)
         return;
@@ -248,7 +265,7 @@ static int authlog_init(const rh_host_api *api, rh_plugin_ctx *ctx)
         api->log(ctx, RH_LOG_ERROR, "%s", err);
         return rc;
     }
-    bool no_tokens = !c->tokens_file;
+    bool no_tokens = !c->tokens_file && c->auth;
     g_api = api;
     rc = al_state_start(&g_state, api, ctx, c, err, sizeof err);
     free(c);

@@ -409,8 +409,8 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
         return rc;
     }
     R.writer_up = 1;
-    api->log(ctx, RH_LOG_INFO, "storing rides in %s (WAL, synchronous=%s, schema v%d)", db,
-             store_sync_name((store_sync)sync), STORE_SCHEMA_VERSION);
+    api->log(ctx, RH_LOG_INFO, "storing rides in %s (WAL, synchronous=%s, schema v%d)",
+             store_filename(R.st), store_sync_name((store_sync)sync), STORE_SCHEMA_VERSION);
     return 0;
 }
 

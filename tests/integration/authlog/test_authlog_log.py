@@ -254,6 +254,36 @@ def check_slow_sink_drops(tmp, tokens_file, tokens):
     expect(got + dropped == calls, "%d written + %d dropped != %d calls" % (got, dropped, calls))
 
 
+def check_switches(tmp, tokens_file, tokens):
+    """auth = off lets every call through (still logged); log = off writes
+    nothing; both change on SIGHUP."""
+    log = os.path.join(tmp, "switch.log")
+    with rpchost_test.Host(plugins=ac.plugins(),
+                           config=ac.config(tokens_file, log, extra="auth = off")) as h:
+        ch = h.channel()
+        try:
+            for _ in range(3):
+                ac.unary_call(ch)  # no token: fine with auth off
+            for n, keys in ((1, "auth = off\nlog = off"), (2, "auth = on\nlog = off")):
+                with open(h.config_path, "w") as f:
+                    f.write(ac.config(tokens_file, log, extra=keys))
+                h.signal(signal.SIGHUP)
+                expect(ac.wait_until(lambda: h.logs().count("in force now: auth") >= n, 10),
+                       "no reload line:\n" + h.logs()[-2000:])
+                if n == 1:
+                    for _ in range(5):
+                        ac.unary_call(ch)
+            ac.expect_status(ac.status_of(ac.unary_call, ch), grpc.StatusCode.UNAUTHENTICATED,
+                             "missing bearer token")
+            ac.unary_call(ch, ac.md(tokens["alice"]))
+        finally:
+            ch.close()
+        h.stop()
+    lines = ac.read_json_lines(log)
+    expect(len(lines) == 3, "%d lines, want the 3 made before log = off" % len(lines))
+    expect(all(j["status"] == "OK" and j["principal"] is None for j in lines), "lines %s" % lines)
+
+
 results = rpchost_test.Results()
 tmp = tempfile.mkdtemp(prefix="authlog-log-")
 try:
@@ -263,6 +293,8 @@ try:
     results.run("rotation by rename + SIGHUP under load loses no line",
                 check_rotation_under_load, tmp, tokens_file, tokens)
     results.run("SIGHUP applies a new log_format", check_sighup_new_format, tmp, tokens_file, tokens)
+    results.run("auth = off and log = off, switched by SIGHUP", check_switches, tmp, tokens_file,
+                tokens)
     results.run("a stalled sink drops and counts lines, calls unaffected",
                 check_slow_sink_drops, tmp, tokens_file, tokens)
 finally:

@@ -109,6 +109,26 @@ def check_changes_under_load(tmp, tokens_file, tokens, host):
     expect(not failures, "%d of %d calls failed, first %s" % (len(failures), calls, failures[:3]))
 
 
+def check_missing_at_start(tmp, tokens):
+    """A tokens file missing at start: authlog still loads and refuses
+    (fail closed: never serve unauthenticated), then takes the file up."""
+    path = os.path.join(tmp, "later-tokens")
+    with rpchost_test.Host(plugins=ac.plugins(), config=ac.config(path)) as h:
+        ch = h.channel()
+        try:
+            expect_status(status_of(ac.unary_call, ch, ac.md(tokens["alice"])),
+                          grpc.StatusCode.UNAUTHENTICATED, "invalid token")
+            expect_status(status_of(ac.unary_call, ch), grpc.StatusCode.UNAUTHENTICATED,
+                          "missing bearer token")
+            expect("later-tokens: No such file or directory; authlog.auth refuses every call"
+                   in h.logs(), "no clear line:\n" + h.logs()[-2000:])
+            eve = ac.add_token(path, "eve", [ac.SVC + "UnaryCall"])
+            expect(ac.wait_until(lambda: status_of(ac.unary_call, ch, ac.md(eve))[0] ==
+                                 grpc.StatusCode.OK, 5), "the new file was not taken up")
+        finally:
+            ch.close()
+
+
 results = rpchost_test.Results()
 tmp = tempfile.mkdtemp(prefix="authlog-reload-")
 try:
@@ -116,6 +136,8 @@ try:
     with rpchost_test.Host(plugins=ac.plugins(), config=ac.config(tokens_file)) as h:
         results.run("tokens file changed under load", check_changes_under_load,
                     tmp, tokens_file, tokens, h)
+    results.run("tokens file missing at start: refuse, then take it up",
+                check_missing_at_start, tmp, tokens)
 finally:
     shutil.rmtree(tmp, ignore_errors=True)
 results.finish()

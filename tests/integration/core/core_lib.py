@@ -83,6 +83,7 @@ class RawH2:
         self.buf = b""
         self.streams = {}  # id -> {"headers": [...], "data": b"", "rst": None, "ended": bool}
         self.goaway = None
+        self.goaways = []
         self.pings = []
         self.settings_ack = settings_ack
         self.send_failed = False
@@ -150,6 +151,7 @@ class RawH2:
         elif ftype == GOAWAY:
             last, code = struct.unpack(">II", payload[:8])
             self.goaway = (last & 0x7FFFFFFF, code, payload[8:])
+            self.goaways.append(self.goaway)
         elif ftype == RST_STREAM:
             st = self._stream(sid)
             st["rst"] = struct.unpack(">I", payload)[0]

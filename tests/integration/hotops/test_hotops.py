@@ -305,11 +305,51 @@ def case_replace_rides_under_load():
         __import__("shutil").rmtree(tmp, ignore_errors=True)
 
 
+def case_replace_interceptor_under_load():
+    """An interceptor plugin (testauth: metadata x-test-principal becomes the
+    principal) replaced 30 times while 8 clients call Swap/Version: every
+    call still ran through an interceptor (the reply carries the principal),
+    none failed."""
+    with rt.Host(plugins=[]) as h:
+        install(h, "testauth", "testauth.so")
+        install(h, "swap_v1", "swap.so")
+        wait_log(h, r"plugin swap 1 loaded")
+        wait_log(h, r"plugin testauth \S+ loaded")
+        seen = {"ok": 0, "bad": []}
+        lock = threading.Lock()
+
+        def with_principal(ch):
+            r = rt.unary(ch, hotlib.VERSION, hotlib.swap_pb2.VersionRequest(),
+                         hotlib.swap_pb2.VersionReply, timeout=5,
+                         metadata=(("x-test-principal", "carol"),))
+            with lock:
+                if r.principal == "carol":
+                    seen["ok"] += 1
+                else:
+                    seen["bad"].append(r.principal)
+
+        with Load(h, n=8, extra=with_principal) as load:
+            time.sleep(0.2)
+            for i in range(30):
+                install(h, "testauth", "testauth.so")
+                deadline = time.time() + 10
+                while log_count(h, r"plugin testauth \S+ replaced") < i + 1:
+                    if time.time() > deadline:
+                        raise AssertionError("interceptor swap %d not done" % i)
+                    time.sleep(0.005)
+                time.sleep(0.03)
+            time.sleep(0.2)
+            load.stop()
+        load.assert_clean(min_ok=100)
+        assert seen["ok"] > 30 and not seen["bad"], seen
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("add_latency", case_add_latency)
     res.run("replace_under_load", case_replace_under_load)
     res.run("replace_rides_under_load", case_replace_rides_under_load)
+    res.run("replace_interceptor_under_load", case_replace_interceptor_under_load)
     res.run("remove_during_stream", case_remove_during_stream)
     res.run("remove_drain_timeout", case_remove_drain_timeout)
     res.run("failing_replacements_keep_old", case_failing_replacements_keep_old)

@@ -289,6 +289,17 @@ def receive_limit(ch):
     empty_unary(ch)
 
 
+def send_limit(ch):
+    """A response over the host's send limit (4 MiB) fails with
+    RESOURCE_EXHAUSTED and a message; the channel keeps working."""
+    ok = unary_call(ch)(messages.SimpleRequest(response_size=RECV_LIMIT - 64), timeout=TIMEOUT)
+    expect(len(ok.payload.body) == RECV_LIMIT - 64, "body just under the limit")
+    e = fails_with(lambda: unary_call(ch)(messages.SimpleRequest(response_size=RECV_LIMIT),
+                                          timeout=TIMEOUT), grpc.StatusCode.RESOURCE_EXHAUSTED)
+    expect(e.details(), "no status message")
+    empty_unary(ch)
+
+
 def bad_requests(ch):
     """Bad input gets INVALID_ARGUMENT with a message, never a crash."""
     for req in (messages.SimpleRequest(response_size=-1),
@@ -383,7 +394,7 @@ def many_timer_streams(ch):
         expect(sizes == [1, 2, 3, 4, 5], "sizes %s" % sizes)
 
 
-EXTRA_CASES = [receive_limit, bad_requests, interval_us, half_duplex_buffers,
+EXTRA_CASES = [receive_limit, send_limit, bad_requests, interval_us, half_duplex_buffers,
                duplex_status_after_responses, cancel_during_timer, many_timer_streams]
 
 

@@ -13,12 +13,21 @@ with rpchost_test.Host(plugins=["interop"]) as h:
     ch6.close()
 
     def wrong_ca():
-        # Trusting only the server's own (non-CA) certificate: the chain
-        # does not verify, the handshake must fail.
-        with open(rpchost_test.SERVER_CERT, "rb") as f:
-            untrusted = f.read()
+        # A client trusting only a freshly made, unrelated CA must refuse the
+        # server's certificate (own subchannel pool: no reused connection).
+        import os
+        import subprocess
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            key, crt = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                            "-subj", "/CN=unrelated test CA", "-keyout", key, "-out", crt],
+                           check=True, capture_output=True)
+            with open(crt, "rb") as f:
+                untrusted = f.read()
         creds = grpc.ssl_channel_credentials(root_certificates=untrusted)
-        ch = grpc.secure_channel(h.address, creds)
+        ch = grpc.secure_channel(h.address, creds, options=[("grpc.use_local_subchannel_pool", 1)])
         try:
             ic.fails_with(lambda: ic.empty_call(ch)(ic.empty_pb2.Empty(), timeout=5),
                           grpc.StatusCode.UNAVAILABLE)

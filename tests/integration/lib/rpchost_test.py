@@ -193,7 +193,8 @@ class Host:
         return grpc.secure_channel(target, creds, options=opts)
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 

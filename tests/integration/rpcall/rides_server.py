@@ -9,7 +9,8 @@ serves grpc.reflection.v1alpha.ServerReflection (and not v1) from the
 descriptors in PROTOSET, like older servers do, so rpcall's fallback from
 v1 to v1alpha is checked against a real second implementation. Start with driver_id "details"
 fails with INVALID_ARGUMENT and a google.rpc.Status in
-grpc-status-details-bin holding one google.rpc.ErrorInfo, written by hand
+grpc-status-details-bin holding a google.rpc.ErrorInfo and a detail of a
+type nobody describes, written by hand
 (Debian has no google/rpc protos).
 """
 import os
@@ -50,7 +51,11 @@ def status_details(code, message):
     entry = field_bytes(1, b"field") + field_bytes(2, b"driver_id")
     info = field_bytes(1, b"DRIVER_BANNED") + field_bytes(2, b"rides.example") + field_bytes(3, entry)
     anyv = field_bytes(1, b"type.googleapis.com/google.rpc.ErrorInfo") + field_bytes(2, info)
-    return field_varint(1, code) + field_bytes(2, message.encode()) + field_bytes(3, anyv)
+    # and a type no descriptor describes: {1: 42, 2: "why"}
+    custom = field_bytes(1, b"type.googleapis.com/rides.example.Custom") + \
+        field_bytes(2, field_varint(1, 42) + field_bytes(2, b"why"))
+    return (field_varint(1, code) + field_bytes(2, message.encode()) + field_bytes(3, anyv) +
+            field_bytes(3, custom))
 
 
 class _Status(grpc.Status):

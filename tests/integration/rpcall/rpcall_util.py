@@ -128,6 +128,49 @@ class SilentPort:
         self.sock.close()
 
 
+class TlsHttp1Port:
+    """A TLS server with the dev certificate that offers only http/1.1 in
+    ALPN (as a web server would): the handshake succeeds, h2 is not agreed."""
+
+    def __init__(self):
+        import ssl
+        import threading
+        rt.ensure_certs()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(rt.SERVER_CERT, rt.SERVER_KEY)
+        self.ctx.set_alpn_protocols(["http/1.1"])
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.address = "localhost:%d" % self.sock.getsockname()[1]
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            try:
+                c.settimeout(5)
+                t = self.ctx.wrap_socket(c, server_side=True)
+                t.recv(1)  # wait for the client to go away
+                t.close()
+            except OSError:
+                c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join(5)
+        self.sock.close()
+
+
 def cleanup():
     if _protoset and os.path.exists(_protoset):
         os.remove(_protoset)

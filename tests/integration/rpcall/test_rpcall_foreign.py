@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, expect, one_line_error,
+from rpcall_util import (ORIGINAL_JSON, RPCALL, cleanup, PyServer, SilentPort, TlsHttp1Port, expect, one_line_error,
                          refused_address, rides_protoset, rpcall, rt, stream_lines,
                          track_lines)
 
@@ -54,6 +54,18 @@ def test_start_from_file_and_stdin(srv, args, tmp):
     assert len(r.json()["id"]) == 32
     r = expect(rpcall(*args, srv.address, "Rides/Start", "-d", "@-", input=ORIGINAL_JSON), 0)
     assert len(r.json()["id"]) == 32
+    # rpcall reads a pipe non-blocking, and leaves a shared stdin as it was.
+    import fcntl
+    rd, wr = os.pipe()
+    os.write(wr, ORIGINAL_JSON.encode())
+    os.close(wr)
+    try:
+        p = subprocess.run([RPCALL] + list(args) + [srv.address, "Rides/Start", "-d", "@-"],
+                           stdin=rd, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert not fcntl.fcntl(rd, fcntl.F_GETFL) & os.O_NONBLOCK, "stdin left non-blocking"
+    finally:
+        os.close(rd)
 
 
 def test_track_pipe(srv, args):
@@ -71,8 +83,14 @@ def test_invalid_argument(srv, args):
 def test_status_details(srv, args):
     r = expect(rpcall(*args, srv.address, "Rides/Start", "-d", '{"driver_id": "details"}'),
                64 + 3, "ERROR: InvalidArgument: driver details is banned")
+    # A standard google.rpc detail is printed as JSON ...
     assert "details[0]: type.googleapis.com/google.rpc.ErrorInfo" in r.err, r
-    assert '"DRIVER_BANNED"' in r.err and '"rides.example"' in r.err, r
+    for part in ('"reason": "DRIVER_BANNED"', '"domain": "rides.example"',
+                 '"field": "driver_id"'):
+        assert part in r.err, (part, r)
+    # ... and one of an unknown type field by field.
+    assert "details[1]: type.googleapis.com/rides.example.Custom" in r.err, r
+    assert '1: 42' in r.err and '2: "why"' in r.err, r
 
 
 def test_deadline(srv, args):
@@ -121,6 +139,10 @@ def test_tls_errors(tls_srv, h2c_srv):
     assert "drop --plaintext" in one_line_error(r), r
     r = expect(rpcall(*p, "--cacert", CA, h2c_srv.address, "Rides/Start", "-d", "{}"), 1)
     assert "did not answer with TLS" in one_line_error(r) and "--plaintext" in r.err, r
+    with TlsHttp1Port() as web:
+        r = expect(rpcall(*p, "--cacert", CA, web.address, "Rides/Start", "-d", "{}"), 1)
+        line = one_line_error(r)
+        assert "did not agree to HTTP/2" in line and "ALPN" in line, r
     r = expect(rpcall(*p, "--insecure", addr, "Rides/Start", "-d", '{"driver_id": "x"}'), 0)
     # 127.0.0.1 is in the certificate's subjectAltName too
     r = expect(rpcall(*p, "--cacert", CA, "127.0.0.1:%d" % tls_srv.port, "Rides/Start", "-d",

@@ -67,6 +67,9 @@ def test_rides_start(host):
     r = expect(rpcall(*a, host.address, "Rides/Start", "-d", ORIGINAL_JSON), 0)
     rid = r.json()["id"]
     assert len(rid) == 32 and all(c in "0123456789abcdef" for c in rid), r
+    # over IPv6 too (the certificate holds ::1)
+    r = expect(rpcall(*a, "[::1]:%d" % host.port, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+    assert len(r.json()["id"]) == 32, r
     r = expect(rpcall(*a, host.address, "Rides/Start", "-d", '{"car_id": 7}'), 64 + 3)
     assert r.err.strip() == "ERROR: InvalidArgument: driver_id is empty", r
 
@@ -161,6 +164,11 @@ def test_errors(host):
                64 + 4, "ERROR: DeadlineExceeded")
     r = expect(rpcall(*a, "Rides/Stop", "-d", "{}"), 1, "no method 'Stop'")
     r = expect(rpcall(*a, "Rides/Start", "-d", '{"carId": "seven"}'), 1, "carId")
+    # A response larger than --max-msg-size ends the call, it is not printed.
+    r = expect(rpcall(*a, "--max-msg-size", "1000", "grpc.testing.TestService/UnaryCall", "-d",
+                      '{"responseSize": 5000}'), 64 + 8, "ERROR: ResourceExhausted")
+    assert "5005 bytes" in r.err or "larger than the limit of 1000" in r.err, r
+    assert r.out == "", r
     # An error status with a message that needs percent-encoding
     msg = "caf\u00e9 100% \u2713"
     r = expect(rpcall(*a, "grpc.testing.TestService/UnaryCall", "-d",
@@ -237,7 +245,22 @@ def test_bench(host):
     r = expect(rpcall("bench", *conn_args(host), "-c", "4", "--duration", "1", "--rps", "100",
                       "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"), 0)
     n = r.json()["count"]
-    assert 50 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+    assert 30 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+
+
+def test_bench_interrupt(host):
+    # Ctrl-C ends a --duration run early with the report of what was done.
+    import signal
+    p = subprocess.Popen([RPCALL, "bench"] + conn_args(host) + ["-c", "4", "--duration", "60",
+                         "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, (out, err)
+    rep = json.loads(out)
+    assert rep["count"] > 0 and rep["status"] == {"OK": rep["count"]}, rep
+    assert rep["total_s"] < 30, rep
 
 
 def main():
@@ -255,6 +278,7 @@ def main():
             res.run(name + ": health", test_health, host)
             res.run(name + ": --emit-defaults", test_emit_defaults, host)
             res.run(name + ": bench smoke", test_bench, host)
+            res.run(name + ": bench stopped by Ctrl-C", test_bench_interrupt, host)
     res.run("mTLS", test_mtls)
     res.run("Unix socket", test_unix_socket)
     res.finish()

@@ -6,10 +6,14 @@
  *   SWAP_NO_SYMBOL            the note is there, rpchost_plugin is not
  *   SWAP_NO_SERVICE           serves nothing (for the NODELETE build)
  *   SWAP_INTERCEPTOR          adds interceptor "principal": metadata
- *                             x-test-principal becomes the call principal */
+ *                             x-test-principal becomes the call principal
+ *   SWAP_LEAK_THREAD          init starts a thread that fini never stops
+ *                             (the host must not unmap its code) */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "rpchost/plugin.h"
 #include "rpchost_descriptor_set.h"
@@ -109,10 +113,27 @@ static const rh_interceptor *const interceptors = NULL;
 #define N_INTERCEPTORS 0
 #endif
 
+#ifdef SWAP_LEAK_THREAD
+static void *forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL); /* returns into this plugin's code every 5 ms */
+    }
+    return NULL;
+}
+#endif
+
 static int swap_init(const rh_host_api *host, rh_plugin_ctx *ctx)
 {
     api = host;
     self = ctx;
+#ifdef SWAP_LEAK_THREAD
+    pthread_t t;
+    if (pthread_create(&t, NULL, forever, NULL) != 0) return -EAGAIN;
+    pthread_detach(t);
+#endif
 #ifdef SWAP_FAIL_INIT
     api->log(ctx, RH_LOG_ERROR, "this build refuses to start (SWAP_FAIL_INIT)");
     return -EIO;

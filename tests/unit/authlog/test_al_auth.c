@@ -72,6 +72,7 @@ static void test_bearer_parse(void **st)
 
 static al_tokens *tokens;
 static al_perms exempt;
+static al_hasher hasher;
 
 static int setup(void **st)
 {
@@ -97,6 +98,7 @@ static int setup(void **st)
     const char *why, *bad;
     size_t bl;
     assert_int_equal(al_perms_parse_list(&exempt, AL_DEFAULT_EXEMPT, &why, &bad, &bl), 0);
+    assert_int_equal(al_hasher_init(&hasher), 0);
     return 0;
 }
 
@@ -105,6 +107,7 @@ static int teardown(void **st)
     (void)st;
     al_tokens_free(tokens);
     al_perms_free(&exempt);
+    al_hasher_free(&hasher);
     return 0;
 }
 
@@ -119,6 +122,8 @@ static al_verdict decide(const al_tokens *t, const char *method, const char *aut
         r.authorization_len = strlen(authz);
     }
     r.subject = subject;
+    /* the workers' reusable hasher; the file was made with one-shot SHA256 */
+    r.hasher = (r.method_len & 1) ? &hasher : NULL;
     const char *sans[1] = {san};
     if (san) {
         r.sans = sans;
@@ -181,6 +186,19 @@ static void test_certificates(void **st)
     assert_string_equal(who, "bob");
 }
 
+static void test_hasher_matches_sha256(void **st)
+{
+    (void)st;
+    uint8_t a[32], b[32];
+    for (size_t n = 0; n < 300; n += 7) {
+        char buf[300];
+        memset(buf, (int)n, n);
+        al_sha256(buf, n, a);
+        assert_int_equal(al_hasher_digest(&hasher, buf, n, b), 0);
+        assert_memory_equal(a, b, 32);
+    }
+}
+
 static void test_no_tokens_file(void **st)
 {
     (void)st;
@@ -197,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_decide),
         cmocka_unit_test(test_exempt),
         cmocka_unit_test(test_certificates),
+        cmocka_unit_test(test_hasher_matches_sha256),
         cmocka_unit_test(test_no_tokens_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

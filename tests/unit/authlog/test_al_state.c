@@ -313,16 +313,28 @@ static void test_tokens_reload(void **st)
     al_state_stop(s);
 }
 
+/* A tokens file that is broken or missing at start: the instance starts
+ * anyway and knows nobody (fail closed), says why, and takes the file up
+ * as soon as it is fixed. */
 static void test_broken_tokens_at_start(void **st)
 {
     (void)st;
+    char l1[200];
     write_file(path("bad-tokens"), "# ok\nnope alice *\n");
-    al_state *s = NULL;
-    char err[512];
-    al_config *c = config(NULL, path("bad-tokens"));
-    assert_int_equal(al_state_start(&s, &api, NULL, c, err, sizeof err), -EINVAL);
-    free(c);
-    assert_non_null(strstr(err, "bad-tokens line 2: the first field"));
+    al_state *s = start(config(NULL, path("bad-tokens")));
+    assert_null(atomic_load(&s->tokens));
+    assert_true(logs_have("bad-tokens line 2: the first field"));
+    assert_true(logs_have("refuses every call but exempt ones"));
+    write_file(path("bad-tokens"), token_line("tok-a", "alice", l1));
+    assert_true(wait_for(s, "tok-a", "alice", 1000));
+    al_state_stop(s);
+
+    s = start(config(NULL, path("missing-tokens")));
+    assert_null(atomic_load(&s->tokens));
+    assert_true(logs_have("missing-tokens: No such file or directory; authlog.auth refuses"));
+    write_file(path("missing-tokens"), token_line("tok-b", "bob", l1));
+    assert_true(wait_for(s, "tok-b", "bob", 1000));
+    al_state_stop(s);
 }
 
 /* Readers look tokens up without pause while the file changes under them;

@@ -323,6 +323,25 @@ static void test_config_and_reload(void **st)
     test_settings.n_sections = 0;
 }
 
+static void test_thread_left_running_keeps_code(void **st)
+{
+    (void)st;
+    copy_in("leakthread.so", "leakthread.so");
+    assert_int_equal(reg_load_dir(dir), 0);
+    assert_int_equal(reg_unload_file(path_of("leakthread.so")), 0);
+    reg_control_run();
+    reg_plugin_info *info;
+    assert_int_equal(reg_list(&info), 1);
+    assert_true(info[0].cannot_unload);
+    assert_true(info[0].finalised);
+    assert_non_null(strstr(info[0].unload_note, "thread"));
+    free(info);
+    /* Still mapped: the thread keeps running its code without crashing. */
+    assert_int_equal(mapped_copies("leakthread.so"), 1);
+    struct timespec ts = {0, 50 * 1000000};
+    nanosleep(&ts, NULL);
+}
+
 int main(void)
 {
     log_set_level(RH_LOG_ERROR);
@@ -333,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unload_drain_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nodelete_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_and_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_left_running_keeps_code, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -719,6 +719,10 @@ static void test_bad_json(void **state)
     enc_fails(T("Scalars"), "[1]", "expected an object (message rpchost.jsontest.Scalars)");
     enc_fails(T("Scalars"), "\"x\"", "expected an object");
     enc_fails(T("Scalars"), "{\"fString\": \"\\ud800\"}", "invalid JSON");
+    enc_fails(T("Scalars"), "{\"fUint64\": 18446744073709551615}",
+              "give 64-bit integers as strings");
+    /* A NUL is a valid character of a proto string. */
+    round_trip(T("Scalars"), "{\"fString\": \"a\\u0000b\"}", "{\"fString\":\"a\\u0000b\"}", 0);
     /* Unknown message type: -ENOENT. */
     uint8_t *out;
     size_t len;
