@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load  # noqa: E402
 import wire  # noqa: E402
-from procs import Server, free_port, rss_kib  # noqa: E402
+from procs import Server, free_port, pinned  # noqa: E402
 from report import Row, write_report  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -446,6 +446,8 @@ class Bench:
         self.rows.append(Row(sc, "of which anonymous (RssAnon: heap, stacks; the rest is mapped library "
                              "and program pages)", "KiB",
                              [[m["idle_anon"] for m in mem[l]] for l in labels], labels, "lower", None))
+        self.rows.append(Row(sc, "PSS idle (shared library pages divided among the processes mapping them)",
+                             "KiB", [[m["idle_pss"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "RSS with %d idle TLS connections" % self.P.idle_conns, "KiB",
                              [[m["conns"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "memory per idle TLS connection", "KiB",
@@ -457,8 +459,9 @@ class Bench:
         time.sleep(0.5 if self.P.smoke else 1.0)
         idle = server.rss_kib()
         idle_anon = server.rss_kib("RssAnon")
+        idle_pss = server.pss_kib()
         n = self.P.idle_conns
-        p = subprocess.Popen(["taskset", "-c", str(self.lcpu), sys.executable,
+        p = subprocess.Popen(pinned(self.lcpu) + [sys.executable,
                               os.path.join(os.path.dirname(__file__), "idle_conns.py"),
                               str(server.port), str(n), "--hold", "300"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -471,7 +474,7 @@ class Bench:
         finally:
             p.stdin.close()
             p.wait(60)
-        return {"idle": idle, "idle_anon": idle_anon, "conns": conns, "per_conn": (conns - idle) / n}
+        return {"idle": idle, "idle_anon": idle_anon, "idle_pss": idle_pss, "conns": conns, "per_conn": (conns - idle) / n}
 
     def s6_hot_add(self):
         sc = "6. Hot add"
