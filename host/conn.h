@@ -58,6 +58,7 @@ struct conn {
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
     uint32_t n_calls;
+    size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */

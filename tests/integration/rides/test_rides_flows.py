@@ -183,20 +183,25 @@ def test_principal_from_interceptor(tmp):
     assert db_scalar(db, "SELECT count(*) FROM rides") == 1
 
 
+def wait_log(h, needle, timeout=10):
+    deadline = time.time() + timeout
+    while needle not in h.logs():
+        assert time.time() < deadline, "no %r in the log:\n%s" % (needle, h.logs())
+        time.sleep(0.05)
+
+
 def test_reload_synchronous(tmp):
     """SIGHUP re-reads [plugin.rides]: a new synchronous applies from the
     next commit; a new db path is only logged (no switch under calls)."""
     import signal
     db = os.path.join(tmp, "r.db")
     with rt.Host(plugins=["rides"], config="[plugin.rides]\ndb = %s\nsynchronous = OFF\n" % db) as h:
-        assert "storing rides in %s (WAL, synchronous=OFF, schema v1)" % db in h.logs()
+        # (The port accepts before plugins load: wait for the line.)
+        wait_log(h, "storing rides in %s (WAL, synchronous=OFF, schema v1)" % db)
         with open(h.config_path, "w") as f:
             f.write("[plugin.rides]\ndb = %s\nsynchronous = normal\n" % os.path.join(tmp, "other.db"))
         h.signal(signal.SIGHUP)
-        deadline = time.time() + 10
-        while "synchronous=NORMAL from the next commit on" not in h.logs():
-            assert time.time() < deadline, "no reload line:\n" + h.logs()
-            time.sleep(0.05)
+        wait_log(h, "synchronous=NORMAL from the next commit on")
         assert "needs a restart or a plugin replace; still storing in %s" % db in h.logs()
         assert HEX32.match(start_stub(h.channel())(original_request(), timeout=3).id)
     assert db_scalar(db, "SELECT count(*) FROM rides") == 1
