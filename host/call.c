@@ -198,7 +198,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
         call->hdr_too_big = true; /* answered at the end of the block */
         return 0;
     }
-    if (call->closed || call->finished) return 0; /* trailers from the client */
+    /* Client trailers are counted, never kept: the metadata list and the
+     * deadline are fixed once the call started (plugin threads read them). */
+    if (call->headers_done || call->closed || call->finished) return 0;
     if (name[0] == ':') {
         if (eq(name, namelen, ":method")) {
             call->method_post = eq(value, valuelen, "POST");
@@ -568,6 +570,7 @@ static bool header_errors(rh_call *call)
 
 void call_on_headers_end(rh_call *call)
 {
+    call->headers_done = true;
     if (call->finished) return;
     if (header_errors(call)) return;
     worker *w = call->w;
@@ -885,6 +888,12 @@ static void later_fired(rh_timer *t)
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
                      bool heap)
 {
+    if (atomic_load(&call->w->exited)) {
+        /* The worker's loop has ended (its last timers already ran): the
+         * call was cancelled; run cb now, as promised, exactly once. */
+        cb(call, arg);
+        return 0;
+    }
     later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
     if (!l) return RH_E_NOMEM;
     memset(l, 0, sizeof *l);

@@ -1204,15 +1204,26 @@ void reg_shutdown(void)
         }
     pthread_mutex_unlock(&R.ctl);
     reg_control_run();
-    /* Whatever is still referenced (a snapshot someone never released) is
-     * finalised anyway: the server has stopped, no call can run. */
+    /* Whatever is still referenced (a call a plugin still holds, whose
+     * snapshot names every instance) is finalised anyway: the server has
+     * stopped, no call can run. Every such fini runs before any instance
+     * is freed: a fini may drop the last reference on a call it held, and
+     * releasing that call's snapshot unrefs the other instances. */
+    pthread_mutex_lock(&R.ctl);
+    for (reg_instance *i = R.instances; i; i = i->next) {
+        if (i->finalised || !i->initialised) continue;
+        log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
+                 i->version, (long)atomic_load(&i->refs));
+        if (i->desc.fini) i->desc.fini(&i->ctx);
+        i->initialised = false;
+    }
+    pthread_mutex_unlock(&R.ctl);
+    reg_control_run(); /* instances whose last reference those fini dropped */
     pthread_mutex_lock(&R.ctl);
     while (R.instances) {
         reg_instance *i = R.instances;
         if (!i->finalised) {
-            log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
-                     i->version, (long)atomic_load(&i->refs));
-            finalise(i);
+            finalise(i); /* fini already ran: unload */
             if (R.instances != i) continue;
         }
         R.instances = i->next;

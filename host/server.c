@@ -118,10 +118,11 @@ void server_shutdown(uint32_t drain_timeout_ms)
         for (int i = 0; i < n_workers; i++) worker_join(&workers[i]);
         running = false;
     }
-    free_workers();
     h2_free();
     tls_free();
 }
+
+void server_free(void) { free_workers(); }
 
 int server_reload_tls(void) { return tls_reload(); }
 

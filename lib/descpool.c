@@ -225,6 +225,16 @@ static char *dp_join(const char *scope, const char *name)
     return s;
 }
 
+/* protoc's rule for a name: letters, digits and '_' (no dots: a dot in a
+ * name would make it another symbol's full name, and "" or "." none). */
+static bool dp_name_ok(const char *name)
+{
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return false;
+    return true;
+}
+
 /* Adds one symbol. A full name already defined keeps its first definition
  * (returns 0 with *out = NULL so children are not indexed twice). */
 static int dp_add_sym(descpool *pool, descpool_kind kind, const char *scope, const char *name,
@@ -235,6 +245,9 @@ static int dp_add_sym(descpool *pool, descpool_kind kind, const char *scope, con
         *out = NULL;
     if (!name || !*name)
         return dp_fail(pool, "%s: a definition has no name", file->name);
+    if (kind != DESCPOOL_PACKAGE && !dp_name_ok(name))
+        return dp_fail(pool, "%s: \"%.64s\" is not a valid name (letters, digits, _)",
+                       file->name, name);
     descpool_symbol *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -306,6 +319,11 @@ static int dp_index_package(descpool *pool, const file_proto *file)
         return 0;
     /* "a.b.c" defines packages "a", "a.b" and "a.b.c". */
     size_t n = strlen(pkg);
+    for (size_t i = 0; i <= n; i++) { /* identifiers joined by single dots */
+        bool sep = pkg[i] == '.' || pkg[i] == '\0';
+        if (sep ? i == 0 || pkg[i - 1] == '.' : !isalnum((unsigned char)pkg[i]) && pkg[i] != '_')
+            return dp_fail(pool, "%s: package \"%.64s\" is not a valid name", file->name, pkg);
+    }
     char *buf = malloc(n + 1);
     if (!buf)
         return -ENOMEM;

@@ -98,7 +98,9 @@ static void put_text(obuf *o, const char *s, bool quoted)
 {
     size_t start = o->len;
     while (*s) {
-        size_t room = AL_FIELD_MAX - (o->len - start);
+        /* An escape may have taken the field past the limit: no room. */
+        size_t used = o->len - start;
+        size_t room = used < AL_FIELD_MAX ? AL_FIELD_MAX - used : 0;
         size_t n = 0;
         while (n < room && s[n] && text_plain((unsigned char)s[n], quoted))
             n++;
@@ -128,7 +130,8 @@ static void put_json(obuf *o, const char *s)
     size_t start = o->len;
     putc_(o, '"');
     while (*s) {
-        size_t room = AL_FIELD_MAX + 1 - (o->len - start);
+        size_t used = o->len - start; /* the quote counts */
+        size_t room = used < AL_FIELD_MAX + 1 ? AL_FIELD_MAX + 1 - used : 0;
         size_t n = 0;
         while (n < room && s[n] && json_plain((unsigned char)s[n]))
             n++;
