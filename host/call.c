@@ -198,7 +198,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
         call->hdr_too_big = true; /* answered at the end of the block */
         return 0;
     }
-    if (call->closed || call->finished) return 0; /* trailers from the client */
+    /* Client trailers are counted, never kept: the metadata list and the
+     * deadline are fixed once the call started (plugin threads read them). */
+    if (call->headers_done || call->closed || call->finished) return 0;
     if (name[0] == ':') {
         if (eq(name, namelen, ":method")) {
             call->method_post = eq(value, valuelen, "POST");
@@ -568,6 +570,7 @@ static bool header_errors(rh_call *call)
 
 void call_on_headers_end(rh_call *call)
 {
+    call->headers_done = true;
     if (call->finished) return;
     if (header_errors(call)) return;
     worker *w = call->w;
@@ -662,6 +665,19 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len)
         int rv = grpc_frame_feed(&call->reader, data, len, &used, &fm);
         data += used;
         len -= used;
+        if (call->reader.cap != call->rx_charged && call->conn) {
+            /* the gather buffer grew: charge the connection's budget */
+            call->conn->rx_bytes += call->reader.cap - call->rx_charged;
+            call->rx_charged = call->reader.cap;
+            if (call->conn->rx_bytes > CONN_RX_BUDGET(call->w->s->max_recv_message)) {
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "too many partly received messages on this connection (%zu bytes)",
+                         call->conn->rx_bytes);
+                call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+                return;
+            }
+        }
         if (rv == 0) return;
         if (rv < 0) {
             char msg[128];
@@ -716,6 +732,8 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
         if (call->next) call->next->prev = call->prev;
         call->prev = call->next = NULL;
         c->n_calls--;
+        c->rx_bytes -= call->rx_charged;
+        call->rx_charged = 0;
         call->conn = NULL;
     }
     call_unref_local(call);

@@ -29,6 +29,8 @@ __thread worker *worker_self;
 #define ACCEPT_BUDGET 64
 #define TICK_NS (1000LL * 1000000) /* idle check of the registry generation */
 #define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
+#define ACCEPT_PAUSE_NS (100LL * 1000000)  /* out of descriptors: retry after */
+#define ACCEPT_WARN_NS (10LL * 1000000000) /* one log line per 10 s at most */
 
 /* ------------------------------------------------------------------------
  * Setup
@@ -374,6 +376,32 @@ static void free_dead(bool force)
     }
 }
 
+static void accept_resume(rh_timer *t)
+{
+    worker *w = (worker *)((char *)t - offsetof(worker, accept_timer));
+    w->accept_paused = false;
+    if (!w->stopping) arm_listeners(w);
+}
+
+/* accept(2) failed for want of descriptors or memory; the connection stays
+ * in the backlog, so the level-triggered listener would wake us at once,
+ * for ever (nginx's accept pause): stop listening for a moment. */
+static void accept_pause(worker *w, int err)
+{
+    if (w->now - w->accept_warned_ns >= ACCEPT_WARN_NS || !w->accept_warned_ns) {
+        w->accept_warned_ns = w->now;
+        log_warn("worker %d: cannot accept connections: %s; pausing accept for %lld ms%s", w->id,
+                 strerror(err), ACCEPT_PAUSE_NS / 1000000,
+                 err == EMFILE || err == ENFILE
+                     ? " (raise the open-file limit, ulimit -n, or lower max_connections)"
+                     : "");
+    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0) epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].fd, NULL);
+    w->accept_paused = true;
+    timer_arm(&w->timers, &w->accept_timer, now_ns() + ACCEPT_PAUSE_NS, accept_resume);
+}
+
 static void do_accept(worker *w, listener *l)
 {
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
@@ -382,8 +410,10 @@ static void do_accept(worker *w, listener *l)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn("accept: %s", strerror(errno)); /* EMFILE: keep serving */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(w, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept: %s", strerror(errno));
             return;
         }
         if (w->stopping || (w->s->max_connections && w->n_conns >= w->s->max_connections)) {
@@ -482,6 +512,7 @@ static void shutdown_begin(worker *w, int64_t drain_deadline)
     if (w->stopping) return;
     w->stopping = true;
     w->drain_deadline = drain_deadline;
+    timer_cancel(&w->timers, &w->accept_timer);
     close_listeners(w);
     for (conn *c = w->conns; c;) {
         conn *next = c->next;
@@ -571,6 +602,7 @@ static void *worker_main(void *arg)
     timer_cancel(&w->timers, &w->tick_timer);
     timer_cancel(&w->timers, &w->drain_timer);
     timer_cancel(&w->timers, &w->hard_timer);
+    timer_cancel(&w->timers, &w->accept_timer);
     timer_run(&w->timers, INT64_MAX);
     /* Plugins may hold calls past this point (answered from their fini):
      * what they post from now on is applied by worker_post itself. */

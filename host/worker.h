@@ -119,6 +119,9 @@ struct worker {
     rh_timer drain_timer;
     rh_timer hard_timer;
     rh_timer tick_timer; /* periodic: drop a stale snapshot when idle */
+    rh_timer accept_timer; /* listeners paused after EMFILE & co. */
+    bool accept_paused;
+    int64_t accept_warned_ns; /* last "cannot accept" log line */
 };
 
 /* The worker running on this thread, NULL on other threads. */
