@@ -665,6 +665,19 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len)
         int rv = grpc_frame_feed(&call->reader, data, len, &used, &fm);
         data += used;
         len -= used;
+        if (call->reader.cap != call->rx_charged && call->conn) {
+            /* the gather buffer grew: charge the connection's budget */
+            call->conn->rx_bytes += call->reader.cap - call->rx_charged;
+            call->rx_charged = call->reader.cap;
+            if (call->conn->rx_bytes > CONN_RX_BUDGET(call->w->s->max_recv_message)) {
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "too many partly received messages on this connection (%zu bytes)",
+                         call->conn->rx_bytes);
+                call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+                return;
+            }
+        }
         if (rv == 0) return;
         if (rv < 0) {
             char msg[128];
@@ -719,6 +732,8 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
         if (call->next) call->next->prev = call->prev;
         call->prev = call->next = NULL;
         c->n_calls--;
+        c->rx_bytes -= call->rx_charged;
+        call->rx_charged = 0;
         call->conn = NULL;
     }
     call_unref_local(call);

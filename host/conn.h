@@ -19,6 +19,11 @@
 
 typedef struct rh_call rh_call;
 
+/* Bytes of partly received messages one connection may hold across its
+ * calls: 4 messages of the receive limit, at least 16 MiB. Without it 100
+ * streams could each hold a message just under the limit. */
+#define CONN_RX_BUDGET(max_recv) ((max_recv) * 4 > (16u << 20) ? (max_recv) * 4 : (16u << 20))
+
 /* Who the peer is: shared by the connection and its calls, so a call a
  * plugin holds after the connection went away still answers peer().
  * Reference counted on the worker thread only. */
@@ -58,6 +63,7 @@ struct conn {
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
     uint32_t n_calls;
+    size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
     size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
 
     /* abuse limits nghttp2 1.52 does not have */

@@ -8,6 +8,7 @@ once: 100% CPU and a log line per wake-up. The host must back off (and say
 so once), then accept again when descriptors are free."""
 import os
 import resource
+import shutil
 import socket
 import sys
 import time
@@ -79,4 +80,5 @@ finally:
     if code != 0:
         print("rpchost exited with %s:\n%s" % (code, h.logs()[-3000:]))
         results.failed += 1
+    shutil.rmtree(h.tmp, ignore_errors=True)
 results.finish()

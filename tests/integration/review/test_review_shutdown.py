@@ -7,6 +7,7 @@ stop, then fini runs and calls send/finish/call_unref: the host must take
 that (the calls were cancelled: RH_E_CANCELLED) and exit 0 with nothing
 reported by the sanitizers."""
 import os
+import shutil
 import sys
 import time
 
@@ -49,6 +50,7 @@ def held_calls_then_stop(n, plugins=("review_hold",)):
     finally:
         h.stop()
         h.log.close()
+        shutil.rmtree(h.tmp, ignore_errors=True)
     expect(code == 0, "rpchost exited with %s:\n%s" % (code, logs[-4000:]))
     expect("AddressSanitizer" not in logs and "runtime error" not in logs,
            "sanitizer report:\n%s" % logs[-4000:])
