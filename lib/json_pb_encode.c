@@ -168,8 +168,14 @@ static int enc_double(jp_ctx *ctx, const json_t *v, bool is_float, double *out)
     } else {
         return jp_fail(ctx, "expected a number, got %s", enc_kind(v));
     }
-    if (is_float && isfinite(d) && (d > FLT_MAX || d < -FLT_MAX))
-        return jp_fail(ctx, "%g is out of range for a float", d);
+    if (is_float && isfinite(d) && (d > FLT_MAX || d < -FLT_MAX)) {
+        /* The shortest text of FLT_MAX ("3.4028235e+38", as the decoder
+         * prints it) reads back a little above it: what rounds to FLT_MAX
+         * (below the halfway point to 2^128) is FLT_MAX. */
+        if (d >= 0x1.ffffffp+127 || d <= -0x1.ffffffp+127)
+            return jp_fail(ctx, "%g is out of range for a float", d);
+        d = d > 0 ? FLT_MAX : -FLT_MAX;
+    }
     *out = d;
     return 0;
 }
