@@ -11,7 +11,7 @@
  * "Bearer secret-token"), and the built-in reflection and health services.
  * Each input gets a fresh worker, so nothing carries over but the registry.
  *
- * Input: a sequence of operations, each one byte (op % 11) and its
+ * Input: a sequence of operations, each one byte (op % 13) and its
  * arguments (missing bytes read as 0):
  *   0 raw      n, n bytes sent as they are
  *   1 headers  stream, flags, count, count x header (see add_header)
@@ -25,6 +25,9 @@
  *   9 flush    what was written so far goes to the server, which runs
  *  10 call     method, flags, len16, payload: a whole gRPC call (headers,
  *              one message, end of stream) on a new stream
+ *  11 time     ms16: timers due within that many milliseconds run (deadlines,
+ *              call_later), as if the time had passed
+ *  12 stall    the client stops (or resumes) reading what the server sends
  * Stream selector byte: see pick_stream. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -174,6 +177,7 @@ static size_t take(input *in, size_t n, const uint8_t **out)
 
 typedef struct client {
     int fd;
+    bool stalled; /* not reading: the server's output backs up */
     bytes out;
     nghttp2_hd_deflater *hd;
     uint32_t next_sid, last_sid;
@@ -430,7 +434,8 @@ static size_t drain_client(int fd)
 }
 
 /* One loop iteration as worker_main does it, until nothing moves (or a
- * bound: a stream of timers firing at once). */
+ * bound: a stream of timers firing at once). cfd < 0: the client does not
+ * read. */
 static void pump(worker *w, conn *c, int cfd)
 {
     for (int round = 0; round < 64; round++) {
@@ -451,7 +456,7 @@ static void pump(worker *w, conn *c, int cfd)
             d->dirty = false;
             conn_flush(d);
         }
-        size_t got = drain_client(cfd);
+        size_t got = cfd >= 0 ? drain_client(cfd) : 0;
         int64_t due = timer_next(&w->timers);
         if (!got && !w->readable && !w->dirty && (due < 0 || due > now_ns())) break;
     }
@@ -471,9 +476,17 @@ static void send_out(client *cl, worker *w, conn *c)
         } else {
             stuck++;
         }
-        pump(w, c, cl->fd);
+        pump(w, c, cl->stalled ? -1 : cl->fd);
     }
     cl->out.len = 0;
+}
+
+/* Runs the timers due within ms milliseconds from now, then the loop. */
+static void advance(client *cl, worker *w, conn *c, unsigned ms)
+{
+    send_out(cl, w, c);
+    timer_run(&w->timers, now_ns() + (int64_t)ms * 1000000);
+    pump(w, c, cl->stalled ? -1 : cl->fd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -492,7 +505,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     input in = {data, data + size};
     while (in.p < in.end) {
-        uint8_t op = next(&in) % 11;
+        uint8_t op = next(&in) % 13;
         switch (op) {
         case 0: {
             const uint8_t *p;
@@ -504,6 +517,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2: op_data(&cl, &in); break;
         case 9: send_out(&cl, &w, c); break;
         case 10: op_call(&cl, &in); break;
+        case 11: {
+            unsigned ms = next(&in);
+            ms |= (unsigned)next(&in) << 8;
+            advance(&cl, &w, c, ms);
+            break;
+        }
+        case 12: cl.stalled = !cl.stalled; break;
         default: op_simple(&cl, &in, op); break;
         }
     }
@@ -537,6 +557,11 @@ FUZZ_CASES(
     FUZZ_CASE("\x01\x00\x01\x05\x00\x01\x02\x03\xff\x00\xff"),
     /* a call whose deadline is already over */
     FUZZ_CASE("\x01\x00\x00\x07\x00\x01\x02\x03\x04\x05\x1c" "\x09"),
+    /* a 5 s deadline on an open call, then 6 s pass */
+    FUZZ_CASE("\x0a\x00\x03\x02\x00" "\x10\x01" "\x0b\x70\x17"),
+    /* a server stream with 10 ms intervals, time passing, a stalled client */
+    FUZZ_CASE("\x0a\x02\x00\x0e\x00" "\x12\x05\x08\x64\x10\x90\x4e\x12\x05\x08\x64\x10\x90\x4e"
+              "\x0c" "\x0b\x64\x00" "\x0c" "\x0b\x64\x00"),
     /* a server stream then a reset */
     FUZZ_CASE("\x0a\x02\x02\x08\x00" "\x22\x02\x08\x05\x22\x02\x08\x05" "\x09" "\x03\x03\x08"),
 );

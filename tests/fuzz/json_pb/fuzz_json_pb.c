@@ -98,6 +98,25 @@ static void check_err(int rv, const json_pb_error *err, const char *what)
     FUZZ_CHECK(!memchr(err->text, '\n', n), "%s: reason of more than one line", what);
 }
 
+/* Compact text with each number -0 written 0. json_pb prints a negative
+ * zero as -0 (as protobuf's C++ and Go printers do), and jansson, which
+ * json_pb reads JSON with, reads that as the integer 0: the sign is lost,
+ * a known and accepted difference (docs/fuzzing.md). */
+static char *without_negative_zero(const char *t)
+{
+    size_t n = strlen(t);
+    char *o = malloc(n + 1), *q = o;
+    if (!o) abort();
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '-' && t[i + 1] == '0' && i > 0 && strchr(":[,", t[i - 1]) &&
+            (t[i + 2] == 0 || strchr(",]}", t[i + 2])))
+            continue;
+        *q++ = t[i];
+    }
+    *q = 0;
+    return o;
+}
+
 /* wire -> text with flags; then text -> wire -> text must repeat. */
 static void decode_fixed_point(const char *type, const uint8_t *wire, size_t len,
                                unsigned flags, bool must_decode)
@@ -117,7 +136,9 @@ static void decode_fixed_point(const char *type, const uint8_t *wire, size_t len
     char *t2 = NULL;
     rv = json_pb_decode(pool, type, w2, w2len, flags, &t2, &err);
     FUZZ_CHECK(rv == 0, "%s: re-encoded output does not decode: %s", type, err.text);
-    FUZZ_CHECK(strcmp(t1, t2) == 0, "%s: not a fixed point:\n%s\n%s", type, t1, t2);
+    char *n1 = without_negative_zero(t1);
+    FUZZ_CHECK(strcmp(n1, t2) == 0, "%s: not a fixed point:\n%s\n%s", type, t1, t2);
+    free(n1);
     free(t1);
     free(t2);
     free(w2);
