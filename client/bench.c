@@ -1,15 +1,21 @@
 /* rpcall bench (see bench.h).
  *
- * Threads: one per connection, each with its own session and poll loop;
- * the only shared writes are the atomic budget of calls to start (-n) and
- * the stop flag. Statistics are per thread and merged at the end.
+ * Threads: --threads (default: one per CPU, at most one per connection),
+ * each with a poll loop over its connections (connection i belongs to
+ * thread i % threads for life); the only shared writes are the atomic
+ * budget of calls to start (-n) and the stop flag. Statistics are per
+ * thread and merged at the end. More threads than CPUs would only add
+ * context switches, which on a loaded machine cost more than the calls.
  * Per call the hot path does: nghttp2_submit_request with the shared
  * header array (names and values not copied), a data provider reading the
  * shared framed request, and on close one histogram increment. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "bench.h"
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -51,21 +57,31 @@ typedef struct bench_shared {
 } bench_shared;
 
 struct bench_worker;
+struct bench_conn;
 
 typedef struct bench_slot {
     call c;
-    struct bench_worker *w;
+    struct bench_conn *bc;
     bool busy;
     bool used; /* c holds a finished call to free */
 } bench_slot;
 
+/* One connection with its share of the calls in flight. */
+typedef struct bench_conn {
+    struct bench_worker *w;
+    int id;
+    session s;
+    bench_slot *slots;
+    long n_slots;
+    long busy;
+} bench_conn;
+
+/* One thread: a poll loop over its connections. */
 typedef struct bench_worker {
     bench_shared *sh;
-    int id;
-    long n_slots;
-    bench_slot *slots;
-    long busy;
-    session s;
+    bench_conn **conns;
+    int n_conns;
+    long busy;                /* calls in flight on all its connections */
     double rate;              /* calls/s this worker may start (0: no cap) */
     int64_t next_start_ns;
     /* statistics */
@@ -115,8 +131,10 @@ static void note_error(bench_worker *w, int status, const char *msg)
 static void on_close(call *c, void *ud)
 {
     bench_slot *slot = ud;
-    bench_worker *w = slot->w;
+    bench_conn *bc = slot->bc;
+    bench_worker *w = bc->w;
     slot->busy = false;
+    bc->busy--;
     w->busy--;
     if (c->start_ns < w->sh->t_measure_ns)
         return; /* warm-up */
@@ -131,16 +149,12 @@ static void on_close(call *c, void *ud)
 }
 
 /* May this worker start a call now? *wait_ms gets how long until it may
- * (for --rps), when it returns false but the run is not over. */
+ * (for --rps) when it may not yet; *over is set when the run is over. */
 static bool may_start(bench_worker *w, int64_t now, int *wait_ms, bool *over)
 {
     bench_shared *sh = w->sh;
-    *over = false;
-    if (atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-        *over = true;
-        return false;
-    }
-    if (sh->t_end_ns && now >= sh->t_end_ns) {
+    if (atomic_load_explicit(&sh->stop, memory_order_relaxed) ||
+        (sh->t_end_ns && now >= sh->t_end_ns)) {
         *over = true;
         return false;
     }
@@ -159,93 +173,127 @@ static bool may_start(bench_worker *w, int64_t now, int *wait_ms, bool *over)
     }
     if (w->rate > 0) {
         int64_t step = (int64_t)(1e9 / w->rate);
-        /* Do not bank unused time: a stall must not turn into a burst. */
-        w->next_start_ns = (w->next_start_ns + step < now ? now : w->next_start_ns + step);
+        /* Catch up on at most 250 ms of lateness (on a busy machine a
+         * thread that slept waits tens of ms for a CPU); a longer stall
+         * must not turn into a burst. */
+        int64_t floor = now - 250 * 1000000LL;
+        w->next_start_ns = w->next_start_ns + step < floor ? floor : w->next_start_ns + step;
     }
     return true;
 }
 
-/* Starts calls in every free slot allowed; returns false when the run is
- * over for this worker (nothing more to start). */
-static bool refill(bench_worker *w, int *wait_ms)
+/* Starts calls in the free slots of a connection, as allowed. */
+static void refill(bench_conn *bc, int64_t now, int *wait_ms, bool *over)
 {
-    bool over = false;
-    int64_t now = conn_now_ns();
     static const call_cbs cbs = {.on_close = on_close};
-    for (long i = 0; i < w->n_slots; i++) {
-        bench_slot *slot = &w->slots[i];
+    bench_worker *w = bc->w;
+    for (long i = 0; i < bc->n_slots && !*over; i++) {
+        bench_slot *slot = &bc->slots[i];
         if (slot->busy)
             continue;
-        if (!may_start(w, now, wait_ms, &over))
+        if (!may_start(w, now, wait_ms, over))
             break;
         if (slot->used)
             call_free(&slot->c);
         slot->used = true;
         slot->busy = true;
+        bc->busy++;
         w->busy++;
-        if (call_start(&slot->c, &w->s.h, &w->sh->hd, w->sh->o->max_msg_size,
-                       false, &cbs, slot) == 0) {
+        if (call_start(&slot->c, &bc->s.h, &w->sh->hd, w->sh->o->max_msg_size, false, &cbs,
+                       slot) == 0) {
             call_send_borrowed(&slot->c, w->sh->req, w->sh->req_len);
             call_half_close(&slot->c);
         }
     }
-    return !over;
 }
 
 /* Cancels calls past their deadline (a server that never answers must
  * not hang the run). */
-static void expire(bench_worker *w, int64_t now)
+static void expire(bench_conn *bc, int64_t now)
 {
-    for (long i = 0; i < w->n_slots; i++) {
-        bench_slot *slot = &w->slots[i];
-        if (slot->busy && now - slot->c.start_ns > w->sh->call_timeout_ns)
+    for (long i = 0; i < bc->n_slots; i++) {
+        bench_slot *slot = &bc->slots[i];
+        if (slot->busy && now - slot->c.start_ns > bc->w->sh->call_timeout_ns)
             call_cancel(&slot->c, 4, "deadline exceeded (client side)");
     }
+}
+
+/* (Re)connects a connection that is not open; false when it cannot. */
+static bool ensure_open(bench_conn *bc)
+{
+    bench_worker *w = bc->w;
+    if (bc->s.open && !bc->s.h.closed)
+        return true;
+    if (bc->s.open) {
+        session_close(&bc->s);
+        w->reconnects++;
+    }
+    const rpcall_opts *o = w->sh->o;
+    int64_t dl = o->connect_timeout > 0
+                     ? conn_now_ms() + (int64_t)(o->connect_timeout * 1000.0) : 0;
+    char err[700];
+    if (session_connect(&bc->s, dl, err, sizeof(err)) < 0) {
+        snprintf(w->err, sizeof(w->err), "connection %d: %.600s", bc->id, err);
+        w->failed = true;
+        atomic_store(&w->sh->stop, true);
+        return false;
+    }
+    return true;
 }
 
 static void *worker_main(void *arg)
 {
     bench_worker *w = arg;
-    bench_shared *sh = w->sh;
-    char err[700];
+    struct pollfd *pfd = calloc((size_t)w->n_conns, sizeof(*pfd));
     w->next_start_ns = conn_now_ns();
     int64_t last_expire = 0;
-    bool more = true;
-    while (more || w->busy > 0) {
-        if (!w->s.open || w->s.h.closed) {
-            if (!more)
-                break;
-            if (w->s.open) {
-                session_close(&w->s);
-                w->reconnects++;
-            }
-            int64_t dl = conn_now_ms() + (int64_t)(sh->o->connect_timeout * 1000.0);
-            if (session_connect(&w->s, sh->o->connect_timeout > 0 ? dl : 0, err,
-                                sizeof(err)) < 0) {
-                snprintf(w->err, sizeof(w->err), "%s", err);
-                w->failed = true;
-                atomic_store(&sh->stop, true);
-                break;
-            }
-        }
-        int wait_ms = -1;
-        if (more)
-            more = refill(w, &wait_ms);
-        if (h2c_flush(&w->s.h) < 0)
-            continue; /* calls failed; reconnect above */
+    bool over = false;
+    while (pfd && (!over || w->busy > 0)) {
         int64_t now = conn_now_ns();
+        int wait_ms = -1;
+        for (int i = 0; i < w->n_conns; i++) {
+            bench_conn *bc = w->conns[i];
+            if (!over && !ensure_open(bc))
+                over = true;
+            if (!over && bc->s.open && !bc->s.h.closed)
+                refill(bc, now, &wait_ms, &over);
+            if (bc->s.open && !bc->s.h.closed)
+                h2c_flush(&bc->s.h); /* a failure fails its calls */
+        }
         if (now - last_expire > 10 * 1000000LL) {
-            expire(w, now);
+            for (int i = 0; i < w->n_conns; i++)
+                expire(w->conns[i], now);
             last_expire = now;
         }
-        if (!more && w->busy == 0)
+        if (over && w->busy == 0)
             break;
         int timeout = BENCH_TICK_MS;
         if (wait_ms >= 0 && wait_ms < timeout)
             timeout = wait_ms;
-        session_step_read(&w->s, timeout);
+        int n = 0;
+        for (int i = 0; i < w->n_conns; i++) {
+            bench_conn *bc = w->conns[i];
+            bool live = bc->s.open && !bc->s.h.closed;
+            pfd[i] = (struct pollfd){.fd = live ? bc->s.c.fd : -1,
+                                     .events = live ? h2c_poll_events(&bc->s.h) : 0};
+            n += live;
+        }
+        if (n == 0 && over)
+            break; /* nothing open, nothing to wait for */
+        if (poll(pfd, (nfds_t)w->n_conns, timeout) <= 0)
+            continue;
+        for (int i = 0; i < w->n_conns; i++) {
+            bench_conn *bc = w->conns[i];
+            if (!pfd[i].revents || !bc->s.open || bc->s.h.closed)
+                continue;
+            if ((pfd[i].revents & POLLOUT) && h2c_flush(&bc->s.h) < 0)
+                continue;
+            h2c_read(&bc->s.h);
+        }
     }
-    session_close(&w->s);
+    free(pfd);
+    for (int i = 0; i < w->n_conns; i++)
+        session_close(&w->conns[i]->s);
     return NULL;
 }
 
@@ -308,9 +356,10 @@ static int encode_requests(const rpcall_opts *o, catalog *cat, const descpool_sy
         sh->req_msgs++;
         free(pb);
     }
-    if (in.fd > 0)
-        close(in.fd);
-    jsonin_free(&in);
+    int in_fd = in.fd;
+    jsonin_free(&in); /* restores the fd's flags first */
+    if (in_fd > 0)
+        close(in_fd);
     if (rc < 0) {
         fprintf(stderr, "rpcall: %s\n", err);
         return rc;
@@ -467,6 +516,16 @@ static double cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* CPUs this process may run on (taskset narrows it). */
+static long usable_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? n : 1;
+}
+
 /* ---- run ---------------------------------------------------------------- */
 
 static void merge_errors(bench_err *all, int *n_all, uint64_t *other, const bench_worker *w)
@@ -505,6 +564,8 @@ int bench_run(const rpcall_opts *o)
     sh.o = o;
     sh.proto = &proto;
     bench_worker *ws = NULL;
+    bench_conn *cs = NULL;
+    long n_threads = 0;
     /* Descriptors: reflection on a first connection, or --protoset. */
     if (o->n_protosets == 0) {
         int64_t dl = o->connect_timeout > 0
@@ -537,15 +598,53 @@ int bench_run(const rpcall_opts *o)
     char path[600];
     snprintf(path, sizeof(path), "/%s/%s", m->parent ? m->parent->full_name : "",
              m->u.method->name);
-    if (call_headers_build(&sh.hd, proto.scheme, proto.authority, path, sh.call_timeout_ns,
+    /* grpc-timeout only when asked for: a deadline makes the server arm a
+     * timer per call, which h2load's requests (the cross-check) do not. The
+     * default bound is enforced here only. */
+    if (call_headers_build(&sh.hd, proto.scheme, proto.authority, path,
+                           o->max_time > 0 ? sh.call_timeout_ns : 0,
                            o->headers, o->n_headers, err, sizeof(err)) < 0) {
         fprintf(stderr, "rpcall: %s\n", err);
         goto out;
     }
-    ws = calloc((size_t)o->connections, sizeof(*ws));
-    if (!ws) {
+    n_threads = o->threads > 0 ? o->threads : usable_cpus();
+    if (n_threads < 1)
+        n_threads = 1;
+    if (n_threads > o->connections)
+        n_threads = o->connections;
+    cs = calloc((size_t)o->connections, sizeof(*cs));
+    ws = calloc((size_t)n_threads, sizeof(*ws));
+    if (!cs || !ws) {
         fprintf(stderr, "rpcall: out of memory\n");
         goto out;
+    }
+    for (long t = 0; t < n_threads; t++) {
+        bench_worker *w = &ws[t];
+        w->sh = &sh;
+        w->rate = o->rps > 0 ? o->rps / (double)n_threads : 0;
+        hist_init(&w->h);
+        w->conns = calloc((size_t)(o->connections / n_threads + 1), sizeof(bench_conn *));
+        if (!w->conns) {
+            fprintf(stderr, "rpcall: out of memory\n");
+            goto out;
+        }
+    }
+    /* Connection i goes to thread i % threads; calls spread evenly. */
+    for (long i = 0; i < o->connections; i++) {
+        bench_conn *bc = &cs[i];
+        bench_worker *w = &ws[i % n_threads];
+        bc->w = w;
+        bc->id = (int)i;
+        bc->n_slots = o->concurrency / o->connections + (i < o->concurrency % o->connections);
+        bc->slots = calloc((size_t)bc->n_slots, sizeof(bench_slot));
+        if (!bc->slots) {
+            fprintf(stderr, "rpcall: out of memory\n");
+            goto out;
+        }
+        for (long k = 0; k < bc->n_slots; k++)
+            bc->slots[k].bc = bc;
+        session_init_shared(&bc->s, &proto);
+        w->conns[w->n_conns++] = bc;
     }
     int64_t t0 = conn_now_ns();
     sh.t_measure_ns = t0 + (int64_t)(o->warmup * 1e9);
@@ -554,27 +653,17 @@ int bench_run(const rpcall_opts *o)
     interrupt_flag = &sh.stop;
     signal(SIGINT, on_sigint);
     long started = 0;
-    for (long i = 0; i < o->connections; i++) {
-        bench_worker *w = &ws[i];
-        w->sh = &sh;
-        w->id = (int)i;
-        w->n_slots = o->concurrency / o->connections + (i < o->concurrency % o->connections);
-        w->slots = calloc((size_t)w->n_slots, sizeof(bench_slot));
-        w->rate = o->rps > 0 ? o->rps / (double)o->connections : 0;
-        hist_init(&w->h);
-        session_init_shared(&w->s, &proto);
-        if (!w->slots)
-            break;
-        for (long k = 0; k < w->n_slots; k++)
-            w->slots[k].w = w;
-        if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+    for (long t = 0; t < n_threads; t++) {
+        if (pthread_create(&ws[t].tid, NULL, worker_main, &ws[t]) != 0)
             break;
         started++;
     }
-    if (started < o->connections)
+    if (started < n_threads) {
+        fprintf(stderr, "rpcall: cannot start bench threads\n");
         atomic_store(&sh.stop, true);
-    for (long i = 0; i < started; i++)
-        pthread_join(ws[i].tid, NULL);
+    }
+    for (long t = 0; t < started; t++)
+        pthread_join(ws[t].tid, NULL);
     int64_t t1 = conn_now_ns();
     double cpu_s = cpu_seconds() - cpu0;
     signal(SIGINT, SIG_DFL);
@@ -589,7 +678,7 @@ int bench_run(const rpcall_opts *o)
     uint64_t status[17] = {0}, count = 0, msgs_in = 0, msgs_out = 0, other = 0, reconnects = 0;
     bench_err errs[BENCH_MAX_ERRORS];
     int n_errs = 0;
-    bool failed = started < o->connections;
+    bool failed = started < n_threads;
     for (long i = 0; i < started; i++) {
         bench_worker *w = &ws[i];
         hist_merge(h, &w->h);
@@ -602,7 +691,7 @@ int bench_run(const rpcall_opts *o)
         merge_errors(errs, &n_errs, &other, w);
         if (w->failed) {
             if (!failed)
-                fprintf(stderr, "rpcall: connection %d: %s\n", w->id, w->err);
+                fprintf(stderr, "rpcall: %s\n", w->err);
             failed = true;
         }
     }
@@ -616,15 +705,16 @@ int bench_run(const rpcall_opts *o)
     free(h);
     exit_code = !failed && count > 0 && status[0] == count ? EXIT_OK : EXIT_FAIL;
 out:
-    if (ws) {
-        for (long i = 0; i < o->connections; i++) {
-            for (long k = 0; ws[i].slots && k < ws[i].n_slots; k++)
-                if (ws[i].slots[k].used)
-                    call_free(&ws[i].slots[k].c);
-            free(ws[i].slots);
-        }
-        free(ws);
+    for (long i = 0; cs && i < o->connections; i++) {
+        for (long k = 0; cs[i].slots && k < cs[i].n_slots; k++)
+            if (cs[i].slots[k].used)
+                call_free(&cs[i].slots[k].c);
+        free(cs[i].slots);
     }
+    for (long t = 0; ws && t < n_threads; t++)
+        free(ws[t].conns);
+    free(cs);
+    free(ws);
     call_headers_free(&sh.hd);
     free(sh.req);
     catalog_free(&cat);

@@ -27,6 +27,7 @@ typedef struct invoke {
     bool input_done;
     call c;
     bool local_error; /* the call was cancelled because of us */
+    bool headers_shown;
     char local_err[700];
 } invoke;
 
@@ -80,6 +81,7 @@ static void on_headers(call *c, void *ud)
     invoke *v = ud;
     if (v->o->verbose)
         print_md("Response headers received", c->headers, c->n_headers);
+    v->headers_shown = true;
 }
 
 static void on_message(call *c, const uint8_t *msg, size_t len, void *ud)
@@ -279,6 +281,8 @@ int invoke_run(const rpcall_opts *o, session *s, catalog *cat, const descpool_sy
         exit_code = EXIT_FAIL;
     } else {
         if (o->verbose) {
+            if (!v.headers_shown && v.c.got_headers) /* trailers-only response */
+                print_md("Response headers received", NULL, 0);
             if (v.c.got_headers || v.c.n_trailers)
                 print_md("Response trailers received", v.c.trailers, v.c.n_trailers);
             fprintf(stderr, "Sent %llu request%s and received %llu response%s\n",
@@ -296,8 +300,9 @@ int invoke_run(const rpcall_opts *o, session *s, catalog *cat, const descpool_sy
     call_free(&v.c);
     call_headers_free(&hd);
 out:
-    if (v.in.fd > 0)
-        close(v.in.fd);
-    jsonin_free(&v.in);
+    int in_fd = v.in.fd;
+    jsonin_free(&v.in); /* restores the fd's flags first */
+    if (in_fd > 0)
+        close(in_fd);
     return exit_code;
 }

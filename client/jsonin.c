@@ -17,6 +17,7 @@ static void init(jsonin *j, int fd, const char *name)
     memset(j, 0, sizeof(*j));
     j->fd = fd;
     j->name = name;
+    j->saved_flags = -1;
 }
 
 int jsonin_init_text(jsonin *j, const char *text, size_t len, const char *name)
@@ -38,14 +39,17 @@ int jsonin_init_fd(jsonin *j, int fd, const char *name)
     struct stat st;
     if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
         int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
-            fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+        if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0)
+            j->saved_flags = fl;
     }
     return 0;
 }
 
 void jsonin_free(jsonin *j)
 {
+    if (j->saved_flags >= 0)
+        fcntl(j->fd, F_SETFL, j->saved_flags);
+    j->saved_flags = -1;
     free(j->buf);
     j->buf = NULL;
 }

@@ -21,11 +21,14 @@ typedef struct jsonin {
     size_t count;      /* objects returned so far */
     size_t consumed;   /* bytes before buf[0], for positions in messages */
     const char *name;  /* "-d", "stdin", the file name */
+    int saved_flags;   /* the fd's file status flags to restore, or -1 */
 } jsonin;
 
 /* Input from memory (the text is copied). */
 int jsonin_init_text(jsonin *j, const char *text, size_t len, const char *name);
-/* Input from a file descriptor (made non-blocking if it is a pipe). */
+/* Input from a file descriptor (made non-blocking if it is a pipe or a
+ * terminal; jsonin_free restores its flags, since a shared stdin left
+ * non-blocking would break the shell that started us). */
 int jsonin_init_fd(jsonin *j, int fd, const char *name);
 void jsonin_free(jsonin *j);
 

@@ -47,6 +47,7 @@ static const char usage_text[] =
 "Bench (rpcall bench ...):\n"
 "  -c, --concurrency N     calls in flight (default 16)\n"
 "      --connections N     connections, the calls spread over them (default 1)\n"
+"      --threads N         threads driving the connections (default: one per CPU)\n"
 "  -n, --total N           calls to make (default 1000 unless --duration)\n"
 "      --duration SECS     run for this long instead of -n\n"
 "      --rps N             cap on calls started per second\n"
@@ -67,7 +68,7 @@ static const char usage_text[] =
 enum {
     OPT_PLAINTEXT = 256, OPT_INSECURE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_SERVERNAME,
     OPT_AUTHORITY, OPT_MAX_TIME, OPT_CONNECT_TIMEOUT, OPT_PROTOSET, OPT_EMIT_DEFAULTS,
-    OPT_FORMAT, OPT_MAX_MSG, OPT_CONNECTIONS, OPT_DURATION, OPT_RPS, OPT_WARMUP, OPT_VERSION,
+    OPT_FORMAT, OPT_MAX_MSG, OPT_CONNECTIONS, OPT_DURATION, OPT_RPS, OPT_WARMUP, OPT_VERSION, OPT_THREADS,
 };
 
 static const struct option long_opts[] = {
@@ -94,6 +95,7 @@ static const struct option long_opts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"rps", required_argument, NULL, OPT_RPS},
     {"warmup", required_argument, NULL, OPT_WARMUP},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
@@ -254,6 +256,10 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
         case OPT_RPS:
             bench_opt = true, bench_name = "--rps";
             rc = parse_seconds("--rps", optarg, &o->rps, err, errlen);
+            break;
+        case OPT_THREADS:
+            bench_opt = true, bench_name = "--threads";
+            rc = parse_count("--threads", optarg, 1, 256, &o->threads, err, errlen);
             break;
         case OPT_WARMUP:
             bench_opt = true, bench_name = "--warmup";

@@ -44,6 +44,7 @@ typedef struct rpcall_opts {
     /* bench */
     long concurrency;         /* -c */
     long connections;         /* --connections */
+    long threads;             /* --threads (0: one per CPU, at most connections) */
     long total;               /* -n (0: use --duration) */
     double duration;          /* --duration seconds */
     double rps;               /* --rps cap (0: none) */

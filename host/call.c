@@ -9,6 +9,7 @@
 #include "base64.h"
 #include "grpc_timeout.h"
 #include "log.h"
+#include "pb_depth.h"
 #include "percent.h"
 
 #define FREE_CALLS_MAX 512
@@ -198,7 +199,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
         call->hdr_too_big = true; /* answered at the end of the block */
         return 0;
     }
-    if (call->closed || call->finished) return 0; /* trailers from the client */
+    /* Client trailers are counted, never kept: the metadata list and the
+     * deadline are fixed once the call started (plugin threads read them). */
+    if (call->headers_done || call->closed || call->finished) return 0;
     if (name[0] == ':') {
         if (eq(name, namelen, ":method")) {
             call->method_post = eq(value, valuelen, "POST");
@@ -407,7 +410,16 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
     memcpy(out->p + out->len + 9, call->outq.p + call->outq.off, length);
     out->len += 9 + length;
     buf_consume(&call->outq, length);
+    if (call->conn) call->conn->send_queued -= length;
     return 0;
+}
+
+/* Unsent response bytes are dropped (the status is what matters now, or
+ * the stream is gone); the connection's queue budget gets them back. */
+static void outq_drop(rh_call *call)
+{
+    if (call->conn) call->conn->send_queued -= buf_avail(&call->outq);
+    call->outq.off = call->outq.len = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -472,9 +484,7 @@ void call_abort(rh_call *call, rh_status code, const char *message)
     if (call->finished) return;
     set_status(call, code, message, true);
     /* Unsent responses are dropped: the status is what matters now. */
-    if (call->headers_sent && !call->trailers_submitted) {
-        call->outq.off = call->outq.len = 0;
-    }
+    if (call->headers_sent && !call->trailers_submitted) outq_drop(call);
     send_status(call);
     if (call->handler) {
         call->handler = false;
@@ -561,6 +571,7 @@ static bool header_errors(rh_call *call)
 
 void call_on_headers_end(rh_call *call)
 {
+    call->headers_done = true;
     if (call->finished) return;
     if (header_errors(call)) return;
     worker *w = call->w;
@@ -632,6 +643,14 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         return;
     }
     if (streaming) arena_reset(&call->msg_arena);
+    /* protobuf-c has no recursion limit: a type that nests itself would
+     * let a small message overflow the worker's stack. */
+    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
+        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
+                 PB_DEPTH_DEFAULT);
+        call_abort(call, RH_INTERNAL, msg);
+        return;
+    }
     ProtobufCMessage *pm =
         protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
     if (!pm) {
@@ -655,6 +674,19 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len)
         int rv = grpc_frame_feed(&call->reader, data, len, &used, &fm);
         data += used;
         len -= used;
+        if (call->reader.cap != call->rx_charged && call->conn) {
+            /* the gather buffer grew: charge the connection's budget */
+            call->conn->rx_bytes += call->reader.cap - call->rx_charged;
+            call->rx_charged = call->reader.cap;
+            if (call->conn->rx_bytes > CONN_RX_BUDGET(call->w->s->max_recv_message)) {
+                char msg[160];
+                snprintf(msg, sizeof msg,
+                         "too many partly received messages on this connection (%zu bytes)",
+                         call->conn->rx_bytes);
+                call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+                return;
+            }
+        }
         if (rv == 0) return;
         if (rv < 0) {
             char msg[128];
@@ -703,11 +735,14 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
     call->handler = false;
     conn *c = call->conn;
     if (c) {
+        outq_drop(call); /* a closed stream sends nothing more */
         if (call->prev) call->prev->next = call->next;
         else c->calls = call->next;
         if (call->next) call->next->prev = call->prev;
         call->prev = call->next = NULL;
         c->n_calls--;
+        c->rx_bytes -= call->rx_charged;
+        call->rx_charged = 0;
         call->conn = NULL;
     }
     call_unref_local(call);
@@ -717,12 +752,47 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
  * Responses (worker thread)
  * ---------------------------------------------------------------------- */
 
+/* The connection's budget for response bytes waiting on a client that does
+ * not read them ([rpchost] max_send_queue): send cannot block, so without it
+ * a handler streaming to a client whose window stays closed makes the host
+ * buffer without end. Past it the sending call ends RESOURCE_EXHAUSTED; if
+ * the client's window is closed the trailers could not leave either, so the
+ * stream is reset with ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED to a gRPC
+ * client). 0 when n more bytes may be queued. */
+static int outq_admit(rh_call *call, size_t n)
+{
+    conn *c = call->conn;
+    if (!c) return 0;
+    size_t limit = call->w->s->max_send_queue;
+    if (c->send_queued + n <= limit) {
+        c->send_queued += n;
+        return 0;
+    }
+    char m[256];
+    snprintf(m, sizeof m,
+             "%zu response bytes would wait on this connection for a client that does not read "
+             "them (limit %zu bytes: [rpchost] max_send_queue)",
+             c->send_queued + n, limit);
+    log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
+    call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+    if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
+                              nghttp2_session_get_remote_window_size(c->h2) <= 0))
+        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
+                                  NGHTTP2_ENHANCE_YOUR_CALM);
+    return RH_E_CANCELLED;
+}
+
 int call_send_packed(rh_call *call, const uint8_t *framed, size_t len)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
     if (call->finished) return RH_E_INVALID;
-    if (buf_append(&call->outq, framed, len) < 0) return RH_E_NOMEM;
+    int rv = outq_admit(call, len);
+    if (rv < 0) return rv;
+    if (buf_append(&call->outq, framed, len) < 0) {
+        if (call->conn) call->conn->send_queued -= len;
+        return RH_E_NOMEM;
+    }
     call->msgs_out++;
     call->bytes_out += len;
     kick_output(call);
@@ -742,9 +812,14 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
         call_abort(call, RH_RESOURCE_EXHAUSTED, m);
         return RH_E_INVALID;
     }
+    int rv = outq_admit(call, n + GRPC_FRAME_PREFIX);
+    if (rv < 0) return rv;
     /* Serialise straight into the output queue: the one copy of the
      * response before TLS. */
-    if (buf_reserve(&call->outq, n + GRPC_FRAME_PREFIX) < 0) return RH_E_NOMEM;
+    if (buf_reserve(&call->outq, n + GRPC_FRAME_PREFIX) < 0) {
+        if (call->conn) call->conn->send_queued -= n + GRPC_FRAME_PREFIX;
+        return RH_E_NOMEM;
+    }
     uint8_t *p = call->outq.p + call->outq.len;
     grpc_frame_prefix(p, false, (uint32_t)n);
     protobuf_c_message_pack(msg, p + GRPC_FRAME_PREFIX);
@@ -822,6 +897,12 @@ static void later_fired(rh_timer *t)
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
                      bool heap)
 {
+    if (atomic_load(&call->w->exited)) {
+        /* The worker's loop has ended (its last timers already ran): the
+         * call was cancelled; run cb now, as promised, exactly once. */
+        cb(call, arg);
+        return 0;
+    }
     later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
     if (!l) return RH_E_NOMEM;
     memset(l, 0, sizeof *l);

@@ -52,6 +52,7 @@ struct rh_call {
     size_t path_len;
     uint32_t hdr_bytes; /* header list size as RFC 9113 counts it */
     bool method_post, ct_ok, ct_seen, te_ok, enc_bad, timeout_bad, hdr_too_big, bin_bad;
+    bool headers_done; /* request headers complete: later blocks are trailers */
     const char *enc_name;
     const char *bad_key; /* first -bin key whose value is not base64 */
     int64_t deadline; /* absolute CLOCK_MONOTONIC ns, 0 = none */
@@ -79,6 +80,7 @@ struct rh_call {
 
     /* --- request messages -------------------------------------------------- */
     grpc_frame_reader reader;
+    size_t rx_charged;           /* reader buffer bytes counted in conn->rx_bytes */
     ProtobufCMessage *unary_msg; /* decoded, delivered at END_STREAM */
     arena msg_arena;             /* reset before each decode */
     ProtobufCAllocator msg_pa;

@@ -185,6 +185,10 @@ static void handshake(conn *c)
             return;
         }
         load_peer_cert(c);
+        if (tls_use_source(c->ssl, &c->src) < 0) {
+            conn_close(c, "out of memory");
+            return;
+        }
         start_h2(c);
         return;
     }
@@ -284,48 +288,73 @@ void conn_flush(conn *c)
         conn_close(c, c->closing ? "terminated" : "session finished");
 }
 
+/* Hands plaintext to nghttp2. -1 when the connection must stop reading. */
+static int feed(conn *c, const uint8_t *data, size_t n)
+{
+    c->last_active_ns = c->w->now;
+    ssize_t rv = nghttp2_session_mem_recv(c->h2, data, n);
+    if (c->state == CONN_CLOSED) return -1;
+    if (rv < 0) {
+        log_debug("%s: http2: %s", c->peer->addr, nghttp2_strerror((int)rv));
+        /* BAD_CLIENT_MAGIC, FLOODED or a fatal callback error: send what
+         * nghttp2 queued (a GOAWAY) and close. */
+        c->closing = true;
+        conn_mark_dirty(c);
+        return -1;
+    }
+    conn_mark_dirty(c);
+    return 0;
+}
+
+/* Decrypts everything OpenSSL can from what it holds and c->src. */
+static int tls_drain(conn *c)
+{
+    worker *w = c->w;
+    for (;;) {
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, w->rbuf, (int)w->rbuf_size);
+        if (r > 0) {
+            if (feed(c, w->rbuf, (size_t)r) < 0) break;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) return 0;
+        c->src.len = 0;
+        conn_close(c, e == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS read failed");
+        return -1;
+    }
+    c->src.len = 0; /* the worker's buffer is reused by the next connection */
+    return -1;
+}
+
 void conn_read(conn *c)
 {
     worker *w = c->w;
+    if (c->ssl && SSL_has_pending(c->ssl) && tls_drain(c) < 0) return;
     for (int budget = READ_BUDGET; budget > 0; budget--) {
         if (c->state != CONN_H2 || c->read_blocked || c->closing) return;
-        ssize_t n;
-        if (c->ssl) {
-            ERR_clear_error();
-            int r = SSL_read(c->ssl, w->rbuf, (int)w->rbuf_size);
-            if (r <= 0) {
-                int e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-                conn_close(c, e == SSL_ERROR_ZERO_RETURN ? "peer closed TLS" : "TLS read failed");
-                return;
-            }
-            n = r;
-        } else {
-            n = read(c->fd, w->rbuf, w->rbuf_size);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-                conn_close(c, "read failed");
-                return;
-            }
-            if (n == 0) {
-                conn_close(c, "peer closed");
-                return;
-            }
-        }
-        c->last_active_ns = w->now;
-        ssize_t rv = nghttp2_session_mem_recv(c->h2, w->rbuf, (size_t)n);
-        if (c->state == CONN_CLOSED) return;
-        if (rv < 0) {
-            log_debug("%s: http2: %s", c->peer->addr, nghttp2_strerror((int)rv));
-            /* BAD_CLIENT_MAGIC, FLOODED or a fatal callback error: send
-             * what nghttp2 queued (a GOAWAY) and close. */
-            c->closing = true;
-            conn_mark_dirty(c);
+        uint8_t *into = c->ssl ? w->tbuf : w->rbuf;
+        ssize_t n = read(c->fd, into, w->rbuf_size);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            conn_close(c, "read failed");
             return;
         }
-        conn_mark_dirty(c);
-        if (!c->ssl && (size_t)n < w->rbuf_size) return; /* socket drained */
+        if (n == 0) {
+            conn_close(c, "peer closed");
+            return;
+        }
+        if (c->ssl) {
+            c->src.p = into;
+            c->src.len = (size_t)n;
+            if (tls_drain(c) < 0) return;
+        } else if (feed(c, into, (size_t)n) < 0) {
+            return;
+        }
+        /* A short read emptied the socket; edge-triggered epoll tells us
+         * about the next bytes. */
+        if ((size_t)n < w->rbuf_size) return;
     }
     worker_mark_readable(w, c); /* budget spent: more next iteration */
 }

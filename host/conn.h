@@ -14,9 +14,15 @@
 
 #include "buf.h"
 #include "timer.h"
+#include "tls.h"
 #include "worker.h"
 
 typedef struct rh_call rh_call;
+
+/* Bytes of partly received messages one connection may hold across its
+ * calls: 4 messages of the receive limit, at least 16 MiB. Without it 100
+ * streams could each hold a message just under the limit. */
+#define CONN_RX_BUDGET(max_recv) ((max_recv) * 4 > (16u << 20) ? (max_recv) * 4 : (16u << 20))
 
 /* Who the peer is: shared by the connection and its calls, so a call a
  * plugin holds after the connection went away still answers peer().
@@ -57,6 +63,8 @@ struct conn {
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
     uint32_t n_calls;
+    size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
+    size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */
@@ -69,6 +77,7 @@ struct conn {
     int64_t last_active_ns; /* last input, for idle_timeout_ms */
 
     peer_info *peer;
+    tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
 };
 
 /* Takes ownership of fd (accepted, non-blocking). NULL on failure (fd

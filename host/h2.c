@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "h2mem.h"
 #include "log.h"
 
 const uint8_t h2_drain_ping[8] = {'r', 'h', 'd', 'r', 'a', 'i', 'n', 0};
@@ -227,7 +228,7 @@ void h2_free(void)
 
 int h2_session_new(conn *c)
 {
-    int rv = nghttp2_session_server_new2(&c->h2, callbacks, c, options);
+    int rv = nghttp2_session_server_new3(&c->h2, callbacks, c, options, h2mem());
     if (rv != 0) return -12;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings->max_concurrent_streams},

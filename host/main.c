@@ -166,6 +166,7 @@ int main(int argc, char **argv)
     health_begin_shutdown();
     server_shutdown(s.drain_timeout_ms);
     reg_shutdown();
+    server_free(); /* after fini: plugins may release calls until then */
     log_info("stopped");
     close(sfd);
     settings_set(NULL);

@@ -24,14 +24,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "google/protobuf/descriptor.pb-c.h"
 #include "loader.h"
 #include "log.h"
+#include "reg_routes.h"
 #include "settings.h"
 
-#define REG_MAX_SERVICES 256
-#define REG_MAX_METHODS 4096
-#define REG_MAX_INTERCEPTORS 64
 #define REG_DEFAULT_DRAIN_MS 30000
 
 struct rh_plugin_ctx {
@@ -480,10 +477,8 @@ void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...
 
 static void inst_free(reg_instance *inst)
 {
-    for (size_t i = 0; i < inst->n_routes; i++) free((char *)inst->routes[i].path);
-    free(inst->routes);
-    for (size_t i = 0; i < inst->n_icpts; i++) free((char *)inst->icpts[i].full_name);
-    free(inst->icpts);
+    reg_routes r = {inst->routes, inst->n_routes, inst->icpts, inst->n_icpts};
+    reg_routes_free(&r);
     config_free(atomic_load(&inst->config));
     free(inst->init_tids);
     free(inst->file);
@@ -509,156 +504,14 @@ static reg_instance *inst_new(const rh_plugin_descriptor *desc, const char *file
     return inst;
 }
 
-static const Google__Protobuf__ServiceDescriptorProto *
-find_service_proto(const Google__Protobuf__FileDescriptorSet *set, const char *full)
-{
-    for (size_t i = 0; i < set->n_file; i++) {
-        const Google__Protobuf__FileDescriptorProto *f = set->file[i];
-        size_t plen = f->package ? strlen(f->package) : 0;
-        for (size_t j = 0; j < f->n_service; j++) {
-            const char *sname = f->service[j]->name;
-            if (!sname) continue;
-            if (plen ? (strncmp(full, f->package, plen) == 0 && full[plen] == '.' &&
-                        strcmp(full + plen + 1, sname) == 0)
-                     : strcmp(full, sname) == 0)
-                return f->service[j];
-        }
-    }
-    return NULL;
-}
-
-/* Checks the descriptor's services and interceptors and computes the
- * instance's routes (with streaming flags from the embedded descriptor set)
- * and interceptor entries. 0 or -EINVAL with the reason in why. */
 static int inst_prepare(reg_instance *inst, char *why, size_t whylen)
 {
-    const rh_plugin_descriptor *d = &inst->desc;
-    if (d->n_services > REG_MAX_SERVICES || d->n_interceptors > REG_MAX_INTERCEPTORS) {
-        snprintf(why, whylen, "declares %zu services and %zu interceptors (limits %d and %d)",
-                 d->n_services, d->n_interceptors, REG_MAX_SERVICES, REG_MAX_INTERCEPTORS);
-        return -EINVAL;
-    }
-    if ((d->n_services && !d->services) || (d->n_interceptors && !d->interceptors)) {
-        snprintf(why, whylen, "descriptor has a count without its array");
-        return -EINVAL;
-    }
-    size_t total = 0;
-    for (size_t s = 0; s < d->n_services; s++) {
-        const ProtobufCServiceDescriptor *sd = d->services[s].descriptor;
-        if (!sd || sd->magic != PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC || !sd->name) {
-            snprintf(why, whylen, "service %zu has no valid ProtobufCServiceDescriptor", s);
-            return -EINVAL;
-        }
-        if (sd->n_methods && !d->services[s].methods) {
-            snprintf(why, whylen, "service %s has no method table", sd->name);
-            return -EINVAL;
-        }
-        total += sd->n_methods;
-    }
-    if (total > REG_MAX_METHODS) {
-        snprintf(why, whylen, "declares %zu methods (limit %d)", total, REG_MAX_METHODS);
-        return -EINVAL;
-    }
-    Google__Protobuf__FileDescriptorSet *set = NULL;
-    if (d->n_services) {
-        if (!d->descriptor_set || d->descriptor_set_len == 0) {
-            snprintf(why, whylen, "has no embedded descriptor set: build it with "
-                                  "rpchost_add_plugin (it embeds the set)");
-            return -EINVAL;
-        }
-        set = google__protobuf__file_descriptor_set__unpack(NULL, d->descriptor_set_len,
-                                                             d->descriptor_set);
-        if (!set) {
-            snprintf(why, whylen, "its embedded descriptor set does not decode");
-            return -EINVAL;
-        }
-    }
-    int rc = 0;
-    inst->routes = calloc(total ? total : 1, sizeof *inst->routes);
-    inst->icpts = calloc(d->n_interceptors ? d->n_interceptors : 1, sizeof *inst->icpts);
-    if (!inst->routes || !inst->icpts) {
-        snprintf(why, whylen, "out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (size_t s = 0; s < d->n_services && rc == 0; s++) {
-        const ProtobufCServiceDescriptor *sd = d->services[s].descriptor;
-        const Google__Protobuf__ServiceDescriptorProto *sp = find_service_proto(set, sd->name);
-        if (!sp) {
-            snprintf(why, whylen, "service %s is not in its embedded descriptor set", sd->name);
-            rc = -EINVAL;
-            break;
-        }
-        for (unsigned m = 0; m < sd->n_methods; m++) {
-            const rh_method *hm = &d->services[s].methods[m];
-            const ProtobufCMethodDescriptor *md = &sd->methods[m];
-            if (!hm->name || strcmp(hm->name, md->name) != 0 || !hm->on_message) {
-                snprintf(why, whylen,
-                         "service %s: handler %u is '%s' but the descriptor's method %u is '%s' "
-                         "(methods must be in descriptor order, each with on_message)",
-                         sd->name, m, hm->name ? hm->name : "(null)", m, md->name);
-                rc = -EINVAL;
-                break;
-            }
-            const Google__Protobuf__MethodDescriptorProto *mp = NULL;
-            for (size_t k = 0; k < sp->n_method; k++)
-                if (sp->method[k]->name && strcmp(sp->method[k]->name, md->name) == 0)
-                    mp = sp->method[k];
-            if (!mp) {
-                snprintf(why, whylen, "method %s/%s is not in its embedded descriptor set",
-                         sd->name, md->name);
-                rc = -EINVAL;
-                break;
-            }
-            reg_route *r = &inst->routes[inst->n_routes];
-            char *path;
-            if (asprintf(&path, "/%s/%s", sd->name, md->name) < 0) {
-                snprintf(why, whylen, "out of memory");
-                rc = -ENOMEM;
-                break;
-            }
-            for (size_t k = 0; k < inst->n_routes; k++)
-                if (strcmp(inst->routes[k].path, path) == 0) {
-                    snprintf(why, whylen, "declares method path %s twice", path);
-                    rc = -EINVAL;
-                }
-            r->path = path;
-            r->path_len = strlen(path);
-            r->instance = inst;
-            r->method = hm;
-            r->input = md->input;
-            r->output = md->output;
-            r->client_streaming = mp->has_client_streaming && mp->client_streaming;
-            r->server_streaming = mp->has_server_streaming && mp->server_streaming;
-            inst->n_routes++;
-            if (rc) break;
-        }
-    }
-    for (size_t i = 0; i < d->n_interceptors && rc == 0; i++) {
-        const rh_interceptor *ic = &d->interceptors[i];
-        if (!ic->name || !*ic->name || !ic->on_start) {
-            snprintf(why, whylen, "interceptor %zu needs a name and on_start", i);
-            rc = -EINVAL;
-            break;
-        }
-        char *full;
-        if (asprintf(&full, "%s.%s", inst->name, ic->name) < 0) {
-            snprintf(why, whylen, "out of memory");
-            rc = -ENOMEM;
-            break;
-        }
-        for (size_t k = 0; k < inst->n_icpts; k++)
-            if (strcmp(inst->icpts[k].full_name, full) == 0) {
-                snprintf(why, whylen, "declares interceptor %s twice", full);
-                rc = -EINVAL;
-            }
-        inst->icpts[inst->n_icpts].instance = inst;
-        inst->icpts[inst->n_icpts].interceptor = ic;
-        inst->icpts[inst->n_icpts].full_name = full;
-        inst->n_icpts++;
-    }
-out:
-    if (set) google__protobuf__file_descriptor_set__free_unpacked(set, NULL);
+    reg_routes r;
+    int rc = reg_routes_build(&inst->desc, inst, inst->name, &r, why, whylen);
+    inst->routes = r.routes;
+    inst->n_routes = r.n_routes;
+    inst->icpts = r.icpts;
+    inst->n_icpts = r.n_icpts;
     return rc;
 }
 
@@ -1351,15 +1204,26 @@ void reg_shutdown(void)
         }
     pthread_mutex_unlock(&R.ctl);
     reg_control_run();
-    /* Whatever is still referenced (a snapshot someone never released) is
-     * finalised anyway: the server has stopped, no call can run. */
+    /* Whatever is still referenced (a call a plugin still holds, whose
+     * snapshot names every instance) is finalised anyway: the server has
+     * stopped, no call can run. Every such fini runs before any instance
+     * is freed: a fini may drop the last reference on a call it held, and
+     * releasing that call's snapshot unrefs the other instances. */
+    pthread_mutex_lock(&R.ctl);
+    for (reg_instance *i = R.instances; i; i = i->next) {
+        if (i->finalised || !i->initialised) continue;
+        log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
+                 i->version, (long)atomic_load(&i->refs));
+        if (i->desc.fini) i->desc.fini(&i->ctx);
+        i->initialised = false;
+    }
+    pthread_mutex_unlock(&R.ctl);
+    reg_control_run(); /* instances whose last reference those fini dropped */
     pthread_mutex_lock(&R.ctl);
     while (R.instances) {
         reg_instance *i = R.instances;
         if (!i->finalised) {
-            log_warn("plugin %s %s: %ld references left at shutdown; finalising anyway", i->name,
-                     i->version, (long)atomic_load(&i->refs));
-            finalise(i);
+            finalise(i); /* fini already ran: unload */
             if (R.instances != i) continue;
         }
         R.instances = i->next;

@@ -38,6 +38,9 @@ static void fill_defaults(const rh_settings *s)
     DEFAULT(max_outbound_ack, 1000);
     DEFAULT(max_recv_message, 4u << 20);
     DEFAULT(max_send_message, 4u << 20);
+    DEFAULT(max_send_queue, 64u << 20);
+    /* One message must always fit. */
+    if (cfg.max_send_queue < cfg.max_send_message + 5) cfg.max_send_queue = cfg.max_send_message + 5;
     DEFAULT(drain_timeout_ms, 30000);
     if (cfg.workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -115,10 +118,11 @@ void server_shutdown(uint32_t drain_timeout_ms)
         for (int i = 0; i < n_workers; i++) worker_join(&workers[i]);
         running = false;
     }
-    free_workers();
     h2_free();
     tls_free();
 }
+
+void server_free(void) { free_workers(); }
 
 int server_reload_tls(void) { return tls_reload(); }
 

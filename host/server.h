@@ -18,6 +18,10 @@ int server_start(void);
  * connection, stop accepting, wait for in-flight calls up to the drain
  * timeout, cancel the rest, join the workers. Blocks; call from main. */
 void server_shutdown(uint32_t drain_timeout_ms);
+/* Frees the workers. After reg_shutdown: until then plugins may still
+ * answer and release calls they hold (from their fini), which the stopped
+ * workers apply on the caller's thread. */
+void server_free(void);
 /* Reloads the certificate and key for new connections (SIGHUP). */
 int server_reload_tls(void);
 /* Cancels every running call of an instance (drain timeout on removal):

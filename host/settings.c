@@ -216,6 +216,7 @@ static const key_def keys[] = {
     {"idle_timeout_ms", K_U32, F(idle_timeout_ms), UINT32_MAX},
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
+    {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
 };
 #undef F
 
@@ -493,6 +494,7 @@ static void set_defaults(rh_settings *s)
     s->idle_timeout_ms = 0;
     s->max_recv_message = 4u << 20;
     s->max_send_message = 4u << 20;
+    s->max_send_queue = 64u << 20;
     s->drain_timeout_ms = 30000;
 }
 

@@ -65,6 +65,10 @@ typedef struct rh_settings {
     /* gRPC */
     size_t max_recv_message;           /* 4 MiB */
     size_t max_send_message;           /* 4 MiB */
+    size_t max_send_queue;             /* 64 MiB: response bytes waiting on one
+                                        * connection (client not reading);
+                                        * past it the sending call ends
+                                        * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
 
     /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */

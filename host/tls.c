@@ -12,6 +12,7 @@
 #include "log.h"
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static BIO_METHOD *source_method;
 static SSL_CTX *cur_ctx;
 static char *cert_file, *key_file, *client_ca;
 
@@ -63,7 +64,9 @@ static SSL_CTX *build_ctx(void)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* RELEASE_BUFFERS: an idle connection keeps no 16 KiB record buffers. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
     /* Fewer read(2) calls: OpenSSL may read several records at once. */
     SSL_CTX_set_read_ahead(ctx, 1);
     SSL_CTX_set_cipher_list(ctx, tls12_ciphers);
@@ -102,9 +105,58 @@ fail:
     return NULL;
 }
 
+/* --- the source BIO ----------------------------------------------------- */
+
+static int source_read(BIO *b, char *out, int len)
+{
+    tls_source *src = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (src->len == 0) {
+        BIO_set_retry_read(b); /* -> SSL_ERROR_WANT_READ */
+        return -1;
+    }
+    size_t n = src->len < (size_t)len ? src->len : (size_t)len;
+    memcpy(out, src->p, n);
+    src->p += n;
+    src->len -= n;
+    return (int)n;
+}
+
+static long source_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    tls_source *src = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_PENDING: return (long)src->len;
+    case BIO_CTRL_FLUSH: return 1;
+    default: return 0;
+    }
+}
+
+static int source_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+int tls_use_source(SSL *ssl, tls_source *src)
+{
+    BIO *b = BIO_new(source_method);
+    if (!b) return -ENOMEM;
+    BIO_set_data(b, src);
+    SSL_set0_rbio(ssl, b); /* the socket BIO stays as wbio */
+    return 0;
+}
+
 int tls_init(const rh_settings *s)
 {
     if (s->plaintext) return 0;
+    source_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "rpchost source");
+    if (!source_method || !BIO_meth_set_read(source_method, source_read) ||
+        !BIO_meth_set_ctrl(source_method, source_ctrl) ||
+        !BIO_meth_set_create(source_method, source_create))
+        return -ENOMEM;
     if (!s->cert_file || !s->key_file) {
         log_error("tls: no certificate: give --cert FILE --key FILE (or --plaintext for h2c)");
         return -EINVAL;
@@ -138,6 +190,8 @@ int tls_reload(void)
 
 void tls_free(void)
 {
+    BIO_meth_free(source_method);
+    source_method = NULL;
     SSL_CTX_free(cur_ctx);
     cur_ctx = NULL;
     free(cert_file);

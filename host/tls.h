@@ -24,6 +24,18 @@ SSL *tls_new_ssl(void);
 /* Whether the handshake ended with ALPN h2 selected. */
 int tls_alpn_is_h2(SSL *ssl);
 
+/* Ciphertext the worker read from a socket, handed to OpenSSL through a
+ * source BIO (tls_use_source): one read(2) per batch of records, and
+ * no extra read that only returns EAGAIN. */
+typedef struct tls_source {
+    const uint8_t *p;
+    size_t len;
+} tls_source;
+
+/* Switches ssl's read side to src (after the handshake; the write side
+ * stays on the socket). 0 or -ENOMEM. */
+int tls_use_source(SSL *ssl, tls_source *src);
+
 /* The verified client certificate's subject ("/CN=.../O=...") and
  * subjectAltNames as text with a type prefix ("DNS:x", "IP:1.2.3.4",
  * "URI:spiffe://...", "email:a@b"). Both allocate with malloc; callers

@@ -29,6 +29,8 @@ __thread worker *worker_self;
 #define ACCEPT_BUDGET 64
 #define TICK_NS (1000LL * 1000000) /* idle check of the registry generation */
 #define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
+#define ACCEPT_PAUSE_NS (100LL * 1000000)  /* out of descriptors: retry after */
+#define ACCEPT_WARN_NS (10LL * 1000000000) /* one log line per 10 s at most */
 
 /* ------------------------------------------------------------------------
  * Setup
@@ -37,13 +39,19 @@ __thread worker *worker_self;
 int worker_init(worker *w, int id, const rh_settings *s)
 {
     memset(w, 0, sizeof *w);
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&w->late_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
     w->id = id;
     w->s = s;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     w->rbuf_size = RBUF_SIZE;
     w->rbuf = malloc(RBUF_SIZE);
-    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf) {
+    w->tbuf = s->plaintext ? NULL : malloc(RBUF_SIZE);
+    if (w->epfd < 0 || w->evfd < 0 || !w->rbuf || (!s->plaintext && !w->tbuf)) {
         log_error("worker %d: cannot create its event loop: %s", id, strerror(errno));
         return -errno ? -errno : -ENOMEM;
     }
@@ -236,13 +244,24 @@ xop *xop_new(xop_kind kind, size_t extra)
     return op;
 }
 
+static void drain_inbox(worker *w);
+
 void worker_post(worker *w, xop *op)
 {
     xop *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
     do {
         op->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, op, memory_order_release,
+    } while (!atomic_compare_exchange_weak_explicit(&w->inbox, &head, op, memory_order_seq_cst,
                                                     memory_order_relaxed));
+    /* The loop has ended (it sets exited, then drains once more): whoever
+     * sees exited applies what is queued, under the lock. seq_cst on both
+     * sides: either the worker's last drain sees this op or we see exited. */
+    if (atomic_load_explicit(&w->exited, memory_order_seq_cst)) {
+        pthread_mutex_lock(&w->late_lock);
+        drain_inbox(w);
+        pthread_mutex_unlock(&w->late_lock);
+        return;
+    }
     /* Only the post that finds the inbox empty needs to wake the worker:
      * it drains everything in one go. */
     if (head == NULL) {
@@ -260,7 +279,7 @@ static void drain_inbox(worker *w)
     uint64_t v;
     ssize_t n = read(w->evfd, &v, sizeof v);
     (void)n;
-    xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_acquire);
+    xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_seq_cst);
     /* LIFO -> FIFO: ops of one thread keep their order. */
     xop *fifo = NULL;
     while (list) {
@@ -278,7 +297,8 @@ static void drain_inbox(worker *w)
             free(op);
             break;
         case XOP_REFRESH:
-            if (w->snap && reg_generation() != w->snap_gen) worker_snapshot(w);
+            if (w->snap && !atomic_load(&w->exited) && reg_generation() != w->snap_gen)
+                worker_snapshot(w);
             free(op);
             break;
         case XOP_CANCEL_INST:
@@ -356,6 +376,32 @@ static void free_dead(bool force)
     }
 }
 
+static void accept_resume(rh_timer *t)
+{
+    worker *w = (worker *)((char *)t - offsetof(worker, accept_timer));
+    w->accept_paused = false;
+    if (!w->stopping) arm_listeners(w);
+}
+
+/* accept(2) failed for want of descriptors or memory; the connection stays
+ * in the backlog, so the level-triggered listener would wake us at once,
+ * for ever (nginx's accept pause): stop listening for a moment. */
+static void accept_pause(worker *w, int err)
+{
+    if (w->now - w->accept_warned_ns >= ACCEPT_WARN_NS || !w->accept_warned_ns) {
+        w->accept_warned_ns = w->now;
+        log_warn("worker %d: cannot accept connections: %s; pausing accept for %lld ms%s", w->id,
+                 strerror(err), ACCEPT_PAUSE_NS / 1000000,
+                 err == EMFILE || err == ENFILE
+                     ? " (raise the open-file limit, ulimit -n, or lower max_connections)"
+                     : "");
+    }
+    for (size_t i = 0; i < w->n_listeners; i++)
+        if (w->listeners[i].fd >= 0) epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].fd, NULL);
+    w->accept_paused = true;
+    timer_arm(&w->timers, &w->accept_timer, now_ns() + ACCEPT_PAUSE_NS, accept_resume);
+}
+
 static void do_accept(worker *w, listener *l)
 {
     for (int i = 0; i < ACCEPT_BUDGET; i++) {
@@ -364,8 +410,10 @@ static void do_accept(worker *w, listener *l)
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn("accept: %s", strerror(errno)); /* EMFILE: keep serving */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                accept_pause(w, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_warn("accept: %s", strerror(errno));
             return;
         }
         if (w->stopping || (w->s->max_connections && w->n_conns >= w->s->max_connections)) {
@@ -464,6 +512,7 @@ static void shutdown_begin(worker *w, int64_t drain_deadline)
     if (w->stopping) return;
     w->stopping = true;
     w->drain_deadline = drain_deadline;
+    timer_cancel(&w->timers, &w->accept_timer);
     close_listeners(w);
     for (conn *c = w->conns; c;) {
         conn *next = c->next;
@@ -553,8 +602,17 @@ static void *worker_main(void *arg)
     timer_cancel(&w->timers, &w->tick_timer);
     timer_cancel(&w->timers, &w->drain_timer);
     timer_cancel(&w->timers, &w->hard_timer);
+    timer_cancel(&w->timers, &w->accept_timer);
     timer_run(&w->timers, INT64_MAX);
+    /* Plugins may hold calls past this point (answered from their fini):
+     * what they post from now on is applied by worker_post itself. */
+    pthread_mutex_lock(&w->late_lock);
+    atomic_store_explicit(&w->exited, true, memory_order_seq_cst);
     drain_inbox(w);
+    /* No call starts any more: the registry may finalise what we pinned. */
+    if (w->snap) reg_snapshot_release(w->snap);
+    w->snap = NULL;
+    pthread_mutex_unlock(&w->late_lock);
     free_dead(true);
     worker_self = NULL;
     return NULL;
@@ -588,8 +646,10 @@ void worker_free(worker *w)
     timer_heap_free(&w->timers);
     free(w->listeners);
     free(w->rbuf);
+    free(w->tbuf);
     free(w->obuf.p);
     if (w->epfd >= 0) close(w->epfd);
     if (w->evfd >= 0) close(w->evfd);
     w->epfd = w->evfd = -1;
+    pthread_mutex_destroy(&w->late_lock);
 }

@@ -89,6 +89,12 @@ struct worker {
     size_t n_listeners;
     timer_heap timers;
     _Atomic(xop *) inbox; /* LIFO of posted ops; drained and reversed */
+    /* Set when the loop has ended: from then on worker_post applies ops on
+     * the posting thread under late_lock (recursive: an op may post), so a
+     * plugin may still answer and release the calls it holds (from its
+     * fini, say) until server_free. */
+    atomic_bool exited;
+    pthread_mutex_t late_lock;
 
     conn *conns; /* all connections (doubly linked) */
     size_t n_conns;
@@ -103,6 +109,7 @@ struct worker {
     uint64_t snap_gen;
 
     uint8_t *rbuf; /* input scratch: nghttp2 consumes it synchronously */
+    uint8_t *tbuf; /* ciphertext scratch, same size: OpenSSL consumes it */
     size_t rbuf_size;
     buf obuf; /* output scratch: one batch of frames per flush */
 
@@ -112,6 +119,9 @@ struct worker {
     rh_timer drain_timer;
     rh_timer hard_timer;
     rh_timer tick_timer; /* periodic: drop a stale snapshot when idle */
+    rh_timer accept_timer; /* listeners paused after EMFILE & co. */
+    bool accept_paused;
+    int64_t accept_warned_ns; /* last "cannot accept" log line */
 };
 
 /* The worker running on this thread, NULL on other threads. */
@@ -122,9 +132,11 @@ int worker_init(worker *w, int id, const rh_settings *s);
 int worker_listen(worker *w, const rh_settings *s);
 int worker_start(worker *w);
 void worker_join(worker *w);
+/* After the plugins were finalised: nothing may post to w any more. */
 void worker_free(worker *w);
 
-/* Posts an op from any thread and wakes the worker if it was idle. */
+/* Posts an op from any thread and wakes the worker if it was idle; once
+ * the worker's loop has ended, applies it at once on the caller's thread. */
 void worker_post(worker *w, xop *op);
 xop *xop_new(xop_kind kind, size_t extra);
 

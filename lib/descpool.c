@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pb_depth.h"
+
 typedef Google__Protobuf__FileDescriptorProto file_proto;
 typedef Google__Protobuf__DescriptorProto msg_proto;
 typedef Google__Protobuf__EnumDescriptorProto enum_proto;
@@ -225,6 +227,16 @@ static char *dp_join(const char *scope, const char *name)
     return s;
 }
 
+/* protoc's rule for a name: letters, digits and '_' (no dots: a dot in a
+ * name would make it another symbol's full name, and "" or "." none). */
+static bool dp_name_ok(const char *name)
+{
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return false;
+    return true;
+}
+
 /* Adds one symbol. A full name already defined keeps its first definition
  * (returns 0 with *out = NULL so children are not indexed twice). */
 static int dp_add_sym(descpool *pool, descpool_kind kind, const char *scope, const char *name,
@@ -235,6 +247,9 @@ static int dp_add_sym(descpool *pool, descpool_kind kind, const char *scope, con
         *out = NULL;
     if (!name || !*name)
         return dp_fail(pool, "%s: a definition has no name", file->name);
+    if (kind != DESCPOOL_PACKAGE && !dp_name_ok(name))
+        return dp_fail(pool, "%s: \"%.64s\" is not a valid name (letters, digits, _)",
+                       file->name, name);
     descpool_symbol *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -306,6 +321,11 @@ static int dp_index_package(descpool *pool, const file_proto *file)
         return 0;
     /* "a.b.c" defines packages "a", "a.b" and "a.b.c". */
     size_t n = strlen(pkg);
+    for (size_t i = 0; i <= n; i++) { /* identifiers joined by single dots */
+        bool sep = pkg[i] == '.' || pkg[i] == '\0';
+        if (sep ? i == 0 || pkg[i - 1] == '.' : !isalnum((unsigned char)pkg[i]) && pkg[i] != '_')
+            return dp_fail(pool, "%s: package \"%.64s\" is not a valid name", file->name, pkg);
+    }
     char *buf = malloc(n + 1);
     if (!buf)
         return -ENOMEM;
@@ -346,6 +366,11 @@ static int dp_index_file(descpool *pool, const file_proto *f)
 /* Takes one serialized FileDescriptorProto (copied). */
 static int dp_add_file_bytes(descpool *pool, const uint8_t *data, size_t len)
 {
+    /* protobuf-c has no recursion limit (DescriptorProto nests itself). */
+    if (pb_depth_check(&google__protobuf__file_descriptor_proto__descriptor, data, len,
+                       DESCPOOL_MAX_NEST + 20) < 0)
+        return dp_fail(pool, "a FileDescriptorProto nests messages more than %d levels deep",
+                       DESCPOOL_MAX_NEST);
     file_proto *f = google__protobuf__file_descriptor_proto__unpack(NULL, len, data);
     if (!f)
         return dp_fail(pool, "not a valid FileDescriptorProto (%zu bytes)", len);

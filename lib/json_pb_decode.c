@@ -175,7 +175,7 @@ static int dec_map_entry(jp_ctx *ctx, const descpool_symbol *entry, const uint8_
     uint64_t kv = 0, vv = 0;
     const uint8_t *kd = NULL, *vd = NULL;
     size_t kl = 0, vl = 0;
-    jp_reader r = {data, data + len};
+    jp_reader r = jp_reader_of(data, len);
     for (;;) {
         uint32_t num;
         int wt, rc = jp_read_tag(&r, &num, &wt);
@@ -220,7 +220,7 @@ static int dec_repeated(jp_ctx *ctx, const descpool_symbol *msym, const jp_field
     bool zero;
     json_t *el;
     if (wt == JP_WT_LEN && ewt != JP_WT_LEN) { /* packed */
-        jp_reader r = {data, data + len};
+        jp_reader r = jp_reader_of(data, len);
         while (r.p < r.end) {
             uint64_t x;
             if (jp_read_value(&r, ewt, &x, NULL, NULL) < 0)
@@ -321,7 +321,7 @@ static int dec_fields(jp_ctx *ctx, const descpool_symbol *msym, const uint8_t *d
     dec_state *st = calloc(m->n_field + 1, sizeof *st);
     json_t *obj = json_object();
     int rc = st && obj ? 0 : jp_oom(ctx);
-    jp_reader r = {data, data + len};
+    jp_reader r = jp_reader_of(data, len);
     char nbuf[256];
     while (!rc) {
         uint32_t num;
@@ -369,6 +369,11 @@ static int dec_fields(jp_ctx *ctx, const descpool_symbol *msym, const uint8_t *d
             json_decref(v); /* an explicit default on the wire: not shown */
             v = NULL;
         }
+        if (!rc && v && f->label == JP_REPEATED && json_is_array(v) && !json_array_size(v) &&
+            !(ctx->flags & JSON_PB_EMIT_DEFAULTS)) {
+            json_decref(v); /* only empty packed runs on the wire: as absent */
+            v = NULL;
+        }
         if (!rc && !v && (ctx->flags & JSON_PB_EMIT_DEFAULTS))
             rc = dec_default(ctx, msym, f, &v);
         if (!rc && v)
@@ -396,7 +401,7 @@ typedef int (*dec_wkt_cb)(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t
 
 static int dec_walk(jp_ctx *ctx, const uint8_t *data, size_t len, dec_wkt_cb cb, void *arg)
 {
-    jp_reader r = {data, data + len};
+    jp_reader r = jp_reader_of(data, len);
     for (;;) {
         uint32_t num;
         int wt, rc = jp_read_tag(&r, &num, &wt);
@@ -452,6 +457,19 @@ static int dec_mask_cb(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t v,
     jp_buf *b = arg;
     if (num != 1 || wt != JP_WT_LEN)
         return 0;
+    /* Only paths whose JSON form reads back as the same path (protobuf's
+     * rule): not empty, no upper case, ',' or NUL, and '_' only before a
+     * lower-case letter. Anything else would print as another mask. */
+    for (size_t i = 0; i <= len; i++) {
+        uint8_t c = i < len ? data[i] : 0;
+        bool ok = i == len ? len > 0
+                           : !(c >= 'A' && c <= 'Z') && c != ',' && c != 0 &&
+                                 (c != '_' || (i + 1 < len && data[i + 1] >= 'a' &&
+                                               data[i + 1] <= 'z'));
+        if (!ok)
+            return jp_fail(ctx, "field mask path \"%.*s\" has no JSON form (lower_snake_case "
+                           "names joined by dots)", (int)(len > 60 ? 60 : len), (const char *)data);
+    }
     if (b->len && jp_buf_put(b, ",", 1) < 0)
         return jp_oom(ctx);
     bool upper = false;
@@ -517,7 +535,7 @@ static int dec_struct_cb(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t 
     if (num != 1 || wt != JP_WT_LEN)
         return 0;
     /* One map entry: key = 1 (string), value = 2 (Value). */
-    jp_reader r = {data, data + len};
+    jp_reader r = jp_reader_of(data, len);
     const uint8_t *kd = NULL, *vd = NULL;
     size_t kl = 0, vl = 0;
     for (;;) {

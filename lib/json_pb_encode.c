@@ -506,6 +506,13 @@ static int enc_field_mask(jp_ctx *ctx, const json_t *v, jp_buf *out)
                        enc_kind(v));
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
+    /* lowerCamelCase paths joined by commas; a '_', a NUL or an empty path
+     * would not come back the same from the wire. */
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '_' || s[i] == '\0' ||
+            (s[i] == ',' && (i == 0 || i + 1 == n || s[i + 1] == ',')))
+            return jp_fail(ctx, "\"%.60s\" is not a field mask (lowerCamelCase paths joined "
+                           "by commas, e.g. \"a.b,cD\")", s);
     char *path = malloc(2 * n + 1);
     if (!path)
         return jp_oom(ctx);

@@ -112,6 +112,12 @@ void jp_buf_free(jp_buf *b);
 typedef struct jp_reader {
     const uint8_t *p, *end;
 } jp_reader;
+/* A reader over len bytes. data may be NULL when len is 0 (an absent
+ * field's value), and NULL + 0 is undefined behaviour in C. */
+static inline jp_reader jp_reader_of(const uint8_t *data, size_t len)
+{
+    return (jp_reader){data, data ? data + len : data};
+}
 /* 1 = read a value, 0 = end of input, -EINVAL = malformed. */
 int jp_read_varint(jp_reader *r, uint64_t *v);
 int jp_read_tag(jp_reader *r, uint32_t *field, int *wire_type);

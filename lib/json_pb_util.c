@@ -89,6 +89,10 @@ int jp_fail(jp_ctx *ctx, const char *fmt, ...)
         n = cap - 1 - o;
     memcpy(t + o, msg, n);
     t[o + n] = '\0';
+    /* Input quoted in the message or the path (map keys) stays one line. */
+    for (size_t i = 0; i < o + n; i++)
+        if ((unsigned char)t[i] < 0x20 || t[i] == 0x7f)
+            t[i] = '?';
     return -EINVAL;
 }
 

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import load  # noqa: E402
 import wire  # noqa: E402
-from procs import Server, free_port, rss_kib  # noqa: E402
+from procs import Server, free_port, pinned  # noqa: E402
 from report import Row, write_report  # noqa: E402
 
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -73,9 +73,14 @@ class Bench:
     # ---- servers --------------------------------------------------------
 
     def rpchost(self, label, plugins, config, workers=1):
+        return self.rpchost_with(label, {p + ".so": os.path.join(self.args.plugins, p + ".so") for p in plugins},
+                                 config, workers)
+
+    def rpchost_with(self, label, files, config, workers=1):
+        """rpchost with a fresh plugin directory holding files {name: source}."""
         pdir = tempfile.mkdtemp(prefix="plugins-", dir=self.work)
-        for p in plugins:
-            shutil.copyfile(os.path.join(self.args.plugins, p + ".so"), os.path.join(pdir, p + ".so"))
+        for name, src in files.items():
+            shutil.copyfile(src, os.path.join(pdir, name))
         cfg = pdir + ".ini"
         with open(cfg, "w") as f:
             f.write(config)
@@ -86,6 +91,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CERT_FILE", "KEY_FILE")}
         s = Server(label, cmd, port, self.scpu, self.work, env=env)
         s.plugin_dir = pdir
+        s.expect_clean_exit = True
         return s.start()
 
     def rpchost_config(self, db=None, synchronous=None):
@@ -329,6 +335,29 @@ class Bench:
                           targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
                           tag="3. Track x%d" % n)
 
+    def s3_input(self):
+        sc = "3. Client streaming without storage"
+        if not self.servers_or_skip(sc, ["interop"]):
+            return
+        a = self.rpchost("rpchost", ["interop"], self.rpchost_config())
+        servers = [a]
+        b = self.peer_or_none(sc)
+        if b:
+            servers.append(b)
+        try:
+            for n in self.P.track_sizes:
+                point = (4, 4) if n <= 1000 else (4, 1)
+                res = self.alternate(sc, servers, self.reqs["input%d" % n], [point])
+                self.rows_for("%s: interop StreamingInputCall, calls of %d messages of %d bytes (no storage on "
+                              "either side)" % (sc, n, wire.INPUT_PAYLOAD + 4), res,
+                              [("messages/s", "msgs/s", lambda r: r["msgs_per_s"], "higher"),
+                               ("server CPU per message", "ns", lambda r: r["cpu_ns_per_msg"], "lower")],
+                              targets={"messages/s": (">=", 3.0), "server CPU per message": ("<=", 1 / 3.0)},
+                              tag="3. StreamingInputCall x%d" % n)
+        finally:
+            for s in servers:
+                s.stop()
+
     def s4_stream(self):
         sc = "4. Server streaming"
         if not self.servers_or_skip(sc, ["interop"]):
@@ -420,6 +449,11 @@ class Bench:
         self.rows.append(Row(sc, "RSS idle (rpchost: %s loaded)" % ", ".join(plugins), "KiB",
                              [[m["idle"] for m in mem[l]] for l in labels], labels, "lower",
                              ("abs<=", 8192)))
+        self.rows.append(Row(sc, "of which anonymous (RssAnon: heap, stacks; the rest is mapped library "
+                             "and program pages)", "KiB",
+                             [[m["idle_anon"] for m in mem[l]] for l in labels], labels, "lower", None))
+        self.rows.append(Row(sc, "PSS idle (shared library pages divided among the processes mapping them)",
+                             "KiB", [[m["idle_pss"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "RSS with %d idle TLS connections" % self.P.idle_conns, "KiB",
                              [[m["conns"] for m in mem[l]] for l in labels], labels, "lower", None))
         self.rows.append(Row(sc, "memory per idle TLS connection", "KiB",
@@ -430,8 +464,10 @@ class Bench:
     def conn_memory(self, server):
         time.sleep(0.5 if self.P.smoke else 1.0)
         idle = server.rss_kib()
+        idle_anon = server.rss_kib("RssAnon")
+        idle_pss = server.pss_kib()
         n = self.P.idle_conns
-        p = subprocess.Popen(["taskset", "-c", str(self.lcpu), sys.executable,
+        p = subprocess.Popen(pinned(self.lcpu) + [sys.executable,
                               os.path.join(os.path.dirname(__file__), "idle_conns.py"),
                               str(server.port), str(n), "--hold", "300"],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -444,10 +480,10 @@ class Bench:
         finally:
             p.stdin.close()
             p.wait(60)
-        return {"idle": idle, "conns": conns, "per_conn": (conns - idle) / n}
+        return {"idle": idle, "idle_anon": idle_anon, "idle_pss": idle_pss, "conns": conns, "per_conn": (conns - idle) / n}
 
     def s6_hot_add(self):
-        sc = "6. Hot add"
+        sc = "6. Hot add and replace"
         if not self.servers_or_skip(sc, ["interop"]):
             return
         import grpc_probe
@@ -465,6 +501,22 @@ class Bench:
                 log("%s %d: rename to first OK call %.1f ms" % (sc, i + 1, t * 1000))
         finally:
             a.stop()
+        swap = [os.path.join(self.args.test_plugins, "swap_v%d.so" % v) for v in (1, 2)]
+        replace, failed = [], 0
+        if all(os.path.exists(p) for p in swap):
+            r = self.rpchost_with("rpchost", {"swap.so": swap[0]}, self.rpchost_config())
+            try:
+                replace, failed = grpc_probe.hot_replace(r, swap, self.P.hot_adds, self.args.ca)
+                for i, t in enumerate(replace):
+                    log("%s replace %d: rename to first call answered by the new build %.1f ms"
+                        % (sc, i + 1, t * 1000))
+                if failed:
+                    self.error(sc, "%d calls failed while swap.so was replaced" % failed)
+            finally:
+                r.stop()
+            replace = [t * 1000 for t in replace]
+        else:
+            self.skip(sc + " (replace)", "no test plugins swap_v1.so and swap_v2.so in %s" % self.args.test_plugins)
         restart = []
         if self.peer_ok:
             for i in range(self.P.hot_adds):
@@ -477,9 +529,15 @@ class Bench:
                   "UnaryCall on an open channel (polling every 1 ms), then the file is removed and the "
                   "next round waits for UNIMPLEMENTED. gRPC C++ cannot add a service while running: its "
                   "figure is the time from exec to the first OK call on a new channel (a restart).")
-        self.rows.append(Row(sc, "rename to first OK call (gRPC C++: restart to first OK)", "ms",
+        self.note(sc, "Replace: a build of the test plugin `swap` (tests/plugins/hotswap, whose builds answer "
+                  "Version with their own version) renamed over the serving one; time to the first call "
+                  "answered by the new build, polling every 1 ms; calls that failed during the swaps: %d."
+                  % failed)
+        self.rows.append(Row(sc, "add: rename to first OK call (gRPC C++: restart to first OK)", "ms",
                              [times, restart], ("rpchost", "gRPC C++"), "lower", None))
-        self.raw[sc] = {"rpchost_ms": times, "peer_restart_ms": restart}
+        self.rows.append(Row(sc, "replace: rename to first call by the new build (gRPC C++: restart)", "ms",
+                             [replace, restart], ("rpchost", "gRPC C++"), "lower", None))
+        self.raw[sc] = {"rpchost_add_ms": times, "rpchost_replace_ms": replace, "peer_restart_ms": restart}
 
     def cross_check(self):
         """rpcall bench against h2load on the same point, when rpcall has it."""
@@ -491,9 +549,10 @@ class Bench:
     def run(self):
         only = set(self.args.only.split(",")) if self.args.only else None
         steps = [("1", self.s1_unary), ("2", self.s2_durable), ("3", self.s3_track),
-                 ("4", self.s4_stream), ("5", self.s5_connections), ("6", self.s6_hot_add),
+                 ("3", self.s3_input), ("4", self.s4_stream), ("5", self.s5_connections), ("6", self.s6_hot_add),
                  ("x", self.cross_check)]
         started = datetime.datetime.now(datetime.timezone.utc)
+        load0 = loadavg()
         try:
             for key, fn in steps:
                 if only and key not in only:
@@ -502,7 +561,13 @@ class Bench:
                     fn()
                 except (RuntimeError, load.LoadError, OSError) as e:
                     self.error("scenario %s" % key, str(e))
+            for s in Server.all:
+                s.stop()
+                if s.expect_clean_exit and s.returncode != 0:
+                    self.error("exit", "%s (pid %d) ended with status %s on SIGTERM, not 0; log:\n%s"
+                               % (s.label, s.pid, s.returncode, s.logs()[-3000:]))
             finished = datetime.datetime.now(datetime.timezone.utc)
+            self.loadavg = (load0, loadavg())
             write_report(self, started, finished)
             with open(os.path.join(self.args.work, "results.json"), "w") as f:
                 json.dump({"raw": self.raw, "errors": self.errors, "skips": self.skips}, f, indent=1,
@@ -519,6 +584,11 @@ class Bench:
             return 1
         print("bench: report in %s" % self.args.out)
         return 0
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
 
 
 def rm_db(db):
@@ -543,6 +613,7 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--rpchost", required=True)
     ap.add_argument("--plugins", required=True)
+    ap.add_argument("--test-plugins", default="")
     ap.add_argument("--peer")
     ap.add_argument("--peer-api", default="async", choices=("async", "callback"))
     ap.add_argument("--rides-proto", required=True)
@@ -556,7 +627,7 @@ def main():
     ap.add_argument("--load-cpu", type=int, default=1)
     ap.add_argument("--only", help="comma-separated scenario numbers (1-6, x = rpcall cross-check)")
     args = ap.parse_args()
-    for k in ("rpchost", "plugins", "peer", "rides_proto", "cert", "key", "ca", "rpcall", "out", "work"):
+    for k in ("rpchost", "plugins", "test_plugins", "peer", "rides_proto", "cert", "key", "ca", "rpcall", "out", "work"):
         if getattr(args, k):  # servers run in a scratch directory
             setattr(args, k, os.path.abspath(getattr(args, k)))
     os.makedirs(args.work, exist_ok=True)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 
+from procs import pinned
 from report import Row
 
 UNARY_JSON = '{"responseSize": 16, "payload": {"body": "eHh4eHh4eHh4eHh4eHh4eA=="}}'  # 16 x "x"
@@ -25,7 +26,7 @@ def protoset(bench):
 
 
 def rpcall_bench(bench, server, calls, conns, streams, pset):
-    cmd = ["taskset", "-c", str(bench.lcpu), bench.args.rpcall, "bench", "--cacert", bench.args.ca,
+    cmd = pinned(bench.lcpu) + [bench.args.rpcall, "bench", "--cacert", bench.args.ca,
            "--protoset", pset, "-c", str(conns * streams), "--connections", str(conns),
            "-n", str(calls), "--format", "json", "localhost:%d" % server.port,
            "grpc.testing.TestService/UnaryCall", "-d", UNARY_JSON]

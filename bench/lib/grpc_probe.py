@@ -83,3 +83,75 @@ def restart_to_ok(start_server, req, ca):
     finally:
         s.stop()
     return None if t1 is None else t1 - t0
+
+
+SWAP_VERSION = "/rpchost.test.Swap/Version"
+
+
+def _swap_version(reply):
+    """VersionReply.version (field 1, a short string) from the raw reply."""
+    i = 0
+    while i < len(reply):
+        key = reply[i]
+        if key == 0x0a:
+            n = reply[i + 1]
+            return reply[i + 2:i + 2 + n].decode()
+        if key & 7 == 0:  # varint field: skip it
+            i += 1
+            while reply[i] & 0x80:
+                i += 1
+            i += 1
+        elif key & 7 == 2:
+            i += 2 + reply[i + 1]
+        else:
+            break
+    return ""
+
+
+def hot_replace(server, builds, rounds, ca, limit=LIMIT_S):
+    """server serves swap.so (builds[0]). Each round renames the other
+    build over swap.so and polls Version until the new build answers.
+    Returns ([seconds per round], failed calls seen)."""
+    ch = channel(server.port, ca)
+    call = ch.unary_unary(SWAP_VERSION)
+    times, failed = [], 0
+    try:
+        grpc.channel_ready_future(ch).result(timeout=limit)
+        current = None
+        end = time.monotonic() + limit
+        while time.monotonic() < end and current is None:
+            try:
+                current = _swap_version(call(b"", timeout=2))
+            except grpc.RpcError:
+                time.sleep(POLL_S)
+        if current is None:
+            raise RuntimeError("swap.so never answered Version")
+        versions = {}
+        for i in range(rounds):
+            src = builds[(i + 1) % len(builds)]
+            staged = os.path.join(os.path.dirname(server.plugin_dir), ".staged-swap.so")
+            shutil.copyfile(src, staged)
+            want = versions.get(src)
+            t0 = time.monotonic()
+            os.rename(staged, os.path.join(server.plugin_dir, "swap.so"))
+            t1 = None
+            end = t0 + limit
+            while time.monotonic() < end:
+                try:
+                    v = _swap_version(call(b"", timeout=2))
+                except grpc.RpcError:
+                    failed += 1
+                    time.sleep(POLL_S)
+                    continue
+                if (want is None and v != current) or (want is not None and v == want):
+                    t1 = time.monotonic()
+                    versions[src] = current = v
+                    break
+                time.sleep(POLL_S)
+            if t1 is None:
+                raise RuntimeError("the replacement %s did not answer within %ss"
+                                   % (os.path.basename(src), limit))
+            times.append(t1 - t0)
+    finally:
+        ch.close()
+    return times, failed

@@ -15,6 +15,8 @@ import re
 import statistics
 import subprocess
 
+from procs import pinned
+
 GRPC_HEADERS = ["-H", "content-type: application/grpc", "-H", "te: trailers"]
 
 
@@ -46,7 +48,7 @@ def h2load(server, req, conns, streams, calls, cpu, timeout, log_file=None, answ
     concurrent streams each, h2load pinned to `cpu`; returns its figures
     plus the server's CPU seconds over the run. Raises LoadError unless
     every call got a complete answer."""
-    cmd = ["taskset", "-c", str(cpu), "h2load", "-t1", "-c", str(conns), "-m", str(streams),
+    cmd = pinned(cpu) + ["h2load", "-t1", "-c", str(conns), "-m", str(streams),
            "-n", str(calls)] + GRPC_HEADERS + ["-d", req.file]
     if log_file:
         cmd.append("--log-file=" + log_file)

@@ -38,9 +38,9 @@ def start_server(a, wrap, out):
         for p in plugins:
             shutil.copyfile(os.path.join(a.plugins, p + ".so"), os.path.join(pdir, p + ".so"))
         cfg = os.path.join(out, "rpchost.ini")
+        db = os.path.join(a.db_dir, "rides.db")  # tmpfs, synchronous=OFF: as in bench/run scenario 1
         with open(cfg, "w") as f:
-            f.write("[rpchost]\nlog_level = warn\n[plugin.rides]\ndb = %s\nsynchronous = OFF\n"
-                    % os.path.join(out, "rides.db"))
+            f.write("[rpchost]\nlog_level = warn\n[plugin.rides]\ndb = %s\nsynchronous = OFF\n" % db)
         cmd = [a.rpchost, "--plugins", pdir, "--listen", "127.0.0.1:%d" % port, "--cert", a.cert,
                "--key", a.key, "--workers", "1", "--config", cfg]
     return Server(a.server, wrap + cmd, port, a.server_cpu, out).start(timeout=120)
@@ -62,6 +62,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     os.sched_setaffinity(0, {a.load_cpu})
     tmp = tempfile.mkdtemp(prefix="req-", dir=a.out)
+    a.db_dir = tempfile.mkdtemp(prefix="rpchost-profile-", dir="/dev/shm" if os.path.isdir("/dev/shm") else a.out)
     try:
         reqs = wire.build_requests(wire.Protos(a.rides_proto), tmp, (100,), 100)
         req = reqs[a.req]
@@ -71,6 +72,7 @@ def main():
             profile_callgrind(a, req, conns, streams)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(a.db_dir, ignore_errors=True)
 
 
 def profile_perf(a, req, conns, streams):
@@ -90,10 +92,12 @@ def profile_perf(a, req, conns, streams):
         s.stop()
     print("%d calls at %.0f calls/s, %.2f µs server CPU per call"
           % (calls, r["rps"], r["server_cpu"] / calls * 1e6))
-    rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--percent-limit", "0.7",
-                          "-g", "none", "--sort", "dso,symbol"], capture_output=True, text=True)
-    lines = [l for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
-    print("\n".join(lines[:45]))
+    for sort, limit in (("comm", 10), ("comm,dso", 15), ("dso,symbol", 45)):
+        rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--percent-limit",
+                              "0.7", "-g", "none", "--sort", sort], capture_output=True, text=True)
+        lines = [l.rstrip(" -") for l in rep.stdout.splitlines() if l.strip() and not l.startswith("#")]
+        print("by %s:" % sort)
+        print("\n".join(lines[:limit]))
     print("(full: perf report -i %s)" % data)
 
 

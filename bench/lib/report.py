@@ -113,7 +113,8 @@ METHOD = """\
   `--workers 1`, the gRPC C++ peer (`bench/peer`, {api} API) with one
   completion queue and polling thread per CPU it may use (one), nghttpd with
   its default single thread. The load generator, `h2load -t1`, runs on CPU
-  {lcpu}. Everything is on 127.0.0.1 over TLS 1.3 with ALPN h2 and the same
+  {lcpu}. Servers and load run at nice {nice} (`BENCH_NICE`) so that other
+  work on a shared machine disturbs them less. Everything is on 127.0.0.1 over TLS 1.3 with ALPN h2 and the same
   certificate (`certs/out/server.pem`, RSA 2048).
 - Requests are real gRPC: protobuf built with `protoc --encode` from text,
   5-byte length-prefixed, `content-type: application/grpc`, `te: trailers`.
@@ -144,12 +145,15 @@ def write_report(bench, started, finished):
                                                      (finished - started).total_seconds(),
                                                      " --smoke" if bench.P.smoke else ""))
     w("## Machine and versions\n")
+    load0, load1 = getattr(bench, "loadavg", ("?", "?"))
+    w("Load average (1 min) before the run: %s, after: %s. The machine is shared: calls/s and latency "
+      "move with whatever else runs; CPU per call moves much less.\n" % (load0, load1))
     w("| | |\n|---|---|")
     for k, v in machine() + versions(bench):
         w("| %s | %s |" % (k, v))
     w("")
     w("## Method\n")
-    w(METHOD.format(scpu=bench.scpu, lcpu=bench.lcpu, api=a.peer_api, secs=bench.P.measure_s,
+    w(METHOD.format(nice=os.environ.get("BENCH_NICE", "-10") if os.geteuid() == 0 else "0", scpu=bench.scpu, lcpu=bench.lcpu, api=a.peer_api, secs=bench.P.measure_s,
                     reps=bench.P.reps))
     targeted = [r for r in bench.rows if r.target]
     if targeted:

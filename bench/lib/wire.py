@@ -94,6 +94,9 @@ def track_texts():
     return out
 
 
+INPUT_PAYLOAD = 32  # client streaming without storage: 36-byte messages, about a TrackRequest's size
+
+
 def build_requests(protos, out_dir, track_sizes=(100, 100000), stream_count=1000):
     """Writes every request body into out_dir; returns {name: Request}."""
     os.makedirs(out_dir, exist_ok=True)
@@ -109,7 +112,26 @@ def build_requests(protos, out_dir, track_sizes=(100, 100000), stream_count=1000
     if have_rides:
         _rides_requests(protos, reqs, write, track_sizes)
     _interop_requests(protos, reqs, write, stream_count)
+    _input_requests(protos, reqs, write, track_sizes)
     return reqs
+
+
+def _input_requests(protos, reqs, write, sizes):
+    """grpc.testing.TestService/StreamingInputCall: client streaming with
+    no storage behind it (the server sums the payload sizes)."""
+    one = frame(protos.encode("grpc.testing.StreamingInputCallRequest",
+                              'payload { body: "%s" }' % ("y" * INPUT_PAYLOAD)))
+    for n in sizes:
+        answer = frame(protos.encode("grpc.testing.StreamingInputCallResponse",
+                                     "aggregated_payload_size: %d" % (n * INPUT_PAYLOAD)))
+
+        def check(msgs, n=n, answer=answer):
+            if len(msgs) != 1 or msgs[0] != answer[5:]:
+                raise AssertionError("StreamingInputCall: answer %r, want aggregated_payload_size %d"
+                                     % (msgs, n * INPUT_PAYLOAD))
+        name = "input%d" % n
+        reqs[name] = Request(name, "/grpc.testing.TestService/StreamingInputCall",
+                             write(name, one * n), n, len(answer), check)
 
 
 def _rides_requests(protos, reqs, write, track_sizes):

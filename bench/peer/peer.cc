@@ -1,5 +1,6 @@
 // The benchmark peer: the Rides service (Start, Track) and the interop
-// grpc.testing.TestService (UnaryCall, StreamingOutputCall) on gRPC C++,
+// grpc.testing.TestService (UnaryCall, StreamingInputCall,
+// StreamingOutputCall; the others answer UNIMPLEMENTED) on gRPC C++,
 // with TLS, for bench/run to measure rpchost against.
 //
 //   bench-peer --listen 127.0.0.1:PORT --cert PEM --key PEM
@@ -33,6 +34,8 @@ using grpc::Status;
 using grpc::StatusCode;
 using grpc::testing::SimpleRequest;
 using grpc::testing::SimpleResponse;
+using grpc::testing::StreamingInputCallRequest;
+using grpc::testing::StreamingInputCallResponse;
 using grpc::testing::StreamingOutputCallRequest;
 using grpc::testing::StreamingOutputCallResponse;
 
@@ -156,6 +159,35 @@ class TestCallback final : public grpc::testing::TestService::CallbackService {
       grpc::CallbackServerContext *, const StreamingOutputCallRequest *req) override {
     return new Writer(req);
   }
+
+  class InputReader final : public grpc::ServerReadReactor<StreamingInputCallRequest> {
+   public:
+    explicit InputReader(StreamingInputCallResponse *resp) : resp_(resp) { StartRead(&msg_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        if (sum_ > INT32_MAX) {
+          Finish(Status(StatusCode::INVALID_ARGUMENT, "aggregated payload size does not fit int32"));
+          return;
+        }
+        resp_->set_aggregated_payload_size(static_cast<int32_t>(sum_));
+        Finish(Status::OK);
+        return;
+      }
+      sum_ += msg_.payload().body().size();
+      StartRead(&msg_);
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    StreamingInputCallResponse *resp_;
+    StreamingInputCallRequest msg_;
+    int64_t sum_ = 0;
+  };
+
+  grpc::ServerReadReactor<StreamingInputCallRequest> *StreamingInputCall(
+      grpc::CallbackServerContext *, StreamingInputCallResponse *resp) override {
+    return new InputReader(resp);
+  }
 };
 
 // ---- async (completion queue) API --------------------------------------
@@ -278,6 +310,50 @@ class TrackCall final : public Tag {
   State state_ = State::kRequested;
 };
 
+class StreamInCall final : public Tag {
+ public:
+  explicit StreamInCall(AsyncEnv env) : env_(env), reader_(&ctx_) {
+    env_.test->RequestStreamingInputCall(&ctx_, &reader_, env_.cq, env_.cq, this);
+  }
+  void Proceed(bool ok) override {
+    if (finishing_) {
+      delete this;
+      return;
+    }
+    if (!requested_) {
+      if (!ok) {
+        delete this;
+        return;
+      }
+      requested_ = true;
+      new StreamInCall(env_);
+    } else if (!ok) {  // the client half-closed
+      finishing_ = true;
+      if (sum_ > INT32_MAX) {
+        reader_.FinishWithError(
+            Status(StatusCode::INVALID_ARGUMENT, "aggregated payload size does not fit int32"), this);
+        return;
+      }
+      resp_.set_aggregated_payload_size(static_cast<int32_t>(sum_));
+      reader_.Finish(resp_, Status::OK, this);
+      return;
+    } else {
+      sum_ += msg_.payload().body().size();
+    }
+    reader_.Read(&msg_, this);
+  }
+
+ private:
+  AsyncEnv env_;
+  grpc::ServerContext ctx_;
+  grpc::ServerAsyncReader<StreamingInputCallResponse, StreamingInputCallRequest> reader_;
+  StreamingInputCallRequest msg_;
+  StreamingInputCallResponse resp_;
+  int64_t sum_ = 0;
+  bool requested_ = false;
+  bool finishing_ = false;
+};
+
 class StreamOutCall final : public Tag {
  public:
   explicit StreamOutCall(AsyncEnv env) : env_(env), writer_(&ctx_) {
@@ -339,6 +415,7 @@ void serve_cq(AsyncEnv env, int prepost) {
     new StartCall(env);
     new UnaryCallCall(env);
     new TrackCall(env);
+    new StreamInCall(env);
     new StreamOutCall(env);
   }
   void *tag;

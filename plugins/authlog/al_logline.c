@@ -101,7 +101,9 @@ static void put_text(obuf *o, const char *s, bool quoted)
     const uint8_t want = quoted ? PLAIN_QUOTED : PLAIN_TEXT;
     size_t start = o->len;
     while (*s) {
-        size_t room = AL_FIELD_MAX - (o->len - start);
+        /* An escape may have taken the field past the limit: no room. */
+        size_t used = o->len - start;
+        size_t room = used < AL_FIELD_MAX ? AL_FIELD_MAX - used : 0;
         size_t n = 0;
         while (n < room && (plain[(unsigned char)s[n]] & want))
             n++;
@@ -126,7 +128,8 @@ static void put_json(obuf *o, const char *s)
     size_t start = o->len;
     putc_(o, '"');
     while (*s) {
-        size_t room = AL_FIELD_MAX + 1 - (o->len - start);
+        size_t used = o->len - start; /* the quote counts */
+        size_t room = used < AL_FIELD_MAX + 1 ? AL_FIELD_MAX + 1 - used : 0;
         size_t n = 0;
         while (n < room && (plain[(unsigned char)s[n]] & PLAIN_QUOTED))
             n++;

@@ -457,6 +457,12 @@ const char *store_path(const store *st)
     return st->path;
 }
 
+const char *store_filename(store *st)
+{
+    const char *f = sqlite3_db_filename(st->db, "main");
+    return f && *f ? f : st->path;
+}
+
 sqlite3 *store_sqlite(store *st)
 {
     return st->db;

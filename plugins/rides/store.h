@@ -92,6 +92,8 @@ const char *store_error(const store *st);
 /* The same error in SQLite's generic words, no path (for clients). */
 const char *store_reason(const store *st);
 const char *store_path(const store *st);
+/* The database file's absolute path, as SQLite resolved it. */
+const char *store_filename(store *st);
 /* The connection, for tests and diagnostics only. */
 sqlite3 *store_sqlite(store *st);
 

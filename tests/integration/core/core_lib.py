@@ -87,6 +87,10 @@ class RawH2:
         self.pings = []
         self.settings_ack = settings_ack
         self.send_failed = False
+        # the server's receive windows, for data_flow()
+        self.conn_window = 65535
+        self.initial_window = 65535
+        self.windows = {}
         self._hdr_stream = None
         self._hdr_block = b""
         self._hdr_flags = 0
@@ -124,6 +128,30 @@ class RawH2:
     def data(self, stream, payload, end_stream=False):
         self.frame(DATA, END_STREAM if end_stream else 0, stream, payload)
 
+    def data_flow(self, stream, payload, end_stream=False, timeout=TIMEOUT):
+        """Sends payload in frames of at most 16 KiB, within the server's
+        flow-control windows (waiting for its WINDOW_UPDATEs)."""
+        deadline = time.time() + timeout
+        off = 0
+        while off < len(payload) or (end_stream and off == len(payload) == 0):
+            if self._stream(stream)["ended"]:
+                break  # the server answered (or reset) already
+            win = min(self.conn_window, self.windows.get(stream, self.initial_window))
+            if win <= 0:
+                if time.time() > deadline:
+                    raise AssertionError("flow-control window stayed closed")
+                self.pump(0.05)
+                continue
+            n = min(16384, win, len(payload) - off)
+            last = off + n == len(payload)
+            self.frame(DATA, END_STREAM if (end_stream and last) else 0, stream,
+                       payload[off:off + n])
+            self.conn_window -= n
+            self.windows[stream] = self.windows.get(stream, self.initial_window) - n
+            off += n
+            if n == 0:
+                break
+
     def _recv(self, timeout):
         self.sock.settimeout(timeout)
         try:
@@ -142,8 +170,21 @@ class RawH2:
                                              "ended": False})
 
     def _handle(self, ftype, flags, sid, payload):
-        if ftype == SETTINGS and not flags & ACK and self.settings_ack:
-            self.frame(SETTINGS, ACK, 0, b"")
+        if ftype == SETTINGS and not flags & ACK:
+            for i in range(0, len(payload) - 5, 6):
+                ident, value = struct.unpack(">HI", payload[i:i + 6])
+                if ident == 0x4:  # INITIAL_WINDOW_SIZE
+                    for k in self.windows:
+                        self.windows[k] += value - self.initial_window
+                    self.initial_window = value
+            if self.settings_ack:
+                self.frame(SETTINGS, ACK, 0, b"")
+        elif ftype == WINDOW_UPDATE:
+            inc = struct.unpack(">I", payload)[0] & 0x7FFFFFFF
+            if sid == 0:
+                self.conn_window += inc
+            else:
+                self.windows[sid] = self.windows.get(sid, self.initial_window) + inc
         elif ftype == PING and flags & ACK:
             self.pings.append(payload)
         elif ftype == PING:

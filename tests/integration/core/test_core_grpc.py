@@ -222,6 +222,45 @@ with rpchost_test.Host(plugins=["testsvc"], client_ca=True) as h:
         ch.close()
     results.run("mtls client without a certificate refused", mtls_refused)
 
+def reload_new_certificate():
+    """SIGHUP loads the certificate files again: new connections get the new
+    certificate, connections already open keep working."""
+    import shutil
+    import subprocess
+    tmp = tempfile.mkdtemp(prefix="rpchost-reload-")
+    try:
+        cert, key = os.path.join(tmp, "server.pem"), os.path.join(tmp, "server-key.pem")
+        shutil.copy(rpchost_test.SERVER_CERT, cert)
+        shutil.copy(rpchost_test.SERVER_KEY, key)
+        other = os.path.join(tmp, "other")
+        subprocess.run([os.path.join(rpchost_test.SOURCE_DIR, "certs/gen-key"), other],
+                       check=True, stderr=subprocess.DEVNULL)
+        with rpchost_test.Host(plugins=["testsvc"], args=["--cert", cert, "--key", key]) as h:
+            def chan(ca):
+                with open(ca, "rb") as f:
+                    creds = grpc.ssl_channel_credentials(root_certificates=f.read())
+                return grpc.secure_channel("localhost:%d" % h.port, creds)
+            old = chan(rpchost_test.CA)
+            cl.echo(old)(pb.Req(text="before"), timeout=cl.TIMEOUT)
+            # replace the files atomically, then SIGHUP
+            for name in ("server.pem", "server-key.pem"):
+                shutil.copy(os.path.join(other, name), os.path.join(tmp, name + ".new"))
+                os.rename(os.path.join(tmp, name + ".new"), os.path.join(tmp, name))
+            h.signal(signal.SIGHUP)
+            cl.wait_for(lambda: "reloaded certificate" in h.logs(), "the reload log line")
+            new = chan(os.path.join(other, "ca.pem"))
+            cl.echo(new)(pb.Req(text="new ca"), timeout=cl.TIMEOUT)
+            stale = chan(rpchost_test.CA)
+            fails(lambda: cl.echo(stale)(pb.Req(), timeout=5), grpc.StatusCode.UNAVAILABLE)
+            cl.echo(old)(pb.Req(text="old connection"), timeout=cl.TIMEOUT)
+            for c in (old, new, stale):
+                c.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+results.run("tls SIGHUP serves the new certificate to new connections", reload_new_certificate)
+
 sock_dir = tempfile.mkdtemp(prefix="rpchost-sock-")
 sock = os.path.join(sock_dir, "h2c.sock")
 with rpchost_test.Host(plugins=["testsvc"], args=["--listen", "unix:" + sock]) as h:

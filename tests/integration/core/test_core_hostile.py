@@ -57,6 +57,8 @@ def hostile_cases(h, tls):
     c("200 concurrent streams: 100 served, the rest refused", many_streams)
     c("message over the limit split across frames", over_limit_split)
     c("message re-assembled from 1-byte DATA frames", one_byte_frames)
+    c("many large partial messages -> RESOURCE_EXHAUSTED past the connection budget",
+      partial_budget)
     c("ping flood -> GOAWAY ENHANCE_YOUR_CALM", ping_flood)
     c("rapid reset flood -> GOAWAY", rapid_reset)
     c("RST_STREAM mid-call", rst_mid_call)
@@ -214,6 +216,22 @@ def one_byte_frames(h, tls):
     st = r.response(1)
     expect_status(st, "200", 0)
     expect(pb.Resp.FromString(st["data"][5:]).text == "split" * 20, "re-assembled")
+    r.close()
+
+
+def partial_budget(h, tls):
+    # Five streams each with 3.5 MiB of a 4 MiB message: the connection may
+    # hold 16 MiB of partial messages; the fifth stream is refused.
+    r = RawH2(h, tls)
+    r.pump(0.2)
+    chunk = struct.pack(">BI", 0, 4 << 20) + b"\0" * (3584 << 10)
+    for i in range(5):
+        sid = 1 + 2 * i
+        r.grpc_headers(sid, cl.SVC + "Collect")
+        r.data_flow(sid, chunk)
+    st = r.response(9)
+    expect_status(st, "200", 8, "partly received")
+    expect(all(not r._stream(s)["ended"] for s in (1, 3, 5, 7)), "the first four go on")
     r.close()
 
 

@@ -58,8 +58,44 @@ def load(h):
     print("     %d calls on %d connections in %.1f s" % (done[0], CHANNELS, took), flush=True)
 
 
+def races(h):
+    """Answers from plugin threads (10 ms later) racing deadlines set
+    around 10 ms and client cancellations: every call ends OK, with
+    DEADLINE_EXCEEDED or CANCELLED, and the host keeps serving."""
+    chans = [h.channel(options=[("grpc.channel_id", 100 + i)]) for i in range(10)]
+    bad = []
+
+    def worker(ch, seed):
+        echo = cl.echo(ch)
+        for k in range(60):
+            timeout = 0.004 + (k % 8) * 0.002
+            fut = echo.future(pb.Req(text="r", from_thread=k % 2 == 0, delay_ms=(k % 2) * 10),
+                              timeout=timeout)
+            if k % 5 == 0:
+                fut.cancel()
+            try:
+                fut.result()
+            except grpc.FutureCancelledError:
+                pass
+            except grpc.RpcError as e:
+                if e.code() not in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED):
+                    bad.append("%s %s" % (e.code(), e.details()))
+    threads = [threading.Thread(target=worker, args=(ch, i)) for i, ch in enumerate(chans)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    time.sleep(0.1)  # the plugin threads' late answers land on cancelled calls
+    r = cl.echo(chans[0])(pb.Req(text="after"), timeout=cl.TIMEOUT)
+    for ch in chans:
+        ch.close()
+    expect(not bad, "unexpected statuses: %s" % bad[:3])
+    expect(r.text == "after", "host serves after the races")
+
+
 with rpchost_test.Host(plugins=["testsvc"]) as h:
     results.run("tls 50 channels x 200 calls", load, h)
+    results.run("tls thread answers racing deadlines and cancels", races, h)
 with rpchost_test.Host(plugins=["testsvc"], plaintext=True) as h:
     results.run("h2c 50 channels x 200 calls", load, h)
 results.finish()

@@ -152,10 +152,52 @@ def case_cannot_unload_reported():
         assert p.cannot_unload and "stays mapped" in p.cannot_unload_reason, p
 
 
+def case_authlog_tokens():
+    """The production path: authlog.auth turns bearer tokens into principals
+    and requires its admin permission; admin_principals names who may
+    administer. ops (admin permission, listed) may; root (admin permission,
+    not listed) and guest (no admin permission) get PERMISSION_DENIED."""
+    import hashlib
+    authlog = os.path.join(rt.PLUGIN_BUILD_DIR, "authlog.so")
+    if not os.path.exists(authlog):
+        raise AssertionError("authlog.so is not built")
+    tokens = {"ops": "tok-ops-0123456789", "root": "tok-root-0123456789",
+              "guest": "tok-guest-0123456789"}
+    perms = {"ops": "* admin", "root": "* admin", "guest": "*"}
+    import tempfile
+    import shutil
+    d = tempfile.mkdtemp(prefix="rpchost-admin-authlog-")
+    try:
+        tok_path = os.path.join(d, "tokens")
+        with open(tok_path, "w") as f:
+            for who, tok in tokens.items():
+                f.write("sha256:%s %s %s\n" % (hashlib.sha256(tok.encode()).hexdigest(), who,
+                                                perms[who]))
+        cfg = ("[rpchost]\nadmin_principals = ops\ninterceptors = authlog.auth\n"
+               "[plugin.authlog]\ntokens_file = %s\n" % tok_path)
+        with rt.Host(plugins=["authlog"], config=cfg) as h:
+            install(h, "swap_v1", "swap.so")
+            wait_log(h, r"plugin swap 1 loaded")
+            ch = h.channel()
+
+            def md(who):
+                return (("authorization", "Bearer " + tokens[who]),)
+            by_name(list_plugins(ch, md("ops")), "authlog")
+            for who in ("root", "guest"):
+                expect_code(grpc.StatusCode.PERMISSION_DENIED, list_plugins, ch, md(who))
+            expect_code(grpc.StatusCode.UNAUTHENTICATED, list_plugins, ch, None)
+            r = call(ch, "UnloadPlugin", admin_pb2.UnloadPluginRequest(name="swap"),
+                     admin_pb2.PluginResponse, md("ops"))
+            assert r.plugin.name == "swap"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("list_reload_unload_load", case_list_reload_unload_load)
     res.run("denied", case_denied)
     res.run("unix_socket", case_unix_socket_real)
     res.run("cannot_unload_reported", case_cannot_unload_reported)
+    res.run("authlog_tokens", case_authlog_tokens)
     res.finish()

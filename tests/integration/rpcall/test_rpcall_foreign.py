@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from rpcall_util import (ORIGINAL_JSON, cleanup, PyServer, SilentPort, TlsHttp1Port, expect, one_line_error,
+from rpcall_util import (ORIGINAL_JSON, RPCALL, cleanup, PyServer, SilentPort, TlsHttp1Port, expect, one_line_error,
                          refused_address, rides_protoset, rpcall, rt, stream_lines,
                          track_lines)
 
@@ -54,6 +54,18 @@ def test_start_from_file_and_stdin(srv, args, tmp):
     assert len(r.json()["id"]) == 32
     r = expect(rpcall(*args, srv.address, "Rides/Start", "-d", "@-", input=ORIGINAL_JSON), 0)
     assert len(r.json()["id"]) == 32
+    # rpcall reads a pipe non-blocking, and leaves a shared stdin as it was.
+    import fcntl
+    rd, wr = os.pipe()
+    os.write(wr, ORIGINAL_JSON.encode())
+    os.close(wr)
+    try:
+        p = subprocess.run([RPCALL] + list(args) + [srv.address, "Rides/Start", "-d", "@-"],
+                           stdin=rd, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert not fcntl.fcntl(rd, fcntl.F_GETFL) & os.O_NONBLOCK, "stdin left non-blocking"
+    finally:
+        os.close(rd)
 
 
 def test_track_pipe(srv, args):

@@ -245,7 +245,7 @@ def test_bench(host):
     r = expect(rpcall("bench", *conn_args(host), "-c", "4", "--duration", "1", "--rps", "100",
                       "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"), 0)
     n = r.json()["count"]
-    assert 50 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+    assert 30 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
 
 
 def test_bench_interrupt(host):
