@@ -91,6 +91,7 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if k not in ("HOST", "PORT", "CERT_FILE", "KEY_FILE")}
         s = Server(label, cmd, port, self.scpu, self.work, env=env)
         s.plugin_dir = pdir
+        s.expect_clean_exit = True
         return s.start()
 
     def rpchost_config(self, db=None, synchronous=None):
@@ -560,6 +561,11 @@ class Bench:
                     fn()
                 except (RuntimeError, load.LoadError, OSError) as e:
                     self.error("scenario %s" % key, str(e))
+            for s in Server.all:
+                s.stop()
+                if s.expect_clean_exit and s.returncode != 0:
+                    self.error("exit", "%s (pid %d) ended with status %s on SIGTERM, not 0; log:\n%s"
+                               % (s.label, s.pid, s.returncode, s.logs()[-3000:]))
             finished = datetime.datetime.now(datetime.timezone.utc)
             self.loadavg = (load0, loadavg())
             write_report(self, started, finished)

@@ -64,6 +64,7 @@ class Server:
     127.0.0.1:port. `label` names it in the report and in errors."""
 
     started = 0  # numbers the log files
+    all = []     # every server started, for the exit check at the end
 
     def __init__(self, label, cmd, port, cpu, workdir, env=None):
         self.label, self.port, self.pinned_cpu, self.workdir = label, port, cpu, workdir
@@ -73,6 +74,9 @@ class Server:
         Server.started += 1
         self.log_path = os.path.join(workdir, "%s-%d.log" % (label.replace(" ", "_"), Server.started))
         self.started_at = None
+        self.expect_clean_exit = False  # rpchost: SIGTERM must end it with status 0
+        self.returncode = None
+        Server.all.append(self)
 
     def start(self, timeout=30):
         self.log = open(self.log_path, "ab")
@@ -130,8 +134,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log.closed:
+            return self.returncode
         self.log.close()
-        return self.proc.returncode
+        self.returncode = self.proc.returncode
+        return self.returncode
 
     def __enter__(self):
         return self

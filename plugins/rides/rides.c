@@ -21,7 +21,9 @@
 #include "validate.h"
 #include "writer.h"
 
+#ifndef RIDES_VERSION /* a test build overrides it (tests/plugins/rides_v2) */
 #define RIDES_VERSION "1.0.0"
+#endif
 /* Points a Track handler gathers before handing a batch to the writer. */
 #define TRACK_BATCH 512
 /* Points queued to the writer, over all calls, before Track handlers wait
@@ -282,6 +284,14 @@ static void fail_call(rh_call *call, const writer_job *j, const char *what)
 }
 
 /* Runs on the writer thread after the job's transaction ended. */
+/* Every OK answer names the build that served it, so operators (and the
+ * hot-replace test) can see which version answered during a swap. */
+static void send_version(rh_call *call)
+{
+    R.api->add_metadata(call, RH_MD_INITIAL, "x-rides-version", RIDES_VERSION,
+                        sizeof RIDES_VERSION - 1);
+}
+
 static void job_done(void *arg, writer_job *j)
 {
     (void)arg;
@@ -291,6 +301,7 @@ static void job_done(void *arg, writer_job *j)
         if (j->rc == 0) {
             StartResponse resp = START_RESPONSE__INIT;
             resp.id = j->u.ride.id;
+            send_version(call);
             R.api->send(call, &resp.base);
             R.api->finish(call, RH_OK, NULL);
         } else {
@@ -305,6 +316,7 @@ static void job_done(void *arg, writer_job *j)
         if (j->rc == 0) {
             TrackResponse resp = TRACK_RESPONSE__INIT;
             resp.count = j->u.track.count;
+            send_version(call);
             R.api->send(call, &resp.base);
             R.api->finish(call, RH_OK, NULL);
         } else if (j->rc == -EIO) {

@@ -227,6 +227,9 @@ def case_replace_rides_under_load():
     if not os.path.exists(rides_so):
         raise AssertionError("rides.so is not built: " + rides_so)
     import sqlite3
+    rides_v2_so = os.path.join(rt.TEST_PLUGIN_DIR, "rides_v2.so")
+    if not os.path.exists(rides_v2_so):
+        raise AssertionError("rides_v2.so is not built: " + rides_v2_so)
     rides_dir = os.path.join(rt.SOURCE_DIR, "plugins", "rides")
     pb = rt.proto_module("rides.proto", extra_paths=[rides_dir])
     extra, extra_plugins = interop_extra()
@@ -235,9 +238,9 @@ def case_replace_rides_under_load():
     cfg = "[plugin.rides]\ndb = %s\n" % db
     try:
         with rt.Host(plugins=extra_plugins, config=cfg) as h:
-            def put_rides():
+            def put_rides(build=rides_so):
                 t = os.path.join(h.tmp, ".incoming-rides.so")
-                __import__("shutil").copyfile(rides_so, t)
+                __import__("shutil").copyfile(build, t)
                 os.rename(t, os.path.join(h.plugin_dir, "rides.so"))
             put_rides()
             wait_log(h, r"plugin rides \S+ loaded")
@@ -246,9 +249,16 @@ def case_replace_rides_under_load():
                 req = pb.StartRequest(car_id=7, driver_id="Bond", passenger_ids=["M"],
                                       type=pb.POOL, location=pb.Location(lat=51.5, lng=-0.12))
                 req.time.FromJsonString("2022-02-20T15:08:07Z")
-                rt.unary(ch, "/Rides/Start", req, pb.StartResponse, timeout=10)
+                fn = ch.unary_unary("/Rides/Start",
+                                    request_serializer=lambda m: m.SerializeToString(),
+                                    response_deserializer=pb.StartResponse.FromString)
+                _, call = fn.with_call(req, timeout=10)
+                md = dict(call.initial_metadata())
+                with lock:
+                    versions[md.get("x-rides-version", "none")] += 1
 
             starts = [0]
+            versions = __import__("collections").Counter()
             lock = threading.Lock()
 
             def mix(ch):
@@ -277,7 +287,8 @@ def case_replace_rides_under_load():
             with RidesLoad(h, n=8) as load:
                 time.sleep(0.3)
                 for i in range(50):
-                    put_rides()
+                    # Alternate two builds that answer with different versions.
+                    put_rides(rides_v2_so if i % 2 == 0 else rides_so)
                     deadline = time.time() + 15
                     while log_count(h, r"plugin rides \S+ replaced") < i + 1:
                         if time.time() > deadline:
@@ -291,6 +302,9 @@ def case_replace_rides_under_load():
                   % (load.ok, starts[0], len(load.failures)))
             load.assert_clean(min_ok=100)
             assert starts[0] > 50, starts[0]
+            print("rides versions seen answering: %s" % dict(versions))
+            assert versions["1.0.0"] > 0 and versions["2.0.0-test"] > 0, dict(versions)
+            assert set(versions) == {"1.0.0", "2.0.0-test"}, dict(versions)
             deadline = time.time() + 15
             while log_count(h, r"plugin rides \S+ \(.*\) finalised after \d+ calls and unloaded") < 50:
                 if time.time() > deadline:
