@@ -317,7 +317,8 @@ class Bench:
         b = self.peer_or_none(sc)
         if b:
             servers.append(b)
-        fs = subprocess.run(["stat", "-f", "-c", "%T", dbdir], capture_output=True, text=True).stdout.strip()
+        fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", dbdir], capture_output=True,
+                            text=True).stdout.strip() or "?"
         try:
             res = self.alternate(sc, servers, self.reqs["start"], [(4, 16)])
         finally:
