@@ -9,6 +9,7 @@
 #include "base64.h"
 #include "grpc_timeout.h"
 #include "log.h"
+#include "pb_depth.h"
 #include "percent.h"
 
 #define FREE_CALLS_MAX 512
@@ -642,6 +643,14 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         return;
     }
     if (streaming) arena_reset(&call->msg_arena);
+    /* protobuf-c has no recursion limit: a type that nests itself would
+     * let a small message overflow the worker's stack. */
+    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
+        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
+                 PB_DEPTH_DEFAULT);
+        call_abort(call, RH_INTERNAL, msg);
+        return;
+    }
     ProtobufCMessage *pm =
         protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
     if (!pm) {

@@ -78,6 +78,10 @@ static int scan_notes(const elf_view *v, const Elf64_Shdr *sh, elf_info *out, ch
             memcpy(&out->abi, p + desc_off, sizeof out->abi);
             return 1;
         }
+        /* The padding of the last note may lie past the section's end:
+         * stop there, or size - off wraps and the loop reads past it. */
+        if (align4(descsz) > size - desc_off)
+            break;
         off = desc_off + align4(descsz);
     }
     return 0;

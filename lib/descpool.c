@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pb_depth.h"
+
 typedef Google__Protobuf__FileDescriptorProto file_proto;
 typedef Google__Protobuf__DescriptorProto msg_proto;
 typedef Google__Protobuf__EnumDescriptorProto enum_proto;
@@ -364,6 +366,11 @@ static int dp_index_file(descpool *pool, const file_proto *f)
 /* Takes one serialized FileDescriptorProto (copied). */
 static int dp_add_file_bytes(descpool *pool, const uint8_t *data, size_t len)
 {
+    /* protobuf-c has no recursion limit (DescriptorProto nests itself). */
+    if (pb_depth_check(&google__protobuf__file_descriptor_proto__descriptor, data, len,
+                       DESCPOOL_MAX_NEST + 20) < 0)
+        return dp_fail(pool, "a FileDescriptorProto nests messages more than %d levels deep",
+                       DESCPOOL_MAX_NEST);
     file_proto *f = google__protobuf__file_descriptor_proto__unpack(NULL, len, data);
     if (!f)
         return dp_fail(pool, "not a valid FileDescriptorProto (%zu bytes)", len);

@@ -369,6 +369,11 @@ static int dec_fields(jp_ctx *ctx, const descpool_symbol *msym, const uint8_t *d
             json_decref(v); /* an explicit default on the wire: not shown */
             v = NULL;
         }
+        if (!rc && v && f->label == JP_REPEATED && json_is_array(v) && !json_array_size(v) &&
+            !(ctx->flags & JSON_PB_EMIT_DEFAULTS)) {
+            json_decref(v); /* only empty packed runs on the wire: as absent */
+            v = NULL;
+        }
         if (!rc && !v && (ctx->flags & JSON_PB_EMIT_DEFAULTS))
             rc = dec_default(ctx, msym, f, &v);
         if (!rc && v)

@@ -7,6 +7,7 @@
  * wire data with json_pb and must encode its own JSON output again: the
  * schemas of a hostile set must not crash the transcoder either. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "descpool.h"
@@ -125,8 +126,53 @@ static void transcode(const descpool *pool, const uint8_t *data, size_t size)
     }
 }
 
+static uint8_t *prepend_varint(uint8_t *end, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    end -= n;
+    memcpy(end, tmp, n);
+    return end;
+}
+
+/* A FileDescriptorProto whose message nests `levels` DescriptorProtos
+ * (nested_type): protobuf-c would recurse once per level and overflow the
+ * stack at about 10,000; the pool must refuse it before unpacking. */
+static void deep_file(size_t levels)
+{
+    size_t cap = levels * 6 + 64;
+    uint8_t *buf = malloc(cap), *p = buf + cap;
+    if (!buf) return;
+    for (size_t i = 0; i < levels; i++) {
+        p = prepend_varint(p, (size_t)(buf + cap - p));
+        *--p = 0x1a; /* DescriptorProto.nested_type */
+    }
+    p = prepend_varint(p, (size_t)(buf + cap - p));
+    *--p = 0x22; /* FileDescriptorProto.message_type */
+    static const char name[] = "\x0a\x0a" "deep.proto";
+    p -= sizeof name - 1;
+    memcpy(p, name, sizeof name - 1);
+    descpool *pool = descpool_new();
+    if (pool) {
+        int rv = descpool_add_file(pool, p, (size_t)(buf + cap - p));
+        FUZZ_CHECK(rv == -EINVAL, "%zu levels: returned %d", levels, rv);
+        descpool_free(pool);
+    }
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static bool once;
+    if (!once) {
+        once = true;
+        deep_file(200);
+        deep_file(200000);
+    }
     if (size < 1) return 0;
     uint8_t *copy = malloc(size - 1 ? size - 1 : 1);
     descpool *pool = descpool_new();

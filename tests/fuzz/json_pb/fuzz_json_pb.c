@@ -21,6 +21,7 @@
 #include "fuzz.h"
 #include "fuzz_json_set.h"
 #include "json_pb.h"
+#include "pb_depth.h"
 
 #include "google/protobuf/struct.pb-c.h"
 #include "grpc/testing/empty.pb-c.h"
@@ -122,8 +123,64 @@ static void decode_fixed_point(const char *type, const uint8_t *wire, size_t len
     free(w2);
 }
 
+/* Writes a varint ending just before *end; returns the new start. */
+static uint8_t *prepend_varint(uint8_t *end, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    end -= n;
+    memcpy(end, tmp, n);
+    return end;
+}
+
+/* google.protobuf.Value nested `levels` deep through list_value (two
+ * messages a level). Too deep, the depth check must refuse it before
+ * protobuf-c unpacks (which would overflow the stack) and json_pb on its
+ * own limit; shallow, both take it. */
+static void deep_value(size_t levels, bool too_deep)
+{
+    size_t cap = levels * 12 + 16;
+    uint8_t *buf = malloc(cap), *p = buf + cap;
+    if (!buf) return;
+    *--p = 0x00;
+    *--p = 0x08; /* null_value: NULL_VALUE */
+    for (size_t i = 0; i < levels; i++) {
+        p = prepend_varint(p, (size_t)(buf + cap - p));
+        *--p = 0x0a; /* ListValue.values */
+        p = prepend_varint(p, (size_t)(buf + cap - p));
+        *--p = 0x32; /* Value.list_value */
+    }
+    size_t len = (size_t)(buf + cap - p);
+    FUZZ_CHECK(pb_depth_check(&google__protobuf__value__descriptor, p, len,
+                              PB_DEPTH_DEFAULT) == (too_deep ? -ELOOP : 0),
+               "depth check wrong at %zu levels", levels);
+    if (!too_deep) {
+        ProtobufCMessage *m =
+            protobuf_c_message_unpack(&google__protobuf__value__descriptor, NULL, len, p);
+        FUZZ_CHECK(m != NULL, "protobuf-c refused %zu levels", levels);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    char *text = NULL;
+    json_pb_error err = {{0}};
+    int rv = json_pb_decode(pool, "google.protobuf.Value", p, len, 0, &text, &err);
+    FUZZ_CHECK(too_deep ? rv == -EINVAL : rv == 0, "json_pb returned %d at %zu levels", rv,
+               levels);
+    free(text);
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static bool once;
+    if (!once) {
+        once = true;
+        deep_value(20, false);
+        deep_value(100000, true);
+    }
     if (size < 2) return 0;
     const char *type = types[data[0] % n_types];
     unsigned flags = JSON_PB_COMPACT;
@@ -137,6 +194,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_pb_error err = {{0}};
     if (data[1] & 1) {
         decode_fixed_point(type, in, len, flags, false);
+        /* The host's path: the depth check, then protobuf-c. */
+        const ProtobufCMessageDescriptor *d = find_pbc(type);
+        if (d && pb_depth_check(d, in, len, PB_DEPTH_DEFAULT) == 0) {
+            ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, len, in);
+            if (m) protobuf_c_message_free_unpacked(m, NULL);
+        }
     } else {
         uint8_t *wire = NULL;
         size_t wlen = 0;
