@@ -214,6 +214,8 @@ static const key_def keys[] = {
     {"max_connections", K_U32, F(max_connections), UINT32_MAX},
     {"handshake_timeout_ms", K_U32, F(handshake_timeout_ms), UINT32_MAX},
     {"idle_timeout_ms", K_U32, F(idle_timeout_ms), UINT32_MAX},
+    {"stream_window", K_U32, F(stream_window), INT32_MAX},
+    {"conn_window", K_U32, F(conn_window), INT32_MAX},
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
@@ -492,6 +494,8 @@ static void set_defaults(rh_settings *s)
     s->max_connections = 10000;
     s->handshake_timeout_ms = 10000;
     s->idle_timeout_ms = 0;
+    s->stream_window = 1u << 20;
+    s->conn_window = 8u << 20;
     s->max_recv_message = 4u << 20;
     s->max_send_message = 4u << 20;
     s->max_send_queue = 64u << 20;

@@ -61,6 +61,11 @@ typedef struct rh_settings {
     uint32_t max_connections;          /* per worker: 10000 */
     uint32_t handshake_timeout_ms;     /* 10000 */
     uint32_t idle_timeout_ms;          /* 0 = none */
+    uint32_t stream_window;            /* 1 MiB: HTTP/2 receive window per stream,
+                                        * the most a paused call holds */
+    uint32_t conn_window;              /* 8 MiB: receive window per connection;
+                                        * paused calls of one connection hold at
+                                        * most twice this (docs/transport.md) */
 
     /* gRPC */
     size_t max_recv_message;           /* 4 MiB */
