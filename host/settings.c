@@ -192,6 +192,7 @@ static const key_def keys[] = {
     {"cert", K_STR, F(cert_file), 0},
     {"key", K_STR, F(key_file), 0},
     {"client_ca", K_STR, F(client_ca), 0},
+    {"client_cert_optional", K_BOOL, F(client_cert_optional), 0},
     {"plaintext", K_BOOL, F(plaintext), 0},
     {"workers", K_WORKERS, F(workers), 256},
     {"log_level", K_LOGLEVEL, F(log_level), 0},
@@ -439,6 +440,8 @@ static const char usage[] =
     "                        (defaults $CERT_FILE, $KEY_FILE)\n"
     "  --plaintext           serve h2c (prior knowledge) without TLS\n"
     "  --client-ca F         require client certificates signed by F (mTLS)\n"
+    "  --client-cert-optional  with --client-ca: verify a certificate a client\n"
+    "                        presents, but let clients without one in (tokens)\n"
     "  --workers N           worker threads (default: one per core)\n"
     "  --config FILE         INI file: [rpchost] settings, [plugin.NAME] plugin keys\n"
     "  --log-level L         error, warn, info (default) or debug\n"
@@ -450,7 +453,7 @@ static const char usage[] =
     "reloads TLS certificates and the config's plugin sections.\n";
 
 enum {
-    OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA,
+    OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
     OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION
 };
 
@@ -460,6 +463,7 @@ static const struct option long_opts[] = {
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"plaintext", no_argument, NULL, OPT_PLAINTEXT},
+    {"client-cert-optional", no_argument, NULL, OPT_CLIENT_CERT_OPTIONAL},
     {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -572,6 +576,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CERT: cert_seen = true; rc = replace_str(&s->cert_file, v); break;
         case OPT_KEY: rc = replace_str(&s->key_file, v); break;
         case OPT_PLAINTEXT: plaintext_seen = true; s->plaintext = true; break;
+        case OPT_CLIENT_CERT_OPTIONAL: s->client_cert_optional = true; break;
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;

@@ -37,6 +37,7 @@ typedef struct rh_settings {
     char *cert_file;           /* TLS certificate chain (PEM) */
     char *key_file;            /* TLS private key (PEM) */
     char *client_ca;           /* verify client certificates (mTLS) if set */
+    bool client_cert_optional; /* with client_ca: a client may present none */
     bool plaintext;            /* h2c with prior knowledge, no TLS */
     int workers;               /* default: number of online CPUs */
     char *config_file;
