@@ -257,6 +257,12 @@ static void *writer_main(void *arg)
         /* Everything queued while the last commit ran goes into this one:
          * that is the group commit, with no timer and no added latency. */
         commit_batch(w, batch);
+        /* Its calls are answered: checkpoint the WAL now rather than in
+         * a COMMIT (store_checkpoint). Idle = nothing queued meanwhile. */
+        pthread_mutex_lock(&w->mu);
+        int idle = w->head == NULL;
+        pthread_mutex_unlock(&w->mu);
+        store_checkpoint(w->st, idle);
     }
     return NULL;
 }
