@@ -639,6 +639,53 @@ void call_on_headers_end(rh_call *call)
  * Request messages
  * ---------------------------------------------------------------------- */
 
+/* A decoded request message counts in the connection's receive budget for
+ * as long as it lives: protobuf-c's structures can be many times the wire
+ * size (a 2-byte unknown field becomes a 40-byte entry), and a client keeps
+ * the request of a single-message call alive by not ending its stream. */
+static void decoded_uncharge(rh_call *call)
+{
+    if (call->conn) call->conn->rx_bytes -= call->rx_decoded;
+    call->rx_decoded = 0;
+}
+
+/* Decodes under what the connection's budget has left (the arena refuses
+ * to grow past it, so even the decoding cannot take more) and charges the
+ * result. NULL after answering the call. */
+static ProtobufCMessage *decode(rh_call *call, const grpc_frame_msg *fm)
+{
+    char msg[256];
+    conn *c = call->conn;
+    size_t budget = CONN_RX_BUDGET(call->w->s->max_recv_message);
+    size_t used = c ? c->rx_bytes : 0;
+    size_t room = used < budget ? budget - used : 0;
+    /* A single-message call frees its gather buffer right after (below,
+     * in deliver): that space is the decoding's too. */
+    if (!call->route->client_streaming) room += call->rx_charged;
+    call->msg_arena.limit = room ? room : 1;
+    ProtobufCMessage *pm =
+        protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
+    call->rx_decoded = call->msg_arena.heap;
+    if (c) c->rx_bytes += call->rx_decoded;
+    if (pm) return pm;
+    bool over = call->msg_arena.over_limit;
+    arena_reset(&call->msg_arena); /* what the failed decode took, at once */
+    decoded_uncharge(call);
+    if (over) {
+        snprintf(msg, sizeof msg,
+                 "the request message (%u bytes) decodes to more memory than this connection "
+                 "may still hold (%zu of %zu bytes in use); send smaller messages or fewer at "
+                 "once",
+                 fm->len, used, budget);
+        call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+    } else {
+        snprintf(msg, sizeof msg, "could not decode the request message as %s",
+                 call->route->input->name);
+        call_abort(call, RH_INTERNAL, msg);
+    }
+    return NULL;
+}
+
 static void deliver(rh_call *call, const grpc_frame_msg *fm)
 {
     char msg[256];
@@ -656,7 +703,10 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         call_abort(call, RH_INTERNAL, msg);
         return;
     }
-    if (streaming) arena_reset(&call->msg_arena);
+    if (streaming) {
+        arena_reset(&call->msg_arena);
+        decoded_uncharge(call);
+    }
     /* protobuf-c has no recursion limit: a type that nests itself would
      * let a small message overflow the worker's stack. */
     if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
@@ -665,16 +715,17 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         call_abort(call, RH_INTERNAL, msg);
         return;
     }
-    ProtobufCMessage *pm =
-        protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
-    if (!pm) {
-        snprintf(msg, sizeof msg, "could not decode the request message as %s",
-                 call->route->input->name);
-        call_abort(call, RH_INTERNAL, msg);
-        return;
-    }
+    ProtobufCMessage *pm = decode(call, fm);
+    if (!pm) return;
     if (!streaming) {
         call->unary_msg = pm;
+        /* No other message may follow: the bytes a large request was
+         * gathered in are not needed any more (protobuf-c copied them). */
+        if (call->reader.cap > KEEP_READER_BUF) {
+            if (call->conn) call->conn->rx_bytes -= call->rx_charged;
+            call->rx_charged = 0;
+            grpc_frame_reader_free(&call->reader);
+        }
         return;
     }
     call->m->on_message(call, pm);
@@ -877,6 +928,7 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
         c->n_calls--;
         c->rx_bytes -= call->rx_charged;
         call->rx_charged = 0;
+        decoded_uncharge(call);
         call->conn = NULL;
     }
     call_unref_local(call);

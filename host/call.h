@@ -89,6 +89,7 @@ struct rh_call {
     /* --- request messages -------------------------------------------------- */
     grpc_frame_reader reader;
     size_t rx_charged;           /* reader buffer bytes counted in conn->rx_bytes */
+    size_t rx_decoded;           /* msg_arena heap bytes counted in conn->rx_bytes */
     ProtobufCMessage *unary_msg; /* decoded, delivered at END_STREAM */
     arena msg_arena;             /* reset before each decode */
     ProtobufCAllocator msg_pa;

@@ -158,6 +158,47 @@ with rt.Host(plugins=["flowtest"], plaintext=True, config=CONFIG_EQUAL, workers=
         ch.close()
     results.run("cancel and connection loss while paused and holding data", cancel_while_paused)
 
+# Decoded requests count too: protobuf-c turns a 2-byte unknown field into a
+# 40-byte entry, so 4 MiB of them decode to ~80 MiB, which a client could
+# keep alive by never ending the stream of a single-message call.
+messages = rt.proto_module("grpc/testing/messages.proto")
+with rt.Host(plugins=["interop"], plaintext=True, workers=1) as h:
+    def decode_amplification():
+        rss0 = fl.rss_kib(h.proc.pid)
+        r = CountingH2(h)
+        r.pump(0.2)
+        body = bytes([0x28, 0x00]) * ((4 * MIB - 16) // 2)  # field 5 = 0, unknown to Empty
+        todo = {}
+        for i in range(6):
+            r.grpc_headers(1 + 2 * i, "/grpc.testing.TestService/EmptyCall")
+            todo[1 + 2 * i] = bytearray(fl.cl.grpc_body(body))
+        r.send_within_windows(todo, idle=3.0)
+        r.until(lambda: all(r._stream(sid)["ended"] for sid in todo), "all refused", 30)
+        grown = fl.rss_kib(h.proc.pid) - rss0
+        codes = [fl.cl.status_of(r._stream(sid))[1] for sid in todo]
+        msgs = [fl.cl.status_of(r._stream(sid))[2] for sid in todo]
+        print("  6 x 4 MiB of unknown fields, stream never ended: host RSS +%d KiB; %s"
+              % (grown, sorted(set(m.split(" (")[0] for m in msgs))), flush=True)
+        expect(codes == [8] * 6, "all RESOURCE_EXHAUSTED: %r" % msgs)
+        expect(any("decodes to more memory" in m for m in msgs), "%r" % msgs)
+        if not fl.sanitized_build():
+            expect(grown < 48 * 1024, "host RSS grew by %d KiB" % grown)
+        r.close()
+
+        # Requests of the same size that decode to their size all pass,
+        # four at a time on one connection.
+        ch = h.channel()
+        call = ch.unary_unary("/grpc.testing.TestService/UnaryCall",
+                              request_serializer=messages.SimpleRequest.SerializeToString,
+                              response_deserializer=messages.SimpleResponse.FromString)
+        big = messages.SimpleRequest(response_size=10,
+                                     payload=messages.Payload(body=b"\0" * (4 * MIB - 64)))
+        futs = [call.future(big, timeout=60) for _ in range(4)]
+        expect(all(len(f.result().payload.body) == 10 for f in futs), "4 x 4 MiB unary calls OK")
+        ch.close()
+    results.run("a request that decodes to far more than its size cannot pin host memory",
+                decode_amplification)
+
 with rt.Host(plugins=["flowtest10"], plaintext=True, workers=1) as h:
     def abi10_plugin():
         ch = h.channel()
