@@ -196,7 +196,7 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
     o->connections = 1;
     bool format_bench = false, format_call = false, bench_opt = false;
     const char *bench_name = NULL;
-    long l;
+    long l = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "d:H:vhc:n:", long_opts, NULL)) != -1) {

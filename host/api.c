@@ -33,7 +33,7 @@ void api_apply(xop *op)
     rh_call *call = op->call;
     switch (op->kind) {
     case XOP_SEND:
-        call_send_packed(call, op->data, op->u.send.len);
+        call_send_packed(call, op->data, op->u.send.len, true);
         break;
     case XOP_FINISH:
         if (op->u.fin.code == (rh_status)-1) /* over the send limit */
@@ -47,6 +47,15 @@ void api_apply(xop *op)
         break;
     case XOP_LATER:
         call_later_local(call, op->u.later.delay_ns, op->u.later.cb, op->u.later.arg, false);
+        break;
+    case XOP_PAUSE:
+        call_pause_reading(call, op->u.pause.paused);
+        break;
+    case XOP_NOTIFY:
+        /* cb must run exactly once: without memory for the waiter, now. */
+        if (call_notify_writable_local(call, op->u.notify.low_water, op->u.notify.cb,
+                                       op->u.notify.arg) < 0)
+            op->u.notify.cb(call, op->u.notify.arg);
         break;
     case XOP_UNREF:
         break; /* the op's reference is the one being dropped */
@@ -83,6 +92,8 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
     grpc_frame_prefix(op->data, false, (uint32_t)n);
     protobuf_c_message_pack(msg, op->data + GRPC_FRAME_PREFIX);
     op->u.send.len = n + GRPC_FRAME_PREFIX;
+    /* Counted now, so send_queued on this thread sees the send at once. */
+    atomic_fetch_add_explicit(&call->sendq, op->u.send.len, memory_order_relaxed);
     post(call, op);
     return 0;
 }
@@ -243,6 +254,41 @@ static rh_plugin_ctx *api_call_plugin(rh_call *call)
     return call->route ? reg_instance_ctx(call->route->instance) : NULL;
 }
 
+/* --- backpressure (ABI 1.1) ------------------------------------------- */
+
+static int api_pause_reading(rh_call *call, int paused)
+{
+    if (!call) return RH_E_INVALID;
+    if (on_worker(call)) {
+        call_pause_reading(call, paused != 0);
+        return 0;
+    }
+    xop *op = xop_new(XOP_PAUSE, 0);
+    if (!op) return RH_E_NOMEM;
+    op->u.pause.paused = paused != 0;
+    post(call, op);
+    return 0;
+}
+
+static size_t api_send_queued(rh_call *call)
+{
+    return call ? atomic_load_explicit(&call->sendq, memory_order_relaxed) : 0;
+}
+
+static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_call *, void *),
+                               void *arg)
+{
+    if (!call || !cb) return RH_E_INVALID;
+    if (on_worker(call)) return call_notify_writable_local(call, low_water, cb, arg);
+    xop *op = xop_new(XOP_NOTIFY, 0);
+    if (!op) return RH_E_NOMEM;
+    op->u.notify.low_water = low_water;
+    op->u.notify.cb = cb;
+    op->u.notify.arg = arg;
+    post(call, op);
+    return 0;
+}
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -269,6 +315,9 @@ static const rh_host_api the_api = {
     .config_get = plugin_ctx_config_get,
     .log = plugin_ctx_log,
     .call_plugin = api_call_plugin,
+    .pause_reading = api_pause_reading,
+    .send_queued = api_send_queued,
+    .notify_writable = api_notify_writable,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

@@ -22,17 +22,28 @@ void arena_init(arena *a, void *first, size_t first_size)
     a->end = a->first + a->first_size;
     a->blocks = NULL;
     a->next_size = MIN_BLOCK;
+    a->heap = 0;
+    a->limit = 0;
+    a->over_limit = false;
 }
 
 static void *alloc_slow(arena *a, size_t size)
 {
     size_t bsize = a->next_size;
     if (bsize < size) bsize = size;
+    if (a->limit && (a->heap + bsize > a->limit || bsize > a->limit)) {
+        bsize = size; /* the exact size may still fit */
+        if (a->heap + bsize > a->limit || bsize > a->limit) {
+            a->over_limit = true;
+            return NULL;
+        }
+    }
     arena_block *b = malloc(sizeof *b + bsize);
     if (!b) return NULL;
     b->next = a->blocks;
     b->size = bsize;
     a->blocks = b;
+    a->heap += bsize;
     /* Grow geometrically so a call that allocates a lot makes few mallocs;
      * cap the step so one big call does not make the next block huge. */
     if (a->next_size < (1u << 20)) a->next_size *= 2;
@@ -81,6 +92,8 @@ void arena_reset(arena *a)
     a->ptr = a->first;
     a->end = a->first + a->first_size;
     a->next_size = MIN_BLOCK;
+    a->heap = 0;
+    a->over_limit = false;
 }
 
 static void *pb_alloc(void *data, size_t size) { return arena_alloc(data, size); }

@@ -10,6 +10,7 @@
 #define RPCHOST_HOST_ARENA_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,14 +23,18 @@ typedef struct arena {
     uint8_t *first;       /* the owner's storage */
     size_t first_size;
     size_t next_size;     /* size of the next malloc'd block */
+    size_t heap;          /* bytes of malloc'd blocks */
+    size_t limit;         /* most heap bytes allowed; 0 = no limit */
+    bool over_limit;      /* an allocation failed because of limit */
 } arena;
 
 void arena_init(arena *a, void *first, size_t first_size);
-/* NULL only when malloc fails. */
+/* NULL when malloc fails or a new block would take heap past limit
+ * (over_limit then says so). */
 void *arena_alloc(arena *a, size_t size);
 void *arena_calloc(arena *a, size_t size);
 char *arena_strndup(arena *a, const char *s, size_t len);
-/* Frees every malloc'd block; the arena is empty again. */
+/* Frees every malloc'd block; the arena is empty again (limit stays). */
 void arena_reset(arena *a);
 /* A protobuf-c allocator over the arena (free does nothing). */
 void arena_pb_allocator(arena *a, ProtobufCAllocator *pa);

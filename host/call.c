@@ -53,6 +53,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     call->stream_id = stream_id;
     atomic_init(&call->refs, 1); /* the stream's reference */
     atomic_init(&call->xstate, 0);
+    atomic_init(&call->sendq, 0);
     arena_init(&call->arena, call->arena_inline, sizeof call->arena_inline);
     arena_pb_allocator(&call->arena, &call->pa);
     arena_init(&call->msg_arena, call->msg_inline, sizeof call->msg_inline);
@@ -82,6 +83,7 @@ static void call_release(rh_call *call)
     arena_reset(&call->msg_arena);
     if (call->reader.cap > KEEP_READER_BUF) grpc_frame_reader_free(&call->reader);
     buf_clear(&call->outq, KEEP_OUTQ);
+    buf_clear(&call->held, 0); /* rarely used: not kept */
     if (w->n_free_calls < FREE_CALLS_MAX && !w->stopping) {
         call->next = w->free_calls;
         w->free_calls = call;
@@ -92,6 +94,9 @@ static void call_release(rh_call *call)
     free(call->outq.p);
     free(call);
 }
+
+static void writable_check(rh_call *call);
+static void arm_resume(rh_call *call);
 
 void call_unref_local(rh_call *call)
 {
@@ -411,6 +416,8 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
     out->len += 9 + length;
     buf_consume(&call->outq, length);
     if (call->conn) call->conn->send_queued -= length;
+    atomic_fetch_sub_explicit(&call->sendq, length, memory_order_relaxed);
+    if (call->waiters.head) writable_check(call);
     return 0;
 }
 
@@ -418,7 +425,9 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
  * the stream is gone); the connection's queue budget gets them back. */
 static void outq_drop(rh_call *call)
 {
-    if (call->conn) call->conn->send_queued -= buf_avail(&call->outq);
+    size_t n = buf_avail(&call->outq);
+    if (call->conn) call->conn->send_queued -= n;
+    atomic_fetch_sub_explicit(&call->sendq, n, memory_order_relaxed);
     call->outq.off = call->outq.len = 0;
 }
 
@@ -458,6 +467,11 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
+    /* The call ended: pending notify_writable callbacks are due, and held
+     * request bytes are dropped from the loop (a half-close held behind
+     * them is still delivered, as it would have been without the pause). */
+    writable_check(call);
+    arm_resume(call);
 }
 
 /* An error answered before any handler or interceptor ran. */
@@ -625,6 +639,53 @@ void call_on_headers_end(rh_call *call)
  * Request messages
  * ---------------------------------------------------------------------- */
 
+/* A decoded request message counts in the connection's receive budget for
+ * as long as it lives: protobuf-c's structures can be many times the wire
+ * size (a 2-byte unknown field becomes a 40-byte entry), and a client keeps
+ * the request of a single-message call alive by not ending its stream. */
+static void decoded_uncharge(rh_call *call)
+{
+    if (call->conn) call->conn->rx_bytes -= call->rx_decoded;
+    call->rx_decoded = 0;
+}
+
+/* Decodes under what the connection's budget has left (the arena refuses
+ * to grow past it, so even the decoding cannot take more) and charges the
+ * result. NULL after answering the call. */
+static ProtobufCMessage *decode(rh_call *call, const grpc_frame_msg *fm)
+{
+    char msg[256];
+    conn *c = call->conn;
+    size_t budget = CONN_RX_BUDGET(call->w->s->max_recv_message);
+    size_t used = c ? c->rx_bytes : 0;
+    size_t room = used < budget ? budget - used : 0;
+    /* A single-message call frees its gather buffer right after (below,
+     * in deliver): that space is the decoding's too. */
+    if (!call->route->client_streaming) room += call->rx_charged;
+    call->msg_arena.limit = room ? room : 1;
+    ProtobufCMessage *pm =
+        protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
+    call->rx_decoded = call->msg_arena.heap;
+    if (c) c->rx_bytes += call->rx_decoded;
+    if (pm) return pm;
+    bool over = call->msg_arena.over_limit;
+    arena_reset(&call->msg_arena); /* what the failed decode took, at once */
+    decoded_uncharge(call);
+    if (over) {
+        snprintf(msg, sizeof msg,
+                 "the request message (%u bytes) decodes to more memory than this connection "
+                 "may still hold (%zu of %zu bytes in use); send smaller messages or fewer at "
+                 "once",
+                 fm->len, used, budget);
+        call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
+    } else {
+        snprintf(msg, sizeof msg, "could not decode the request message as %s",
+                 call->route->input->name);
+        call_abort(call, RH_INTERNAL, msg);
+    }
+    return NULL;
+}
+
 static void deliver(rh_call *call, const grpc_frame_msg *fm)
 {
     char msg[256];
@@ -642,7 +703,10 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         call_abort(call, RH_INTERNAL, msg);
         return;
     }
-    if (streaming) arena_reset(&call->msg_arena);
+    if (streaming) {
+        arena_reset(&call->msg_arena);
+        decoded_uncharge(call);
+    }
     /* protobuf-c has no recursion limit: a type that nests itself would
      * let a small message overflow the worker's stack. */
     if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
@@ -651,29 +715,36 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         call_abort(call, RH_INTERNAL, msg);
         return;
     }
-    ProtobufCMessage *pm =
-        protobuf_c_message_unpack(call->route->input, &call->msg_pa, fm->len, fm->data);
-    if (!pm) {
-        snprintf(msg, sizeof msg, "could not decode the request message as %s",
-                 call->route->input->name);
-        call_abort(call, RH_INTERNAL, msg);
-        return;
-    }
+    ProtobufCMessage *pm = decode(call, fm);
+    if (!pm) return;
     if (!streaming) {
         call->unary_msg = pm;
+        /* No other message may follow: the bytes a large request was
+         * gathered in are not needed any more (protobuf-c copied them). */
+        if (call->reader.cap > KEEP_READER_BUF) {
+            if (call->conn) call->conn->rx_bytes -= call->rx_charged;
+            call->rx_charged = 0;
+            grpc_frame_reader_free(&call->reader);
+        }
         return;
     }
     call->m->on_message(call, pm);
 }
 
-void call_on_data(rh_call *call, const uint8_t *data, size_t len)
+/* Feeds request bytes to the frame reader and delivers the messages, until
+ * the bytes are used up, the call stops taking them (finished or no
+ * handler: the rest is dropped) or the plugin paused it (the rest is left
+ * to the caller). Returns the bytes taken: delivered, gathered or dropped. */
+static size_t call_feed(rh_call *call, const uint8_t *data, size_t len)
 {
-    while (len && call->handler && !call->finished) {
+    size_t taken = 0;
+    while (taken < len) {
+        if (!call->handler || call->finished) return len;
+        if (call->paused) return taken;
         size_t used = 0;
         grpc_frame_msg fm;
-        int rv = grpc_frame_feed(&call->reader, data, len, &used, &fm);
-        data += used;
-        len -= used;
+        int rv = grpc_frame_feed(&call->reader, data + taken, len - taken, &used, &fm);
+        taken += used;
         if (call->reader.cap != call->rx_charged && call->conn) {
             /* the gather buffer grew: charge the connection's budget */
             call->conn->rx_bytes += call->reader.cap - call->rx_charged;
@@ -684,10 +755,10 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len)
                          "too many partly received messages on this connection (%zu bytes)",
                          call->conn->rx_bytes);
                 call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
-                return;
+                return len;
             }
         }
-        if (rv == 0) return;
+        if (rv == 0) return len;
         if (rv < 0) {
             char msg[128];
             if (rv == -EMSGSIZE)
@@ -696,15 +767,77 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len)
             else
                 snprintf(msg, sizeof msg, "out of memory re-assembling a request message");
             call_abort(call, RH_RESOURCE_EXHAUSTED, msg);
-            return;
+            return len;
         }
         deliver(call, &fm);
     }
+    return taken;
 }
 
-void call_on_remote_end(rh_call *call)
+/* The gRPC layer took n request bytes: give their flow-control window
+ * back. Without the stream level once the client ended the stream (a
+ * WINDOW_UPDATE for a stream that sends nothing more is wasted). */
+static void window_return(rh_call *call, size_t n, bool stream_too)
 {
-    call->remote_end = true;
+    conn *c = call->conn;
+    if (!c || !c->h2 || !n) return;
+    int rv = stream_too && !call->closed ? nghttp2_session_consume(c->h2, call->stream_id, n)
+                                         : nghttp2_session_consume_connection(c->h2, n);
+    if (rv != 0) log_debug("stream %d: consume: %s", call->stream_id, nghttp2_strerror(rv));
+}
+
+/* n held bytes left the hold: the connection's share of their window
+ * (flow.h) and, if delivered on an open stream, the stream's. */
+static void held_release(rh_call *call, size_t n, bool stream_too)
+{
+    conn *c = call->conn;
+    if (!n) return;
+    buf_consume(&call->held, n);
+    if (!c) return;
+    size_t give = rx_hold_release(&c->hold, n);
+    if (c->h2 && stream_too && !call->closed && !call->remote_end)
+        nghttp2_session_consume_stream(c->h2, call->stream_id, n);
+    if (c->h2 && give) nghttp2_session_consume_connection(c->h2, give);
+    conn_mark_dirty(c); /* the WINDOW_UPDATEs */
+}
+
+/* Keeps request bytes of a paused call. The stream's window stays used
+ * (so the client stops when it is spent); the connection's comes back
+ * while the connection holds less than its budget (flow.h). */
+static void hold(rh_call *call, const uint8_t *data, size_t n)
+{
+    conn *c = call->conn;
+    if (!c) return;
+    if (buf_append(&call->held, data, n) < 0) {
+        window_return(call, n, false);
+        call_abort(call, RH_RESOURCE_EXHAUSTED,
+                   "out of memory holding request data for a paused call");
+        return;
+    }
+    size_t give = rx_hold_add(&c->hold, n);
+    if (give && c->h2) nghttp2_session_consume_connection(c->h2, give);
+}
+
+/* Whether the plugin's pause holds deliveries back now (a call that ended
+ * only drops what it held). */
+static bool holding(const rh_call *call)
+{
+    return call->paused && call->handler && !call->finished;
+}
+
+void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
+{
+    size_t taken = 0;
+    if (!call->handler || call->finished)
+        taken = len; /* dropped */
+    else if (!call->paused && !buf_avail(&call->held))
+        taken = call_feed(call, data, len);
+    window_return(call, taken, !last);
+    if (taken < len) hold(call, data + taken, len - taken);
+}
+
+static void remote_end_deliver(rh_call *call)
+{
     if (!call->handler) return;
     if (!call->finished) {
         if (grpc_frame_reader_partial(&call->reader)) {
@@ -724,6 +857,55 @@ void call_on_remote_end(rh_call *call)
     if (call->handler && call->m->on_half_close) call->m->on_half_close(call);
 }
 
+void call_on_remote_end(rh_call *call)
+{
+    call->remote_end = true;
+    if (buf_avail(&call->held) || holding(call)) {
+        call->end_held = true; /* after the held bytes, when resumed */
+        return;
+    }
+    remote_end_deliver(call);
+}
+
+/* Delivers (or, for a call that ended, drops) what was held, then a held
+ * half-close; stops when the plugin pauses again. From the loop, never
+ * inside a plugin's callback. */
+static void deliver_held(rh_call *call)
+{
+    if (!stream_open(call)) return;
+    atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
+    while (buf_avail(&call->held) && !holding(call) && stream_open(call)) {
+        size_t n = call_feed(call, call->held.p + call->held.off, buf_avail(&call->held));
+        held_release(call, n, true);
+    }
+    if (call->end_held && !buf_avail(&call->held) && !holding(call) && stream_open(call)) {
+        call->end_held = false;
+        remote_end_deliver(call);
+    }
+    call_unref_local(call);
+}
+
+static void resume_fired(rh_timer *t)
+{
+    deliver_held((rh_call *)((char *)t - offsetof(rh_call, resume_timer)));
+}
+
+static void arm_resume(rh_call *call)
+{
+    if ((!buf_avail(&call->held) && !call->end_held) || holding(call) || !stream_open(call) ||
+        timer_armed(&call->resume_timer))
+        return;
+    if (timer_arm(&call->w->timers, &call->resume_timer, now_ns(), resume_fired) < 0)
+        call_abort(call, RH_RESOURCE_EXHAUSTED, "out of memory resuming a paused call");
+}
+
+void call_pause_reading(rh_call *call, bool paused)
+{
+    if (call->paused == paused) return;
+    call->paused = paused;
+    if (!paused) arm_resume(call);
+}
+
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
@@ -733,9 +915,12 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
                        ? "call cancelled by the client"
                        : "stream reset or connection lost");
     call->handler = false;
+    timer_cancel(&call->w->timers, &call->resume_timer);
+    call->end_held = false;
     conn *c = call->conn;
     if (c) {
         outq_drop(call); /* a closed stream sends nothing more */
+        held_release(call, buf_avail(&call->held), false);
         if (call->prev) call->prev->next = call->next;
         else c->calls = call->next;
         if (call->next) call->next->prev = call->prev;
@@ -743,6 +928,7 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
         c->n_calls--;
         c->rx_bytes -= call->rx_charged;
         call->rx_charged = 0;
+        decoded_uncharge(call);
         call->conn = NULL;
     }
     call_unref_local(call);
@@ -782,7 +968,7 @@ static int outq_admit(rh_call *call, size_t n)
     return RH_E_CANCELLED;
 }
 
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len)
+static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
@@ -797,6 +983,17 @@ int call_send_packed(rh_call *call, const uint8_t *framed, size_t len)
     call->bytes_out += len;
     kick_output(call);
     return 0;
+}
+
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted)
+{
+    int rv = send_packed(call, framed, len);
+    if (rv == 0 && !counted)
+        atomic_fetch_add_explicit(&call->sendq, len, memory_order_relaxed);
+    else if (rv != 0 && counted)
+        atomic_fetch_sub_explicit(&call->sendq, len, memory_order_relaxed);
+    if (rv != 0 && counted && call->waiters.head) writable_check(call);
+    return rv;
 }
 
 int call_send(rh_call *call, const ProtobufCMessage *msg)
@@ -824,6 +1021,7 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
     grpc_frame_prefix(p, false, (uint32_t)n);
     protobuf_c_message_pack(msg, p + GRPC_FRAME_PREFIX);
     call->outq.len += n + GRPC_FRAME_PREFIX;
+    atomic_fetch_add_explicit(&call->sendq, n + GRPC_FRAME_PREFIX, memory_order_relaxed);
     call->msgs_out++;
     call->bytes_out += n + GRPC_FRAME_PREFIX;
     kick_output(call);
@@ -917,5 +1115,59 @@ int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, voi
         if (heap) free(l);
         return RH_E_NOMEM;
     }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * notify_writable
+ * ---------------------------------------------------------------------- */
+
+static void writable_fired(rh_timer *t)
+{
+    rh_call *call = (rh_call *)((char *)t - offsetof(rh_call, writable_timer));
+    size_t queued = atomic_load_explicit(&call->sendq, memory_order_relaxed);
+    flow_waiter *due = flow_waiters_take_due(&call->waiters, queued, call->finished);
+    /* Each waiter holds a reference: the call outlives every cb but
+     * possibly not the last unref. */
+    while (due) {
+        flow_waiter *wt = due;
+        due = wt->next;
+        wt->cb(call, wt->arg);
+        free(wt);
+        call_unref_local(call);
+    }
+}
+
+/* Runs the due waiters from the loop (never inside nghttp2's send
+ * callback or a plugin's call). */
+static void writable_check(rh_call *call)
+{
+    if (timer_armed(&call->writable_timer) ||
+        !flow_waiters_due(&call->waiters,
+                          atomic_load_explicit(&call->sendq, memory_order_relaxed),
+                          call->finished))
+        return;
+    if (timer_arm(&call->w->timers, &call->writable_timer, now_ns(), writable_fired) < 0)
+        log_error("stream %d: out of memory arming a notify_writable callback; it runs when "
+                  "the call's output moves next", call->stream_id);
+}
+
+int call_notify_writable_local(rh_call *call, size_t low_water, void (*cb)(rh_call *, void *),
+                               void *arg)
+{
+    if (atomic_load(&call->w->exited)) {
+        /* The worker's loop has ended: the call was cancelled; cb now,
+         * exactly once (as call_later does). */
+        cb(call, arg);
+        return 0;
+    }
+    flow_waiter *wt = malloc(sizeof *wt);
+    if (!wt) return RH_E_NOMEM;
+    wt->low_water = low_water;
+    wt->cb = cb;
+    wt->arg = arg;
+    atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
+    flow_waiters_push(&call->waiters, wt);
+    writable_check(call);
     return 0;
 }

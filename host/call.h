@@ -21,6 +21,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "conn.h"
+#include "flow.h"
 #include "grpc_frame.h"
 #include "registry.h"
 #include "rpchost/plugin.h"
@@ -78,9 +79,17 @@ struct rh_call {
     bool deferred;    /* data provider waiting for bytes */
     bool closed;      /* stream closed */
 
+    /* --- request flow control (pause_reading) ----------------------------- */
+    bool paused;      /* the plugin paused reading: hold, deliver nothing */
+    bool end_held;    /* END_STREAM came while bytes were held: half-close later */
+    buf held;         /* request bytes received while paused; their stream
+                       * window is not returned until they are delivered */
+    rh_timer resume_timer; /* delivers held bytes from the loop after a resume */
+
     /* --- request messages -------------------------------------------------- */
     grpc_frame_reader reader;
     size_t rx_charged;           /* reader buffer bytes counted in conn->rx_bytes */
+    size_t rx_decoded;           /* msg_arena heap bytes counted in conn->rx_bytes */
     ProtobufCMessage *unary_msg; /* decoded, delivered at END_STREAM */
     arena msg_arena;             /* reset before each decode */
     ProtobufCAllocator msg_pa;
@@ -93,6 +102,11 @@ struct rh_call {
     /* --- response ---------------------------------------------------------- */
     md_list init_md, trail_md;
     buf outq; /* framed response messages not yet taken by nghttp2 */
+    /* send_queued(): outq bytes plus sends posted from other threads and
+     * not yet applied. Written on the worker and by posting threads. */
+    atomic_size_t sendq;
+    flow_waiters waiters;   /* notify_writable callbacks (worker only) */
+    rh_timer writable_timer; /* runs due waiters from the loop */
     rh_status status;
     const char *status_msg; /* arena, "" if none */
 
@@ -113,7 +127,10 @@ rh_call *call_new(conn *c, int32_t stream_id);
 int call_on_header(rh_call *call, const uint8_t *name, size_t namelen,
                    const uint8_t *value, size_t valuelen);
 void call_on_headers_end(rh_call *call);
-void call_on_data(rh_call *call, const uint8_t *data, size_t len);
+/* A DATA chunk of the request; `last` when its frame carries END_STREAM.
+ * Bytes delivered or dropped get their flow-control window back at once;
+ * bytes held for a paused call when they are delivered. */
+void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last);
 void call_on_remote_end(rh_call *call);
 /* The stream is gone (client reset, connection lost, or done). Drops the
  * stream's reference: the call may be freed on return. */
@@ -126,7 +143,9 @@ ssize_t call_data_read(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size
 int call_data_send(rh_call *call, const uint8_t *framehd, size_t length);
 
 /* --- the API, on the worker thread ----------------------------------------- */
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len);
+/* counted: len is already in call->sendq (a send posted from another
+ * thread); on failure it is taken out again. */
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted);
 int call_send(rh_call *call, const ProtobufCMessage *msg);
 /* The handler's finish (after XS_FINISH_REQ was claimed). */
 int call_finish(rh_call *call, rh_status code, const char *message);
@@ -139,6 +158,12 @@ void call_abort(rh_call *call, rh_status code, const char *message);
 void call_unref_local(rh_call *call);
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *),
                      void *arg, bool heap);
+
+/* pause_reading on the worker: see plugin.h. */
+void call_pause_reading(rh_call *call, bool paused);
+/* notify_writable on the worker; takes a call reference until cb ran. */
+int call_notify_writable_local(rh_call *call, size_t low_water,
+                               void (*cb)(rh_call *, void *), void *arg);
 
 void *call_arena_alloc(rh_call *call, size_t size);
 

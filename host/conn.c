@@ -98,6 +98,7 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
     c->fd = fd;
     c->peer = peer_new(sa, unix_path);
     if (!c->peer) goto fail;
+    c->hold.budget = w->s->conn_window;
     c->reset_tokens = w->s->server_reset_budget;
     c->reset_refill_ns = now_ns();
     c->last_active_ns = c->reset_refill_ns;
@@ -353,8 +354,9 @@ void conn_read(conn *c)
             return;
         }
         /* A short read emptied the socket; edge-triggered epoll tells us
-         * about the next bytes. */
-        if ((size_t)n < w->rbuf_size) return;
+         * about the next bytes. Not when the same edge reported the FIN:
+         * no other edge would come, so read on to see the end. */
+        if ((size_t)n < w->rbuf_size && !c->rdhup) return;
     }
     worker_mark_readable(w, c); /* budget spent: more next iteration */
 }
@@ -375,6 +377,7 @@ void conn_on_event(conn *c, uint32_t events)
         if (write_pending(c) < 0) return;
         conn_mark_dirty(c);
     }
+    if (events & (EPOLLRDHUP | EPOLLHUP)) c->rdhup = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) conn_read(c);
 }
 

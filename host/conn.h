@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "flow.h"
 #include "timer.h"
 #include "tls.h"
 #include "worker.h"
@@ -54,6 +55,7 @@ struct conn {
     bool in_readable;  /* on the worker's readable list */
     bool read_blocked; /* too much unsent output: stop reading */
     bool preface_seen; /* the client's SETTINGS arrived */
+    bool rdhup;        /* epoll saw the peer's FIN: read to the end */
     conn *next_dirty, *next_readable;
     conn *prev, *next; /* worker's list */
 
@@ -65,6 +67,7 @@ struct conn {
     uint32_t n_calls;
     size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
     size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
+    rx_hold hold;      /* request bytes held for paused calls (budget: conn_window) */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */

@@ -28,9 +28,6 @@ static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
 static const rh_settings *settings;
 
-#define STREAM_WINDOW (1 << 20)
-#define CONN_WINDOW (8 << 20)
-
 static rh_call *stream_call(nghttp2_session *s, int32_t stream_id)
 {
     return stream_id > 0 ? nghttp2_session_get_stream_user_data(s, stream_id) : NULL;
@@ -120,13 +117,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     return 0;
 }
 
+/* Flow control is manual (no_auto_window_update): the call returns the
+ * window of the bytes it took and keeps it for bytes held while paused. */
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user)
 {
-    (void)flags;
     (void)user;
     rh_call *call = stream_call(s, stream_id);
-    if (call) call_on_data(call, data, len);
+    if (call)
+        call_on_data(call, data, len, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
+    else
+        nghttp2_session_consume(s, stream_id, len); /* no call: dropped */
     return 0;
 }
 
@@ -215,6 +216,9 @@ int h2_init(const rh_settings *s)
     nghttp2_option_set_max_outbound_ack(options, s->max_outbound_ack);
     /* Closed streams are kept only for RFC 7540 priorities: not needed. */
     nghttp2_option_set_no_closed_streams(options, 1);
+    /* Receive windows are returned by call.c as the gRPC layer takes the
+     * bytes, so a paused call (pause_reading) really stops its client. */
+    nghttp2_option_set_no_auto_window_update(options, 1);
     return 0;
 }
 
@@ -232,10 +236,11 @@ int h2_session_new(conn *c)
     if (rv != 0) return -12;
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, settings->max_concurrent_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings->stream_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings->header_list_soft},
     };
     rv = nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
-    if (rv == 0) rv = nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW);
+    if (rv == 0) rv = nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0,
+                                                            (int32_t)settings->conn_window);
     return rv == 0 ? 0 : -22;
 }

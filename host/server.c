@@ -39,6 +39,12 @@ static void fill_defaults(const rh_settings *s)
     DEFAULT(max_recv_message, 4u << 20);
     DEFAULT(max_send_message, 4u << 20);
     DEFAULT(max_send_queue, 64u << 20);
+    DEFAULT(stream_window, 1u << 20);
+    DEFAULT(conn_window, 8u << 20);
+    /* Below the protocol's initial 65535 a window would shrink, which
+     * HTTP/2 allows but gains nothing. */
+    if (cfg.stream_window < 65535) cfg.stream_window = 65535;
+    if (cfg.conn_window < 65535) cfg.conn_window = 65535;
     /* One message must always fit. */
     if (cfg.max_send_queue < cfg.max_send_message + 5) cfg.max_send_queue = cfg.max_send_message + 5;
     DEFAULT(drain_timeout_ms, 30000);

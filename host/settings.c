@@ -192,6 +192,7 @@ static const key_def keys[] = {
     {"cert", K_STR, F(cert_file), 0},
     {"key", K_STR, F(key_file), 0},
     {"client_ca", K_STR, F(client_ca), 0},
+    {"client_cert_optional", K_BOOL, F(client_cert_optional), 0},
     {"plaintext", K_BOOL, F(plaintext), 0},
     {"workers", K_WORKERS, F(workers), 256},
     {"log_level", K_LOGLEVEL, F(log_level), 0},
@@ -214,6 +215,8 @@ static const key_def keys[] = {
     {"max_connections", K_U32, F(max_connections), UINT32_MAX},
     {"handshake_timeout_ms", K_U32, F(handshake_timeout_ms), UINT32_MAX},
     {"idle_timeout_ms", K_U32, F(idle_timeout_ms), UINT32_MAX},
+    {"stream_window", K_U32, F(stream_window), INT32_MAX},
+    {"conn_window", K_U32, F(conn_window), INT32_MAX},
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
@@ -437,6 +440,8 @@ static const char usage[] =
     "                        (defaults $CERT_FILE, $KEY_FILE)\n"
     "  --plaintext           serve h2c (prior knowledge) without TLS\n"
     "  --client-ca F         require client certificates signed by F (mTLS)\n"
+    "  --client-cert-optional  with --client-ca: verify a certificate a client\n"
+    "                        presents, but let clients without one in (tokens)\n"
     "  --workers N           worker threads (default: one per core)\n"
     "  --config FILE         INI file: [rpchost] settings, [plugin.NAME] plugin keys\n"
     "  --log-level L         error, warn, info (default) or debug\n"
@@ -448,7 +453,7 @@ static const char usage[] =
     "reloads TLS certificates and the config's plugin sections.\n";
 
 enum {
-    OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA,
+    OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
     OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION
 };
 
@@ -458,6 +463,7 @@ static const struct option long_opts[] = {
     {"cert", required_argument, NULL, OPT_CERT},
     {"key", required_argument, NULL, OPT_KEY},
     {"plaintext", no_argument, NULL, OPT_PLAINTEXT},
+    {"client-cert-optional", no_argument, NULL, OPT_CLIENT_CERT_OPTIONAL},
     {"client-ca", required_argument, NULL, OPT_CLIENT_CA},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -492,6 +498,8 @@ static void set_defaults(rh_settings *s)
     s->max_connections = 10000;
     s->handshake_timeout_ms = 10000;
     s->idle_timeout_ms = 0;
+    s->stream_window = 1u << 20;
+    s->conn_window = 8u << 20;
     s->max_recv_message = 4u << 20;
     s->max_send_message = 4u << 20;
     s->max_send_queue = 64u << 20;
@@ -568,6 +576,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CERT: cert_seen = true; rc = replace_str(&s->cert_file, v); break;
         case OPT_KEY: rc = replace_str(&s->key_file, v); break;
         case OPT_PLAINTEXT: plaintext_seen = true; s->plaintext = true; break;
+        case OPT_CLIENT_CERT_OPTIONAL: s->client_cert_optional = true; break;
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;

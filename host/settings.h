@@ -37,6 +37,7 @@ typedef struct rh_settings {
     char *cert_file;           /* TLS certificate chain (PEM) */
     char *key_file;            /* TLS private key (PEM) */
     char *client_ca;           /* verify client certificates (mTLS) if set */
+    bool client_cert_optional; /* with client_ca: a client may present none */
     bool plaintext;            /* h2c with prior knowledge, no TLS */
     int workers;               /* default: number of online CPUs */
     char *config_file;
@@ -61,6 +62,11 @@ typedef struct rh_settings {
     uint32_t max_connections;          /* per worker: 10000 */
     uint32_t handshake_timeout_ms;     /* 10000 */
     uint32_t idle_timeout_ms;          /* 0 = none */
+    uint32_t stream_window;            /* 1 MiB: HTTP/2 receive window per stream,
+                                        * the most a paused call holds */
+    uint32_t conn_window;              /* 8 MiB: receive window per connection;
+                                        * paused calls of one connection hold at
+                                        * most twice this (docs/transport.md) */
 
     /* gRPC */
     size_t max_recv_message;           /* 4 MiB */

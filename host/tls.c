@@ -15,6 +15,9 @@ static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static BIO_METHOD *source_method;
 static SSL_CTX *cur_ctx;
 static char *cert_file, *key_file, *client_ca;
+/* With client_ca: verify a certificate the client presents, but admit clients
+ * that present none (they authenticate otherwise, e.g. with a bearer token). */
+static bool client_cert_optional;
 
 /* HTTP/2 (RFC 9113 9.2.2) forbids TLS 1.2 cipher suites without
  * ephemeral key exchange and AEAD; TLS 1.3 suites are all fine. */
@@ -97,7 +100,9 @@ static SSL_CTX *build_ctx(void)
         }
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
         if (names) SSL_CTX_set_client_CA_list(ctx, names);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify(ctx, client_cert_optional ? SSL_VERIFY_PEER
+                                    : SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                           NULL);
     }
     return ctx;
 fail:
@@ -164,6 +169,7 @@ int tls_init(const rh_settings *s)
     cert_file = strdup(s->cert_file);
     key_file = strdup(s->key_file);
     client_ca = s->client_ca ? strdup(s->client_ca) : NULL;
+    client_cert_optional = s->client_cert_optional;
     if (!cert_file || !key_file || (s->client_ca && !client_ca)) return -ENOMEM;
     SSL_CTX *ctx = build_ctx();
     if (!ctx) return -EINVAL;

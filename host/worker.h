@@ -40,6 +40,8 @@ typedef enum xop_kind {
     XOP_ADD_MD,      /* call: metadata */
     XOP_UNREF,       /* call: drop a reference */
     XOP_LATER,       /* call: arm a call_later timer */
+    XOP_PAUSE,       /* call: pause_reading */
+    XOP_NOTIFY,      /* call: notify_writable */
     XOP_SHUTDOWN,    /* worker: graceful stop */
     XOP_CANCEL_INST, /* worker: cancel every call of an instance */
     XOP_REFRESH,     /* worker: the registry changed */
@@ -66,6 +68,14 @@ typedef struct xop {
             void (*cb)(struct rh_call *call, void *arg);
             void *arg;
         } later;
+        struct {
+            size_t low_water;
+            void (*cb)(struct rh_call *call, void *arg);
+            void *arg;
+        } notify;
+        struct {
+            bool paused;
+        } pause;
         struct {
             int64_t drain_deadline;
         } shutdown;

@@ -559,7 +559,7 @@ static int dec_struct_cb(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t 
     if (!key)
         return jp_oom(ctx);
     size_t mark = jp_path_field(ctx, key);
-    json_t *val;
+    json_t *val = NULL;
     int rc = dec_value_msg(ctx, vd, vl, &val);
     if (!rc)
         rc = dec_set(ctx, arg, key, val);
@@ -588,7 +588,7 @@ static int dec_list_cb(jp_ctx *ctx, void *arg, uint32_t num, int wt, uint64_t v,
     if (num != 1 || wt != JP_WT_LEN)
         return 0;
     size_t mark = jp_path_index(ctx, json_array_size(arg));
-    json_t *val;
+    json_t *val = NULL;
     int rc = dec_value_msg(ctx, data, len, &val);
     jp_path_pop(ctx, mark);
     if (rc)

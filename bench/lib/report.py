@@ -27,9 +27,15 @@ class Row:
             return None
         return a / b
 
+    load_bound = None  # why calls/s here measures the load generator, not the server
+
     def verdict(self):
         if not self.target:
             return ""
+        if self.load_bound and self.target[0] != "abs<=":
+            r = self.ratio()
+            if r is not None and r < self.target[1]:
+                return "load-bound (%s; see CPU per call)" % self.load_bound
         op, want = self.target
         if op == "abs<=":
             a = self.medians()[0]

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RPCHOST_ABI_MAJOR 1
-#define RPCHOST_ABI_MINOR 0
+#define RPCHOST_ABI_MINOR 1
 
 #define RH_PLUGIN_MAGIC 0x48435052u /* "RPCH" little-endian */
 #define RH_NOTE_NAME "rpchost"      /* ELF note owner, 8 bytes with NUL */
@@ -178,6 +178,42 @@ typedef struct rh_host_api {
         __attribute__((format(printf, 3, 4)));
     /* The plugin ctx the call runs in (for logging from handlers). */
     rh_plugin_ctx *(*call_plugin)(rh_call *call);
+
+    /* --- backpressure (ABI 1.1) ---------------------------------------
+     * Check offsetof(rh_host_api, pause_reading) < api->size before use:
+     * a 1.0 host does not have these. docs/plugin-guide.md, "Backpressure".
+     *
+     * pause_reading: paused = 1 stops delivering on_message (and
+     * on_half_close) for the call; request bytes that arrive meanwhile
+     * are held by the host without returning their HTTP/2 flow-control
+     * window, so the client stops sending once the stream's window is
+     * used up (the host holds at most [rpchost] stream_window bytes per
+     * paused call). paused = 0 delivers what was held, from the worker's
+     * loop (never from inside pause_reading), and reopens the window.
+     * Idempotent; from any thread. A pause made on the call's worker
+     * takes effect at once, even for the rest of the DATA being delivered
+     * (the next on_message does not come); from another thread it takes
+     * effect when the worker applies it, so messages may still arrive
+     * until then. Operations of different threads reach the worker in
+     * the order they were posted: a resume posted by another thread while
+     * the worker's callback pauses is applied after that pause. Returns 0
+     * (also for a call that already ended: harmless). */
+    int (*pause_reading)(rh_call *call, int paused);
+    /* Response bytes of this call queued and not yet handed to HTTP/2
+     * framing (they wait for the client's flow-control window), including
+     * sends posted from other threads and not yet applied. Any thread. */
+    size_t (*send_queued)(rh_call *call);
+    /* One-shot: cb(call, arg) runs on the call's worker once send_queued
+     * is <= low_water, or once the call ended (then is_done(call) is
+     * true and sends are pointless). Runs from the worker's loop, never
+     * inside notify_writable, also when the condition already holds. The
+     * host holds a call reference until cb returned (as with call_later),
+     * so cb runs exactly once. Any thread; several may be pending.
+     * Pattern: send while send_queued(call) <= HIGH; above it, stop and
+     * notify_writable(call, LOW, resume, arg). [rpchost] max_send_queue
+     * stays a per-connection last resort for plugins that do not pace. */
+    int (*notify_writable)(rh_call *call, size_t low_water,
+                           void (*cb)(rh_call *call, void *arg), void *arg);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@ void al_sha256(const void *data, size_t len, uint8_t out[AL_DIGEST_LEN])
 
 int al_hasher_init(al_hasher *h)
 {
+    h->last_len = 0;
     h->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     h->ctx = EVP_MD_CTX_new();
     if (!h->md || !h->ctx) {
@@ -24,6 +26,8 @@ int al_hasher_init(al_hasher *h)
 
 void al_hasher_free(al_hasher *h)
 {
+    OPENSSL_cleanse(h->last_token, sizeof h->last_token);
+    h->last_len = 0;
     EVP_MD_CTX_free(h->ctx);
     EVP_MD_free(h->md);
     h->ctx = NULL;
@@ -33,11 +37,23 @@ void al_hasher_free(al_hasher *h)
 int al_hasher_digest(al_hasher *h, const void *data, size_t len,
                      uint8_t out[AL_DIGEST_LEN])
 {
+    if (len && len == h->last_len && al_ct_equal(data, h->last_token, len)) {
+        memcpy(out, h->last_digest, AL_DIGEST_LEN);
+        return 0;
+    }
     unsigned int n = 0;
     if (EVP_DigestInit_ex2(h->ctx, h->md, NULL) != 1 ||
         EVP_DigestUpdate(h->ctx, data, len) != 1 ||
-        EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != AL_DIGEST_LEN)
+        EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != AL_DIGEST_LEN) {
+        h->last_len = 0;
         return -EIO;
+    }
+    h->last_len = 0;
+    if (len && len <= sizeof h->last_token) {
+        memcpy(h->last_token, data, len);
+        memcpy(h->last_digest, out, AL_DIGEST_LEN);
+        h->last_len = len;
+    }
     return 0;
 }
 
@@ -46,12 +62,20 @@ static bool is_blank(uint8_t c)
     return c == ' ' || c == '\t';
 }
 
-static bool is_token68(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-           c == '~' || c == '+' || c == '/' || c == '=';
-}
+/* RFC 6750 token68 characters but '=' (only allowed as trailing padding). */
+static const uint8_t token68_chars[256] = {
+    ['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['+'] = 1, ['/'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+    ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,
+    ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1,
+    ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
+};
 
 static uint8_t lower(uint8_t c)
 {
@@ -88,7 +112,7 @@ al_verdict al_bearer_parse(const uint8_t *v, size_t len, const uint8_t **tok,
         return AL_INVALID;
     /* token68: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
     size_t i = 0;
-    while (i < len && v[i] != '=' && is_token68(v[i]))
+    while (i < len && token68_chars[v[i]])
         i++;
     if (i == 0)
         return AL_INVALID;

@@ -14,6 +14,7 @@
 #include "al_tokens.h"
 
 #define AL_TOKEN_MAX 4096 /* longer bearer tokens are refused unhashed */
+#define AL_HASHER_CACHE_MAX 128 /* longer tokens are hashed every time */
 
 #define AL_MSG_MISSING "missing bearer token"
 #define AL_MSG_INVALID "invalid token"
@@ -32,11 +33,18 @@ typedef enum al_verdict {
 typedef struct al_hasher {
     EVP_MD_CTX *ctx;
     EVP_MD *md;
+    /* The last token hashed and its digest: a client sends the same token
+     * on every call, and comparing (in constant time) is far cheaper than
+     * hashing. Only the thread owning the hasher reads it; wiped on free. */
+    size_t last_len; /* 0: empty */
+    uint8_t last_digest[AL_DIGEST_LEN];
+    uint8_t last_token[AL_HASHER_CACHE_MAX];
 } al_hasher;
 
 int al_hasher_init(al_hasher *h);   /* 0 or -ENOMEM */
 void al_hasher_free(al_hasher *h);
-/* 0, or -EIO if OpenSSL failed (the digest is then unusable). */
+/* SHA-256 of data (reusing the digest of the previous identical input).
+ * 0, or -EIO if OpenSSL failed (the digest is then unusable). */
 int al_hasher_digest(al_hasher *h, const void *data, size_t len,
                      uint8_t out[AL_DIGEST_LEN]);
 

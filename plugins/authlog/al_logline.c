@@ -36,7 +36,10 @@ typedef struct obuf {
     size_t len, cap;
 } obuf;
 
-static void put(obuf *o, const char *s, size_t n)
+/* The per-field helpers run for every call on the worker: always inline. */
+#define AL_INLINE static inline __attribute__((always_inline))
+
+AL_INLINE void put(obuf *o, const char *s, size_t n)
 {
     if (n > o->cap - o->len)
         n = o->cap - o->len;
@@ -44,7 +47,7 @@ static void put(obuf *o, const char *s, size_t n)
     o->len += n;
 }
 
-static void puts_(obuf *o, const char *s)
+AL_INLINE void puts_(obuf *o, const char *s)
 {
     put(o, s, strlen(s));
 }
@@ -52,57 +55,57 @@ static void puts_(obuf *o, const char *s)
 /* A string literal, without strlen. */
 #define put_lit(o, lit) put((o), (lit), sizeof(lit) - 1)
 
-static void putc_(obuf *o, char c)
+AL_INLINE void putc_(obuf *o, char c)
 {
     if (o->len < o->cap)
         o->p[o->len++] = c;
 }
 
-static void putu(obuf *o, uint64_t v)
+/* v in decimal, at least width digits (zero-padded). */
+AL_INLINE void putu_w(obuf *o, uint64_t v, int width)
 {
     char tmp[24];
-    size_t n = 0;
+    int i = (int)sizeof tmp;
     do {
-        tmp[n++] = (char)('0' + v % 10);
+        tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    while (n)
-        putc_(o, tmp[--n]);
+    while ((int)sizeof tmp - i < width)
+        tmp[--i] = '0';
+    put(o, tmp + i, sizeof tmp - (size_t)i);
 }
 
-static void putu_w(obuf *o, uint64_t v, int width)
+AL_INLINE void putu(obuf *o, uint64_t v)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n < width)
-        tmp[n++] = '0';
-    while (n)
-        putc_(o, tmp[--n]);
+    putu_w(o, v, 1);
 }
 
 static const char hexd[] = "0123456789abcdef";
 
-/* Text fields: blanks, controls, non-ASCII, quote and backslash as \xNN,
- * so a line always splits on blanks. In quoted mode blanks stay. Runs of
- * plain characters are copied in one go. */
-static bool text_plain(unsigned char c, bool quoted)
-{
-    return (c > 0x20 || (quoted && c == ' ')) && c < 0x7f && c != '"' && c != '\\';
-}
+/* Which bytes a field copies as they are: PLAIN_TEXT in an unquoted text
+ * field (printable, no blank, quote or backslash), PLAIN_QUOTED inside
+ * quotes and in JSON strings (blank allowed too). NUL is in neither, so
+ * the scans stop at the end of the string by themselves. */
+enum { PLAIN_TEXT = 1, PLAIN_QUOTED = 2 };
+static const uint8_t plain[256] = {
+    [' '] = PLAIN_QUOTED,
+    ['!'] = 3,
+    ['#' ... '['] = 3,
+    [']' ... '~'] = 3,
+};
 
+/* Text fields: what is not plain is written \xNN, so a line always splits
+ * on blanks. Runs of plain bytes are copied in one go. */
 static void put_text(obuf *o, const char *s, bool quoted)
 {
+    const uint8_t want = quoted ? PLAIN_QUOTED : PLAIN_TEXT;
     size_t start = o->len;
     while (*s) {
         /* An escape may have taken the field past the limit: no room. */
         size_t used = o->len - start;
         size_t room = used < AL_FIELD_MAX ? AL_FIELD_MAX - used : 0;
         size_t n = 0;
-        while (n < room && s[n] && text_plain((unsigned char)s[n], quoted))
+        while (n < room && (plain[(unsigned char)s[n]] & want))
             n++;
         put(o, s, n);
         s += n;
@@ -120,11 +123,6 @@ static void put_text(obuf *o, const char *s, bool quoted)
 
 /* JSON string contents; bytes >= 0x80 become \u00XX so the line stays
  * valid JSON whatever the client sent. */
-static bool json_plain(unsigned char c)
-{
-    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
-}
-
 static void put_json(obuf *o, const char *s)
 {
     size_t start = o->len;
@@ -133,7 +131,7 @@ static void put_json(obuf *o, const char *s)
         size_t used = o->len - start; /* the quote counts */
         size_t room = used < AL_FIELD_MAX + 1 ? AL_FIELD_MAX + 1 - used : 0;
         size_t n = 0;
-        while (n < room && s[n] && json_plain((unsigned char)s[n]))
+        while (n < room && (plain[(unsigned char)s[n]] & PLAIN_QUOTED))
             n++;
         put(o, s, n);
         s += n;

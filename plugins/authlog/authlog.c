@@ -175,10 +175,15 @@ static rh_status auth_on_start(rh_call *call, const char **message)
     al_read_begin(t);
     al_verdict v = al_auth_decide(atomic_load(&s->tokens), atomic_load(&s->exempt),
                                   &req, &who);
-    if (who) /* copied by the host; the entry may go after al_read_end */
-        api->set_principal(call, who->principal);
+    /* set_principal copies: the entry may be freed after al_read_end. */
+    bool attributed = who && api->set_principal(call, who->principal) == 0;
     switch (v) {
     case AL_ALLOW:
+        if (!attributed) { /* never run a call as nobody by accident */
+            st = RH_RESOURCE_EXHAUSTED;
+            *message = "authlog: out of memory";
+        }
+        break;
     case AL_EXEMPT:
         break;
     case AL_MISSING:

@@ -13,7 +13,8 @@
 /* Defaults of the [plugin.interop] keys (docs/interop.md). */
 #define INTEROP_MAX_RESPONSE_SIZE_DEFAULT (16u << 20)   /* one response body */
 #define INTEROP_MAX_PENDING_DEFAULT 10000u             /* queued responses per call */
-#define INTEROP_MAX_PENDING_BYTES_DEFAULT (64u << 20)  /* queued body bytes per call */
+#define INTEROP_MAX_PENDING_BYTES_DEFAULT (1u << 30)   /* queued body bytes per call */
+#define INTEROP_SEND_HIGH_WATER_DEFAULT (1u << 20)     /* host queue per call before pausing */
 
 /* Set once by init, read-only while calls run. */
 typedef struct interop_globals {
@@ -22,6 +23,10 @@ typedef struct interop_globals {
     size_t max_response_size;
     size_t max_pending;
     size_t max_pending_bytes;
+    /* Pacing (ABI 1.1): stop sending while the host holds more than
+     * send_high_water bytes of the call's responses, continue from
+     * notify_writable at half of it. 0: no pacing (the host's limits). */
+    size_t send_high_water;
 } interop_globals;
 
 extern interop_globals interop_g;
@@ -74,6 +79,7 @@ typedef struct interop_stream_state {
     bool hold;              /* HalfDuplexCall: send nothing before half close */
     bool half_closed;
     bool timer_armed;       /* a call_later is outstanding */
+    bool writable_armed;    /* a notify_writable is outstanding */
     bool delay_done;        /* the head's interval has elapsed */
     bool done;              /* finished or cancelled: no more sends */
     bool echoed_initial;

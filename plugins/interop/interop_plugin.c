@@ -44,10 +44,15 @@ static int interop_init(const rh_host_api *api, rh_plugin_ctx *ctx) {
     size_t max_resp = INTEROP_MAX_RESPONSE_SIZE_DEFAULT;
     size_t max_pending = INTEROP_MAX_PENDING_DEFAULT;
     size_t max_pending_bytes = INTEROP_MAX_PENDING_BYTES_DEFAULT;
+    size_t high_water = INTEROP_SEND_HIGH_WATER_DEFAULT;
     if (config_size(ctx, "max_response_size", 0, 1u << 30, &max_resp) < 0 ||
         config_size(ctx, "max_pending", 1, 1u << 20, &max_pending) < 0 ||
-        config_size(ctx, "max_pending_bytes", 0, (size_t)1 << 34, &max_pending_bytes) < 0)
+        config_size(ctx, "max_pending_bytes", 0, (size_t)1 << 34, &max_pending_bytes) < 0 ||
+        config_size(ctx, "send_high_water", 0, (size_t)1 << 31, &high_water) < 0)
         return -EINVAL;
+    /* A 1.0 host has no send_queued/notify_writable: no pacing there. */
+    if (api->size < offsetof(rh_host_api, notify_writable) + sizeof api->notify_writable)
+        high_water = 0;
 
     if (instances == 0 || max_resp > zeros_len) {
         /* Anonymous read-only pages all map the kernel's zero page: a
@@ -71,10 +76,12 @@ static int interop_init(const rh_host_api *api, rh_plugin_ctx *ctx) {
     interop_g.max_response_size = max_resp;
     interop_g.max_pending = max_pending;
     interop_g.max_pending_bytes = max_pending_bytes;
+    interop_g.send_high_water = high_water;
     instances++;
     api->log(ctx, RH_LOG_DEBUG,
-             "interop: max_response_size=%zu max_pending=%zu max_pending_bytes=%zu", max_resp,
-             max_pending, max_pending_bytes);
+             "interop: max_response_size=%zu max_pending=%zu max_pending_bytes=%zu "
+             "send_high_water=%zu",
+             max_resp, max_pending, max_pending_bytes, high_water);
     return 0;
 }
 

@@ -3,16 +3,26 @@
  * queue is sent in order, each response after its interval_us on a host
  * timer (never sleeping on the worker's loop).
  *
+ * Pacing: a response is sent only while the host holds at most
+ * send_high_water bytes of the call's responses (send_queued); above it the
+ * stream waits for notify_writable at half the mark, so a client that reads
+ * slowly (or not at all) makes the host hold about one high-water mark and
+ * one response for the call, however long the stream.
+ *
  * Lifetime: the queue (malloc) belongs to the call state. It is freed when
- * the call ends (finish or on_cancel), unless a timer is outstanding: then
- * the timer callback frees it. The host's timer holds its own call
- * reference, so the call state outlives the timer. */
+ * the call ends (finish or on_cancel), unless a timer or a writable
+ * notification is outstanding: then that callback frees it. The host holds
+ * a call reference for each, so the call state outlives them. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "interop.h"
 
 static void stream_pump(rh_call *call, interop_stream_state *st);
+
+static bool stream_waiting(const interop_stream_state *st) {
+    return st->timer_armed || st->writable_armed;
+}
 
 static void stream_release(interop_stream_state *st) {
     free(st->q);
@@ -32,7 +42,7 @@ static void stream_end(rh_call *call, interop_stream_state *st, rh_status code,
     }
     interop_finish(call, code, message); /* copies message */
     st->done = true;
-    if (!st->timer_armed)
+    if (!stream_waiting(st))
         stream_release(st);
 }
 
@@ -82,10 +92,34 @@ static void stream_on_timer(rh_call *call, void *arg) {
     stream_pump(call, st);
 }
 
+static void stream_on_writable(rh_call *call, void *arg) {
+    (void)arg;
+    interop_stream_state *st = API->call_state(call);
+    st->writable_armed = false;
+    if (st->done || API->is_done(call)) { /* ended while the client was slow */
+        st->done = true;
+        stream_release(st);
+        return;
+    }
+    stream_pump(call, st);
+}
+
+/* True when the host holds too much of this call's output: the stream then
+ * continues from notify_writable. */
+static bool stream_must_wait(rh_call *call, interop_stream_state *st) {
+    size_t high = interop_g.send_high_water;
+    if (high == 0 || API->send_queued(call) <= high)
+        return false;
+    if (API->notify_writable(call, high / 2, stream_on_writable, NULL) != 0)
+        return false; /* out of memory: send anyway, the host's cap still applies */
+    st->writable_armed = true;
+    return true;
+}
+
 /* Sends what may be sent now; arms a timer for the next delayed response;
  * ends the call once everything is sent and the client half-closed. */
 static void stream_pump(rh_call *call, interop_stream_state *st) {
-    while (!st->done && !st->timer_armed) {
+    while (!st->done && !stream_waiting(st)) {
         if (st->hold && !st->half_closed)
             return;
         if (st->len == 0) {
@@ -106,6 +140,8 @@ static void stream_pump(rh_call *call, interop_stream_state *st) {
             st->timer_armed = true;
             return;
         }
+        if (stream_must_wait(call, st))
+            return;
         st->head = (st->head + 1) % st->cap;
         st->len--;
         st->pending_bytes -= (size_t)next.size;
@@ -204,6 +240,6 @@ void interop_stream_on_half_close(rh_call *call) {
 void interop_stream_on_cancel(rh_call *call) {
     interop_stream_state *st = API->call_state(call);
     st->done = true;
-    if (!st->timer_armed)
+    if (!stream_waiting(st))
         stream_release(st);
 }

@@ -8,6 +8,7 @@
  * COMMIT, so an OK always means the rows are on disk. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,8 @@
 #endif
 /* Points a Track handler gathers before handing a batch to the writer. */
 #define TRACK_BATCH 512
-/* Points queued to the writer, over all calls, before Track handlers wait
- * for it (about 40 bytes each: a 5 MiB bound). */
+/* Points queued to the writer, over all calls, before Track calls pause
+ * their reading until it drains (about 40 bytes each: a 5 MiB bound). */
 #define MAX_QUEUED_POINTS (128 * 1024)
 
 /* The plugin instance. A global is right here: the host loads every
@@ -47,6 +48,8 @@ typedef struct track_state {
     uint64_t flushed;    /* points handed to the writer */
     size_t n;            /* points in batch */
     atomic_int failed;   /* set on the writer thread: staged points lost */
+    rh_call *call;       /* for the waiter's resume */
+    writer_waiter waiter; /* while paused: in the writer's list, with a call reference */
     store_point batch[TRACK_BATCH];
 } track_state;
 
@@ -128,7 +131,7 @@ static void start_on_message(rh_call *call, const ProtobufCMessage *msg)
         return;
     }
     R.api->call_ref(call); /* dropped in job_done, after the answer */
-    writer_submit(&R.w, j);
+    writer_submit(&R.w, j); /* a Start never waits, full queue or not */
 }
 
 /* ---------------------------------------------------------------- Track */
@@ -148,11 +151,43 @@ static writer_job *track_job_new(rh_call *call, track_state *ts, writer_job_kind
     return j;
 }
 
-static void submit_with_ref(rh_call *call, writer_job *j)
+/* Returns writer_submit's verdict: 1 when the writer's queue is full. */
+static int submit_with_ref(rh_call *call, writer_job *j)
 {
     if (call)
         R.api->call_ref(call);
-    writer_submit(&R.w, j);
+    return writer_submit(&R.w, j);
+}
+
+/* Runs on the writer thread once its queue drained (or at stop). */
+static void track_resume(writer_waiter *wt)
+{
+    track_state *ts = (track_state *)((char *)wt - offsetof(track_state, waiter));
+    rh_call *call = ts->call;
+    R.api->pause_reading(call, 0);
+    R.api->call_unref(call); /* the waiter's; ts may be gone after it */
+}
+
+/* Backpressure: the writer's queue is full, so this Track stops reading
+ * (its client's HTTP/2 window closes) until the writer drained it. Only
+ * this call waits; its worker serves everyone else. The pause is made on
+ * the worker after the waiter is linked: a resume the writer posts in
+ * between reaches the worker after this callback, i.e. after the pause. */
+static void track_pause(rh_call *call, track_state *ts)
+{
+    ts->call = call;
+    ts->waiter.resume = track_resume;
+    R.api->call_ref(call);
+    size_t queued = writer_wait_room(&R.w, &ts->waiter);
+    if (queued == 0) { /* drained meanwhile */
+        R.api->call_unref(call);
+        return;
+    }
+    R.api->pause_reading(call, 1);
+    R.api->log(R.ctx, RH_LOG_DEBUG,
+               "track: %zu points wait for the writer (bound %d); pausing the call's reading "
+               "until it drains",
+               queued, MAX_QUEUED_POINTS);
 }
 
 /* Drops what the writer staged for this call. The job needs no call. */
@@ -170,7 +205,8 @@ static void track_discard(track_state *ts)
     writer_submit(&R.w, j);
 }
 
-/* Hands the gathered points to the writer (may wait: backpressure). */
+/* Hands the gathered points to the writer. 0, 1 when the writer's queue
+ * is full (the caller pauses), or -ENOMEM. */
 static int track_flush(rh_call *call, track_state *ts)
 {
     if (ts->n == 0)
@@ -185,8 +221,7 @@ static int track_flush(rh_call *call, track_state *ts)
     memcpy(j->u.points.points, ts->batch, ts->n * sizeof(store_point));
     ts->flushed += ts->n;
     ts->n = 0;
-    submit_with_ref(call, j);
-    return 0;
+    return submit_with_ref(call, j);
 }
 
 static void point_from(const TrackRequest *req, store_point *p)
@@ -228,8 +263,13 @@ static void track_on_message(rh_call *call, const ProtobufCMessage *msg)
     }
     point_from(req, &ts->batch[ts->n++]);
     ts->count++;
-    if (ts->n == TRACK_BATCH && track_flush(call, ts) != 0)
+    if (ts->n < TRACK_BATCH)
+        return;
+    int rc = track_flush(call, ts);
+    if (rc < 0)
         track_fail(call, ts, RH_RESOURCE_EXHAUSTED, "cannot store the track: out of memory");
+    else if (rc > 0)
+        track_pause(call, ts);
 }
 
 static void track_on_half_close(rh_call *call)
@@ -244,7 +284,7 @@ static void track_on_half_close(rh_call *call)
     const char *principal = R.api->principal(call);
     size_t plen = principal ? strlen(principal) + 1 : 0;
     writer_job *j = NULL;
-    if (track_flush(call, ts) != 0 || (j = track_job_new(call, ts, JOB_TRACK, plen)) == NULL) {
+    if (track_flush(call, ts) < 0 || (j = track_job_new(call, ts, JOB_TRACK, plen)) == NULL) {
         track_fail(call, ts, RH_RESOURCE_EXHAUSTED, "cannot store the track: out of memory");
         return;
     }
@@ -363,13 +403,14 @@ static void log_stats(const writer_stats *st)
     }
     R.api->log(R.ctx, RH_LOG_INFO,
                "stored %llu rides, %llu tracks, %llu points in %llu commits (%llu failed); "
-               "rides per commit: max %llu, mean %.1f; histogram (rides:commits)%s",
+               "rides per commit: max %llu, mean %.1f; histogram (rides:commits)%s; "
+               "tracks paused for the writer %llu times",
                (unsigned long long)s.rides, (unsigned long long)s.tracks,
                (unsigned long long)s.points, (unsigned long long)s.commits,
                (unsigned long long)s.failed_commits,
                (unsigned long long)s.max_rides_per_commit,
                s.commits ? (double)s.rides / (double)s.commits : 0.0,
-               off ? hist : " none");
+               off ? hist : " none", (unsigned long long)s.waits);
 }
 
 /* synchronous from the config, or FULL; -1 after logging a bad value. */
@@ -387,11 +428,40 @@ static int config_sync(void)
     return s;
 }
 
+/* commit_delay_ms: a test and benchmark knob that makes the writer sleep
+ * before each commit, as a slow disk would. -1 after logging a bad value. */
+static int64_t config_commit_delay_ns(void)
+{
+    const char *v = R.api->config_get(R.ctx, "commit_delay_ms");
+    if (v == NULL)
+        return 0;
+    char *end;
+    errno = 0;
+    long ms = strtol(v, &end, 10);
+    if (errno || end == v || *end || ms < 0 || ms > 60000) {
+        R.api->log(R.ctx, RH_LOG_ERROR,
+                   "commit_delay_ms = %s in [plugin.rides] is not a whole number of "
+                   "milliseconds from 0 to 60000; fix the config (it is a test knob: leave "
+                   "it out in production)",
+                   v);
+        return -1;
+    }
+    return (int64_t)ms * 1000000;
+}
+
 static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
 {
     memset(&R, 0, sizeof R);
     R.api = api;
     R.ctx = ctx;
+    if (api->size < offsetof(rh_host_api, pause_reading) + sizeof api->pause_reading) {
+        api->log(ctx, RH_LOG_ERROR,
+                 "this host offers rpchost ABI %u.%u without pause_reading; rides needs 1.1 "
+                 "or newer (its Track pauses reading while the disk catches up): upgrade "
+                 "rpchost",
+                 api->abi_major, api->abi_minor);
+        return -ENOTSUP;
+    }
     const char *db = api->config_get(ctx, "db");
     if (db == NULL)
         db = "rides.db";
@@ -405,6 +475,9 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     int sync = config_sync();
     if (sync < 0)
         return -EINVAL;
+    int64_t delay = config_commit_delay_ns();
+    if (delay < 0)
+        return -EINVAL;
     char err[512];
     int rc = store_open(db, (store_sync)sync, &R.st, err, sizeof err);
     if (rc != 0) {
@@ -412,6 +485,8 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
         return rc;
     }
     rc = writer_init(&R.w, R.st, MAX_QUEUED_POINTS, job_done, commit_report, NULL);
+    if (rc == 0)
+        writer_set_commit_delay(&R.w, (uint64_t)delay);
     if (rc == 0 && (rc = writer_start(&R.w)) != 0)
         writer_stop(&R.w, NULL);
     if (rc != 0) {
@@ -423,6 +498,9 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     R.writer_up = 1;
     api->log(ctx, RH_LOG_INFO, "storing rides in %s (WAL, synchronous=%s, schema v%d)",
              store_filename(R.st), store_sync_name((store_sync)sync), STORE_SCHEMA_VERSION);
+    if (delay)
+        api->log(ctx, RH_LOG_WARN, "commit_delay_ms = %lld: every commit waits that long "
+                 "(a test knob simulating a slow disk)", (long long)(delay / 1000000));
     return 0;
 }
 
@@ -442,6 +520,9 @@ static void rides_fini(rh_plugin_ctx *ctx)
 static void rides_reload(rh_plugin_ctx *ctx)
 {
     (void)ctx;
+    int64_t delay = config_commit_delay_ns();
+    if (delay >= 0 && R.writer_up)
+        writer_set_commit_delay(&R.w, (uint64_t)delay);
     int sync = config_sync();
     if (sync >= 0 && R.writer_up) {
         writer_set_sync(&R.w, (store_sync)sync);

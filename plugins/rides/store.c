@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -44,25 +45,67 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  time_seconds INTEGER, time_nanos INTEGER,"
     "  PRIMARY KEY (track_id, seq)"
     ") WITHOUT ROWID;",
-};
 
-static const char stage_sql[] =
-    "CREATE TEMP TABLE track_stage ("
-    "  stage_id INTEGER NOT NULL, seq INTEGER NOT NULL, car_id INTEGER NOT NULL,"
-    "  lat REAL, lng REAL, time_seconds INTEGER, time_nanos INTEGER,"
-    "  PRIMARY KEY (stage_id, seq)"
-    ") WITHOUT ROWID";
+    /* 1 -> 2: storage laid out for appends (docs/rides.md, "Schema v2").
+     * rides becomes a rowid table (new rides go to the right-most page)
+     * with its passengers as a JSON array in the row, so a ride is one
+     * INSERT; the random uuid lives only in the narrow index rides_by_id.
+     * ride_passengers stays readable as a view of that array.
+     * Track points are written once, straight into track_call_points,
+     * under a track_calls row that is incomplete (owner set) until the
+     * half-close; the views tracks and track_points show complete tracks
+     * only, as the v1 tables did. */
+    "CREATE TABLE rides_v2 ("
+    "  id TEXT NOT NULL,"                  /* uuid4, 32 lowercase hex */
+    "  car_id INTEGER NOT NULL,"
+    "  driver_id TEXT NOT NULL,"
+    "  passengers TEXT NOT NULL,"          /* JSON array of passenger ids, in order */
+    "  type INTEGER NOT NULL,"
+    "  lat REAL, lng REAL,"
+    "  time_seconds INTEGER, time_nanos INTEGER,"
+    "  principal TEXT,"
+    "  received_unix_ns INTEGER NOT NULL"
+    ");"
+    "INSERT INTO rides_v2 (id, car_id, driver_id, passengers, type, lat, lng,"
+    "    time_seconds, time_nanos, principal, received_unix_ns)"
+    "  SELECT r.id, r.car_id, r.driver_id,"
+    "    (SELECT json_group_array(passenger_id) FROM"
+    "       (SELECT passenger_id FROM ride_passengers p WHERE p.ride_id = r.id"
+    "        ORDER BY position)),"
+    "    r.type, r.lat, r.lng, r.time_seconds, r.time_nanos, r.principal,"
+    "    r.received_unix_ns"
+    "  FROM rides r ORDER BY r.received_unix_ns, r.id;"
+    "DROP TABLE ride_passengers;"
+    "DROP TABLE rides;"
+    "ALTER TABLE rides_v2 RENAME TO rides;"
+    "CREATE UNIQUE INDEX rides_by_id ON rides (id);"
+    "CREATE VIEW ride_passengers (ride_id, position, passenger_id) AS"
+    "  SELECT r.id, p.key, p.value FROM rides r, json_each(r.passengers) p;"
+    "ALTER TABLE tracks RENAME TO track_calls;"
+    /* NULL: complete. Else the process writing it (store_owner()). */
+    "ALTER TABLE track_calls ADD COLUMN owner INTEGER;"
+    "CREATE INDEX track_calls_incomplete ON track_calls (owner) WHERE owner IS NOT NULL;"
+    "ALTER TABLE track_points RENAME TO track_call_points;"
+    "CREATE VIEW tracks AS"
+    "  SELECT id, point_count, principal, received_unix_ns FROM track_calls"
+    "  WHERE owner IS NULL;"
+    "CREATE VIEW track_points AS"
+    "  SELECT p.track_id, p.seq, p.car_id, p.lat, p.lng, p.time_seconds, p.time_nanos"
+    "  FROM track_calls t JOIN track_call_points p ON p.track_id = t.id"
+    "  WHERE t.owner IS NULL;",
+};
 
 enum stmt_id {
     S_BEGIN,
     S_COMMIT,
     S_ROLLBACK,
     S_RIDE,
-    S_PASSENGER,
-    S_STAGE,
-    S_TRACK,
-    S_MOVE,
-    S_DISCARD,
+    S_TRACK_OPEN,
+    S_POINT,
+    S_TRACK_CLOSE,
+    S_TRACK_EMPTY,
+    S_DROP_POINTS,
+    S_DROP_TRACK,
     S_COUNT
 };
 
@@ -70,20 +113,34 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_RIDE] = "INSERT INTO rides (id, car_id, driver_id, type, lat, lng, time_seconds,"
-               " time_nanos, principal, received_unix_ns)"
-               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    [S_PASSENGER] = "INSERT INTO ride_passengers (ride_id, position, passenger_id)"
-                    " VALUES (?1, ?2, ?3)",
-    [S_STAGE] = "INSERT INTO temp.track_stage (stage_id, seq, car_id, lat, lng,"
+    [S_RIDE] = "INSERT INTO rides (id, car_id, driver_id, passengers, type, lat, lng,"
+               " time_seconds, time_nanos, principal, received_unix_ns)"
+               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* An incomplete track: point_count and received_unix_ns are set for
+     * real by S_TRACK_CLOSE. */
+    [S_TRACK_OPEN] = "INSERT INTO track_calls (point_count, received_unix_ns, owner)"
+                     " VALUES (0, 0, ?1)",
+    [S_POINT] = "INSERT INTO track_call_points (track_id, seq, car_id, lat, lng,"
                 " time_seconds, time_nanos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [S_TRACK] = "INSERT INTO tracks (point_count, principal, received_unix_ns)"
-                " VALUES (?1, ?2, ?3)",
-    [S_MOVE] = "INSERT INTO track_points (track_id, seq, car_id, lat, lng, time_seconds,"
-               " time_nanos) SELECT ?1, seq, car_id, lat, lng, time_seconds, time_nanos"
-               " FROM temp.track_stage WHERE stage_id = ?2 ORDER BY seq",
-    [S_DISCARD] = "DELETE FROM temp.track_stage WHERE stage_id = ?1",
+    [S_TRACK_CLOSE] = "UPDATE track_calls SET point_count = ?2, principal = ?3,"
+                      " received_unix_ns = ?4, owner = NULL"
+                      " WHERE id = ?1 AND owner IS NOT NULL",
+    [S_TRACK_EMPTY] = "INSERT INTO track_calls (point_count, principal, received_unix_ns)"
+                      " VALUES (?1, ?2, ?3)",
+    /* Only ever an incomplete track's rows. */
+    [S_DROP_POINTS] = "DELETE FROM track_call_points WHERE track_id = ?1"
+                      " AND (SELECT owner FROM track_calls WHERE id = ?1) IS NOT NULL",
+    [S_DROP_TRACK] = "DELETE FROM track_calls WHERE id = ?1 AND owner IS NOT NULL",
 };
+
+/* A Track call being written: its incomplete track_calls row. */
+typedef struct open_track {
+    uint64_t stage_id;
+    int64_t track_id;
+    uint64_t points;  /* inserted under it so far */
+    int uncommitted;  /* its row was inserted in the open transaction */
+    int closed;       /* finished or discarded in the open transaction */
+} open_track;
 
 struct store {
     sqlite3 *db;
@@ -91,6 +148,12 @@ struct store {
     sqlite3_stmt *stmt[S_COUNT];
     int code;         /* SQLite code of the last error */
     char error[512];
+    int64_t owner;    /* marks this process's incomplete tracks */
+    open_track *open; /* the Track calls in progress (a few; linear search) */
+    size_t n_open, cap_open;
+    char *json;       /* scratch for a ride's passengers array */
+    size_t json_cap;
+    int wal_pages;    /* frames in the WAL after the last commit */
 };
 
 int store_sync_parse(const char *s)
@@ -185,6 +248,53 @@ static int pragma_text(store *st, const char *sql, char *out, size_t len)
     return 0;
 }
 
+/* This process, as the owner of incomplete tracks: a hash of the boot,
+ * the pid and the process's start time, so that a new process (after a
+ * crash or restart) tells its predecessors' leftovers from the tracks a
+ * sibling instance in this same process (the old build draining during a
+ * hot replace) is still writing. */
+static int64_t process_owner(void)
+{
+    char buf[1024] = "";
+    size_t n = 0;
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f) {
+        n = fread(buf, 1, 40, f);
+        fclose(f);
+    }
+    if ((f = fopen("/proc/self/stat", "r")) != NULL) {
+        n += fread(buf + n, 1, sizeof buf - 1 - n, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    /* Field 22 (starttime) follows the parenthesised command name. */
+    unsigned long long start = 0;
+    const char *rp = strrchr(buf, ')');
+    if (rp)
+        sscanf(rp + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d"
+                       " %*d %*d %llu", &start);
+    char id[96];
+    snprintf(id, sizeof id, "%.36s/%ld/%llu", buf, (long)getpid(), start);
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (const char *c = id; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    h &= INT64_MAX;
+    return h ? (int64_t)h : 1;
+}
+
+/* Deletes the incomplete tracks of processes that are gone: a Track they
+ * were receiving when they died or were killed. */
+static int drop_orphan_tracks(store *st)
+{
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "DELETE FROM track_call_points WHERE track_id IN (SELECT id FROM track_calls"
+             " WHERE owner IS NOT NULL AND owner != %lld);"
+             "DELETE FROM track_calls WHERE owner IS NOT NULL AND owner != %lld",
+             (long long)st->owner, (long long)st->owner);
+    return exec(st, sql, "cannot delete unfinished tracks from");
+}
+
 static int migrate(store *st)
 {
     char v[32];
@@ -212,6 +322,10 @@ static int migrate(store *st)
             return rc;
         }
     }
+    if ((rc = drop_orphan_tracks(st)) != 0) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+    }
     if ((rc = exec(st, "COMMIT", "cannot write database")) != 0) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return rc;
@@ -224,6 +338,16 @@ int store_set_sync(store *st, store_sync sync)
     char sql[48];
     snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", store_sync_name(sync));
     return exec(st, sql, "cannot set synchronous on");
+}
+
+/* Called by SQLite after each commit with the WAL's size in frames.
+ * Installing it also turns SQLite's automatic checkpoint off. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void)db;
+    (void)name;
+    ((store *)arg)->wal_pages = pages;
+    return SQLITE_OK;
 }
 
 static int configure(store *st, store_sync sync)
@@ -247,14 +371,18 @@ static int configure(store *st, store_sync sync)
     }
     if ((rc = store_set_sync(st, sync)) != 0)
         return rc;
-    /* Keep the WAL file small after a big Track commit; staged points go
-     * to a temporary file, never to memory beyond the page cache. */
+    /* journal_size_limit: the WAL file shrinks back after a burst.
+     * cache_size: 8 MiB instead of 2, so the random pages of the id index
+     * of a few hundred thousand rides stay cached (no pread per ride).
+     * wal_autocheckpoint off: SQLite would checkpoint inside COMMIT, on
+     * the path of every call in the batch; store_checkpoint runs it after
+     * the answers instead (writer.c), tracked by wal_hook below. */
     if ((rc = exec(st, "PRAGMA journal_size_limit = 67108864", "cannot configure")) ||
-        (rc = exec(st, "PRAGMA temp_store = FILE", "cannot configure")))
+        (rc = exec(st, "PRAGMA cache_size = -8192", "cannot configure")))
         return rc;
+    sqlite3_wal_hook(st->db, wal_hook, st);
+    st->owner = process_owner();
     if ((rc = migrate(st)) != 0)
-        return rc;
-    if ((rc = exec(st, stage_sql, "cannot create the staging table of")) != 0)
         return rc;
     for (int i = 0; i < S_COUNT; i++) {
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -296,9 +424,17 @@ void store_close(store *st)
 {
     if (st == NULL)
         return;
+    /* Every call has ended: a track still open lost its call without a
+     * discard (e.g. a storage failure answered it). Best effort; what
+     * stays is deleted by the next process's store_open. */
+    while (st->n_open > 0 && st->stmt[S_DROP_TRACK] != NULL)
+        if (store_discard_stage(st, st->open[0].stage_id) != 0)
+            break;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
+    free(st->open);
+    free(st->json);
     free(st->path);
     free(st);
 }
@@ -327,7 +463,22 @@ int store_begin(store *st)
 int store_commit(store *st)
 {
     int rc = run(st, st->stmt[S_COMMIT], "cannot commit");
+    if (rc == 0)
+        for (size_t i = st->n_open; i-- > 0;) {
+            st->open[i].uncommitted = 0;
+            if (st->open[i].closed)
+                st->open[i] = st->open[--st->n_open];
+        }
     return rc == -EEXIST ? -EIO : rc;
+}
+
+/* A track is finished or discarded: forgotten once that is committed. */
+static void close_track(store *st, size_t i)
+{
+    if (sqlite3_get_autocommit(st->db))
+        st->open[i] = st->open[--st->n_open];
+    else
+        st->open[i].closed = 1;
 }
 
 void store_rollback(store *st)
@@ -336,6 +487,27 @@ void store_rollback(store *st)
         sqlite3_step(st->stmt[S_ROLLBACK]);
         sqlite3_reset(st->stmt[S_ROLLBACK]);
     }
+    /* A track row inserted in the rolled-back transaction is gone, and its
+     * id may be given to another track next: forget it. One finished or
+     * discarded in it is open again (its call failed and will discard it). */
+    for (size_t i = st->n_open; i-- > 0;) {
+        st->open[i].closed = 0;
+        if (st->open[i].uncommitted)
+            st->open[i] = st->open[--st->n_open];
+    }
+}
+
+int store_checkpoint(store *st, int idle)
+{
+    if (st->wal_pages < (idle ? STORE_CHECKPOINT_IDLE_PAGES : STORE_CHECKPOINT_BUSY_PAGES))
+        return 0;
+    int log = 0, done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY)
+        return set_error(st, rc, "cannot checkpoint the WAL of %s", st->path);
+    /* Everything copied: the next transaction starts the WAL over. */
+    st->wal_pages = done >= log ? 0 : log - done;
+    return 0;
 }
 
 static void bind_opt_double(sqlite3_stmt *s, int i, int has, double v)
@@ -354,82 +526,175 @@ static void bind_opt_int(sqlite3_stmt *s, int i, int has, int64_t v)
         sqlite3_bind_null(s, i);
 }
 
+/* Appends s to the scratch buffer as a JSON string. */
+static int json_string(store *st, size_t *len, const char *s)
+{
+    size_t need = *len + 2 + 6 * strlen(s) + 2; /* worst case: all \u00XX, then ",]" */
+    if (need > st->json_cap) {
+        size_t cap = st->json_cap ? st->json_cap : 256;
+        while (cap < need)
+            cap *= 2;
+        char *p = realloc(st->json, cap);
+        if (p == NULL)
+            return -ENOMEM;
+        st->json = p;
+        st->json_cap = cap;
+    }
+    char *o = st->json + *len;
+    *o++ = '"';
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)*c;
+        } else if (*c < 0x20) {
+            o += sprintf(o, "\\u%04x", *c);
+        } else {
+            *o++ = (char)*c;
+        }
+    }
+    *o++ = '"';
+    *len = (size_t)(o - st->json);
+    return 0;
+}
+
+/* ["M","Q"]: the passengers as a JSON array, in the scratch buffer. */
+static int passengers_json(store *st, const store_ride *r, size_t *len)
+{
+    *len = 0;
+    if (json_string(st, len, "") != 0) /* makes room for "[]" at least */
+        return -ENOMEM;
+    *len = 0;
+    st->json[(*len)++] = '[';
+    for (size_t i = 0; i < r->n_passengers; i++) {
+        if (i)
+            st->json[(*len)++] = ',';
+        if (json_string(st, len, r->passenger_ids[i]) != 0)
+            return -ENOMEM;
+    }
+    st->json[(*len)++] = ']';
+    return 0;
+}
+
 int store_add_ride(store *st, const store_ride *r)
 {
+    size_t jlen;
+    if (passengers_json(st, r, &jlen) != 0) {
+        snprintf(st->error, sizeof st->error, "cannot store ride in %s: out of memory",
+                 st->path);
+        st->code = SQLITE_NOMEM;
+        return -EIO;
+    }
     sqlite3_stmt *s = st->stmt[S_RIDE];
-    sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, r->id, 32, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, r->car_id);
     sqlite3_bind_text(s, 3, r->driver_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, r->type);
-    bind_opt_double(s, 5, r->has_location, r->lat);
-    bind_opt_double(s, 6, r->has_location, r->lng);
-    bind_opt_int(s, 7, r->has_time, r->time_seconds);
-    bind_opt_int(s, 8, r->has_time, r->time_nanos);
+    sqlite3_bind_text(s, 4, st->json, (int)jlen, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, r->type);
+    bind_opt_double(s, 6, r->has_location, r->lat);
+    bind_opt_double(s, 7, r->has_location, r->lng);
+    bind_opt_int(s, 8, r->has_time, r->time_seconds);
+    bind_opt_int(s, 9, r->has_time, r->time_nanos);
     if (r->principal)
-        sqlite3_bind_text(s, 9, r->principal, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 10, r->received_unix_ns);
-    int rc = run(st, s, "cannot store ride");
-    if (rc)
-        return rc;
-    s = st->stmt[S_PASSENGER];
-    for (size_t i = 0; i < r->n_passengers; i++) {
-        sqlite3_bind_text(s, 1, r->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
-        sqlite3_bind_text(s, 3, r->passenger_ids[i], -1, SQLITE_STATIC);
-        /* The ride row went in, so a failure here is storage, not a
-         * duplicate: the transaction must not commit half a ride. */
-        if ((rc = run(st, s, "cannot store passengers")) != 0)
-            return -EIO;
+        sqlite3_bind_text(s, 10, r->principal, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 11, r->received_unix_ns);
+    return run(st, s, "cannot store ride");
+}
+
+static open_track *find_track(store *st, uint64_t stage_id, size_t *index)
+{
+    for (size_t i = st->n_open; i-- > 0;) /* the newest first */
+        if (st->open[i].stage_id == stage_id && !st->open[i].closed) {
+            if (index)
+                *index = i;
+            return &st->open[i];
+        }
+    return NULL;
+}
+
+/* Inserts the incomplete track_calls row of a new Track call. */
+static open_track *open_track_row(store *st, uint64_t stage_id)
+{
+    if (st->n_open == st->cap_open) {
+        size_t cap = st->cap_open ? 2 * st->cap_open : 16;
+        open_track *p = realloc(st->open, cap * sizeof *p);
+        if (p == NULL) {
+            snprintf(st->error, sizeof st->error, "cannot store track in %s: out of memory",
+                     st->path);
+            st->code = SQLITE_NOMEM;
+            return NULL;
+        }
+        st->open = p;
+        st->cap_open = cap;
     }
-    return 0;
+    sqlite3_stmt *s = st->stmt[S_TRACK_OPEN];
+    sqlite3_bind_int64(s, 1, st->owner);
+    if (run(st, s, "cannot store track") != 0)
+        return NULL;
+    open_track *t = &st->open[st->n_open++];
+    t->stage_id = stage_id;
+    t->track_id = sqlite3_last_insert_rowid(st->db);
+    t->points = 0;
+    t->uncommitted = !sqlite3_get_autocommit(st->db);
+    t->closed = 0;
+    return t;
 }
 
 int store_stage_points(store *st, uint64_t stage_id, uint64_t first_seq,
                        const store_point *pts, size_t n)
 {
-    sqlite3_stmt *s = st->stmt[S_STAGE];
+    open_track *t = find_track(st, stage_id, NULL);
+    if (t == NULL && (t = open_track_row(st, stage_id)) == NULL)
+        return -EIO;
+    sqlite3_stmt *s = st->stmt[S_POINT];
     for (size_t i = 0; i < n; i++) {
         const store_point *p = &pts[i];
-        sqlite3_bind_int64(s, 1, (sqlite3_int64)stage_id);
+        sqlite3_bind_int64(s, 1, t->track_id);
         sqlite3_bind_int64(s, 2, (sqlite3_int64)(first_seq + i));
         sqlite3_bind_int64(s, 3, p->car_id);
         bind_opt_double(s, 4, p->has_location, p->lat);
         bind_opt_double(s, 5, p->has_location, p->lng);
         bind_opt_int(s, 6, p->has_time, p->time_seconds);
         bind_opt_int(s, 7, p->has_time, p->time_nanos);
-        int rc = run(st, s, "cannot stage track points");
-        if (rc)
+        if (run(st, s, "cannot store track points") != 0)
             return -EIO;
     }
+    t->points += n;
     return 0;
 }
 
 int store_finish_track(store *st, uint64_t stage_id, uint64_t count,
                        const char *principal, int64_t received_unix_ns, int64_t *track_id)
 {
-    sqlite3_stmt *s = st->stmt[S_TRACK];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)count);
-    if (principal)
-        sqlite3_bind_text(s, 2, principal, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 3, received_unix_ns);
-    int rc = run(st, s, "cannot store track");
-    if (rc)
-        return -EIO;
-    int64_t id = sqlite3_last_insert_rowid(st->db);
-    s = st->stmt[S_MOVE];
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)stage_id);
-    if ((rc = run(st, s, "cannot store track points")) != 0)
-        return -EIO;
-    uint64_t moved = (uint64_t)sqlite3_changes64(st->db);
-    if (moved != count) {
+    size_t i;
+    open_track *t = find_track(st, stage_id, &i);
+    uint64_t have = t ? t->points : 0;
+    if (have != count) {
         snprintf(st->error, sizeof st->error,
-                 "track of %llu points has %llu staged points (a bug in the rides plugin)",
-                 (unsigned long long)count, (unsigned long long)moved);
+                 "track of %llu points has %llu stored points (a bug in the rides plugin)",
+                 (unsigned long long)count, (unsigned long long)have);
         return -EPROTO;
     }
-    if ((rc = store_discard_stage(st, stage_id)) != 0)
-        return rc;
+    sqlite3_stmt *s = st->stmt[t ? S_TRACK_CLOSE : S_TRACK_EMPTY];
+    int k = 1;
+    if (t)
+        sqlite3_bind_int64(s, k++, t->track_id);
+    sqlite3_bind_int64(s, k++, (sqlite3_int64)count);
+    if (principal)
+        sqlite3_bind_text(s, k, principal, -1, SQLITE_STATIC);
+    k++;
+    sqlite3_bind_int64(s, k, received_unix_ns);
+    if (run(st, s, "cannot store track") != 0)
+        return -EIO;
+    if (t && sqlite3_changes(st->db) != 1) {
+        snprintf(st->error, sizeof st->error,
+                 "track %lld is no longer in %s (deleted while it was written?)",
+                 (long long)t->track_id, st->path);
+        st->code = SQLITE_NOTFOUND;
+        return -EIO;
+    }
+    int64_t id = t ? t->track_id : sqlite3_last_insert_rowid(st->db);
+    if (t)
+        close_track(st, i);
     if (track_id)
         *track_id = id;
     return 0;
@@ -437,9 +702,18 @@ int store_finish_track(store *st, uint64_t stage_id, uint64_t count,
 
 int store_discard_stage(store *st, uint64_t stage_id)
 {
-    sqlite3_stmt *s = st->stmt[S_DISCARD];
-    sqlite3_bind_int64(s, 1, (sqlite3_int64)stage_id);
-    return run(st, s, "cannot discard staged points") ? -EIO : 0;
+    size_t i;
+    open_track *t = find_track(st, stage_id, &i);
+    if (t == NULL)
+        return 0;
+    int64_t id = t->track_id;
+    close_track(st, i);
+    sqlite3_bind_int64(st->stmt[S_DROP_POINTS], 1, id);
+    sqlite3_bind_int64(st->stmt[S_DROP_TRACK], 1, id);
+    if (run(st, st->stmt[S_DROP_POINTS], "cannot discard track points") != 0 ||
+        run(st, st->stmt[S_DROP_TRACK], "cannot discard track") != 0)
+        return -EIO;
+    return 0;
 }
 
 const char *store_error(const store *st)

@@ -5,12 +5,13 @@
  * Transactions are explicit (store_begin .. store_commit), so the writer
  * can put the work of many calls into one commit (group commit).
  *
- * Track points are staged before they are stored: store_stage_points puts
- * a batch into a TEMP table of this connection, store_finish_track moves
- * every staged point of a call into track_points in the caller's
- * transaction, store_discard_stage drops them. The TEMP table lives in a
- * temporary file that SQLite deletes with the connection, so a crash can
- * leave no orphaned staged rows and staged rows cost no fsync. */
+ * Track points are written once, as they come: the first
+ * store_stage_points of a call inserts an incomplete track_calls row
+ * (owner set), every batch goes straight into track_call_points under it,
+ * store_finish_track marks it complete (owner NULL) in the transaction
+ * that answers the call, store_discard_stage deletes it. The views tracks
+ * and track_points show complete tracks only; store_open deletes the
+ * incomplete tracks of processes that are gone (docs/rides.md). */
 #ifndef RIDES_STORE_H
 #define RIDES_STORE_H
 
@@ -28,7 +29,12 @@ typedef enum store_sync {
 } store_sync;
 
 /* The schema version this code creates and understands. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
+
+/* WAL size (frames of 4 KiB) from which store_checkpoint copies the WAL
+ * into the database: when the writer is idle, and in any case. */
+#define STORE_CHECKPOINT_IDLE_PAGES 1000
+#define STORE_CHECKPOINT_BUSY_PAGES 8000
 
 /* "OFF" | "NORMAL" | "FULL" (any case) -> store_sync; -1 if unknown. */
 int store_sync_parse(const char *s);
@@ -77,15 +83,23 @@ int store_commit(store *st);
 void store_rollback(store *st);
 
 int store_add_ride(store *st, const store_ride *ride);
-/* Stages n points of call `stage_id`, numbered first_seq, first_seq+1... */
+/* Stores n points of call `stage_id` (numbered first_seq, first_seq+1...)
+ * under its incomplete track, created by the first call. */
 int store_stage_points(store *st, uint64_t stage_id, uint64_t first_seq,
                        const store_point *pts, size_t n);
-/* Adds a tracks row and moves the call's staged points under it. The
- * number of staged points must equal count (else -EPROTO: a bug). */
+/* Marks the call's track complete (or adds an empty one). The number of
+ * points stored for it must equal count (else -EPROTO: a bug). */
 int store_finish_track(store *st, uint64_t stage_id, uint64_t count,
                        const char *principal, int64_t received_unix_ns,
                        int64_t *track_id);
+/* Deletes the call's incomplete track and its points (none: 0). */
 int store_discard_stage(store *st, uint64_t stage_id);
+
+/* Between transactions: a PASSIVE checkpoint if the WAL has grown past
+ * STORE_CHECKPOINT_IDLE_PAGES and idle is set (no calls wait), or past
+ * STORE_CHECKPOINT_BUSY_PAGES. SQLite's automatic checkpoint is off, so
+ * no COMMIT (and no call waiting for one) pays for a checkpoint. */
+int store_checkpoint(store *st, int idle);
 
 /* The last error, as SQLite put it, with a hint for the operator. */
 const char *store_error(const store *st);

@@ -25,15 +25,11 @@ int writer_init(writer *w, store *st, size_t max_queued_points, writer_done_fn d
     w->max_queued_points = max_queued_points ? max_queued_points : 1;
     atomic_init(&w->pending_sync, -1);
     atomic_init(&w->next_stage_id, 1);
+    atomic_init(&w->commit_delay_ns, 0);
     int rc = pthread_mutex_init(&w->mu, NULL);
     if (rc)
         return -rc;
     if ((rc = pthread_cond_init(&w->wake, NULL)) != 0) {
-        pthread_mutex_destroy(&w->mu);
-        return -rc;
-    }
-    if ((rc = pthread_cond_init(&w->room, NULL)) != 0) {
-        pthread_cond_destroy(&w->wake);
         pthread_mutex_destroy(&w->mu);
         return -rc;
     }
@@ -55,25 +51,53 @@ void writer_set_sync(writer *w, store_sync sync)
     atomic_store(&w->pending_sync, (int)sync);
 }
 
-void writer_submit(writer *w, writer_job *j)
+void writer_set_commit_delay(writer *w, uint64_t ns)
+{
+    atomic_store(&w->commit_delay_ns, ns);
+}
+
+int writer_submit(writer *w, writer_job *j)
 {
     j->next = NULL;
     j->rc = 0;
     j->error[0] = '\0';
-    size_t n = job_points(j);
     pthread_mutex_lock(&w->mu);
-    /* Backpressure: a Track outrunning the disk waits here, which stops
-     * its worker from reading more from the network. */
-    while (n && w->queued_points >= w->max_queued_points && !w->stopping)
-        pthread_cond_wait(&w->room, &w->mu);
-    w->queued_points += n;
+    w->queued_points += job_points(j);
     if (w->tail)
         w->tail->next = j;
     else
         w->head = j;
     w->tail = j;
+    int over = w->queued_points >= w->max_queued_points;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->mu);
+    return over;
+}
+
+size_t writer_wait_room(writer *w, writer_waiter *wt)
+{
+    size_t queued = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->queued_points >= w->max_queued_points && !w->stopping) {
+        queued = w->queued_points;
+        wt->next = w->waiters;
+        w->waiters = wt;
+        w->stats.waits++;
+    }
+    pthread_mutex_unlock(&w->mu);
+    return queued;
+}
+
+/* Calls back the waiters taken off the list (outside the lock: resume may
+ * post to the host). */
+static void resume_all(writer_waiter *list)
+{
+    while (list) {
+        writer_waiter *wt = list;
+        list = wt->next;
+        wt->next = NULL;
+        wt->resume(wt); /* may free wt */
+    }
 }
 
 static int track_is_failed(const writer_job *j)
@@ -137,6 +161,11 @@ static void commit_batch(writer *w, writer_job *batch)
         store_set_sync(w->st, (store_sync)sync);
 
     batch_counts c = {0};
+    uint64_t delay = atomic_load(&w->commit_delay_ns);
+    if (delay) {
+        struct timespec ts = {(time_t)(delay / 1000000000u), (long)(delay % 1000000000u)};
+        nanosleep(&ts, NULL);
+    }
     uint64_t t0 = now_ns();
     int fatal = store_begin(w->st);
     for (writer_job *j = batch; j && !fatal; j = j->next) {
@@ -171,7 +200,13 @@ static void commit_batch(writer *w, writer_job *batch)
     }
     pthread_mutex_lock(&w->mu);
     w->queued_points -= n_points;
-    pthread_cond_broadcast(&w->room);
+    /* Room again: let the waiting Tracks read on. Half the bound, so a
+     * resumed Track does not pause again at its next batch. */
+    writer_waiter *resumed = NULL;
+    if (w->queued_points <= w->max_queued_points / 2) {
+        resumed = w->waiters;
+        w->waiters = NULL;
+    }
     writer_stats *s = &w->stats;
     if (fatal) {
         s->failed_commits++;
@@ -194,6 +229,7 @@ static void commit_batch(writer *w, writer_job *batch)
     s->commit_ns += ns;
     pthread_mutex_unlock(&w->mu);
 
+    resume_all(resumed);
     if (w->on_commit)
         w->on_commit(w->arg, n_jobs, c.rides, c.points, c.tracks, ns, fatal,
                      fatal ? why : NULL);
@@ -221,6 +257,12 @@ static void *writer_main(void *arg)
         /* Everything queued while the last commit ran goes into this one:
          * that is the group commit, with no timer and no added latency. */
         commit_batch(w, batch);
+        /* Its calls are answered: checkpoint the WAL now rather than in
+         * a COMMIT (store_checkpoint). Idle = nothing queued meanwhile. */
+        pthread_mutex_lock(&w->mu);
+        int idle = w->head == NULL;
+        pthread_mutex_unlock(&w->mu);
+        store_checkpoint(w->st, idle);
     }
     return NULL;
 }
@@ -239,7 +281,6 @@ void writer_stop(writer *w, writer_stats *final)
     pthread_mutex_lock(&w->mu);
     w->stopping = 1;
     pthread_cond_signal(&w->wake);
-    pthread_cond_broadcast(&w->room);
     pthread_mutex_unlock(&w->mu);
     if (w->started)
         pthread_join(w->thread, NULL);
@@ -247,9 +288,10 @@ void writer_stop(writer *w, writer_stats *final)
         commit_batch(w, w->head); /* never started: still answer the jobs */
     w->head = w->tail = NULL;
     w->started = 0;
+    resume_all(w->waiters); /* nothing is queued any more */
+    w->waiters = NULL;
     if (final)
         *final = w->stats;
-    pthread_cond_destroy(&w->room);
     pthread_cond_destroy(&w->wake);
     pthread_mutex_destroy(&w->mu);
 }

@@ -4,9 +4,12 @@
  * each job through the `done` callback, so a call is answered only after
  * its rows are durable.
  *
- * Memory is bounded: queued track points are counted, and writer_submit
- * of a points job waits while more than max_queued_points are queued (see
- * docs/rides.md, "Backpressure"). Other jobs never wait. */
+ * Memory is bounded: queued track points are counted; past
+ * max_queued_points writer_submit says so, and the submitter (a Track on a
+ * host worker) parks a waiter with writer_wait_room and pauses its call's
+ * reading; the writer thread calls the waiter back once the queue is down
+ * to half the bound (see docs/rides.md, "Backpressure"). Nothing here ever
+ * waits on a submitter's thread. */
 #ifndef RIDES_WRITER_H
 #define RIDES_WRITER_H
 
@@ -70,7 +73,15 @@ typedef struct writer_stats {
     uint64_t max_jobs_per_commit;
     uint64_t rides_hist[WRITER_HIST];
     uint64_t commit_ns; /* time inside transactions, summed */
+    uint64_t waits;     /* submitters that had to wait for room */
 } writer_stats;
+
+/* A submitter waiting for room (writer_wait_room). resume runs once, on the
+ * writer thread (or in writer_stop), after the waiter was unlinked. */
+typedef struct writer_waiter {
+    struct writer_waiter *next;
+    void (*resume)(struct writer_waiter *wt);
+} writer_waiter;
 
 typedef void (*writer_done_fn)(void *arg, writer_job *job);
 /* Per-commit report (for debug logs), called on the writer thread. */
@@ -86,14 +97,15 @@ typedef struct writer {
 
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* jobs queued or stopping */
-    pthread_cond_t room;    /* queued points fell below the bound */
     writer_job *head, *tail;
     size_t queued_points;
+    writer_waiter *waiters; /* resumed when queued_points <= max / 2 */
     int stopping;
     int started;
     pthread_t thread;
     atomic_int pending_sync; /* -1 or a store_sync to apply before the next commit */
     atomic_uint_fast64_t next_stage_id;
+    atomic_uint_fast64_t commit_delay_ns; /* test knob: a slow disk */
 
     writer_stats stats;      /* under mu */
 } writer;
@@ -107,8 +119,15 @@ int writer_start(writer *w);
  * down; *final (if not NULL) gets the statistics of its whole life. */
 void writer_stop(writer *w, writer_stats *final);
 
-/* Queues a job. A JOB_POINTS job waits while the bound is exceeded. */
-void writer_submit(writer *w, writer_job *job);
+/* Queues a job; never waits. Returns 1 when the queued points are at or
+ * over the bound afterwards (the submitter should wait for room), else 0. */
+int writer_submit(writer *w, writer_job *job);
+/* If the queued points are still at or over the bound, links wt (its
+ * resume runs once they drop to half the bound, or at stop) and returns
+ * the points queued; else returns 0 and wt is not linked. */
+size_t writer_wait_room(writer *w, writer_waiter *wt);
+/* Test and benchmark knob: sleep this long before each commit (a slow disk). */
+void writer_set_commit_delay(writer *w, uint64_t ns);
 /* A fresh id for a track's staged points (never 0). */
 uint64_t writer_new_stage_id(writer *w);
 /* Applies a new synchronous mode before the next transaction. */

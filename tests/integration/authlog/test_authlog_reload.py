@@ -129,6 +129,33 @@ def check_missing_at_start(tmp, tokens):
             ch.close()
 
 
+def check_hot_replace(tmp, tokens_file, tokens):
+    """authlog.so replaced twice under load (a new build renamed over it):
+    no call fails, and the two retired instances flush every line before
+    they go (lines == calls)."""
+    log = os.path.join(tmp, "replace.log")
+    with rpchost_test.Host(plugins=ac.plugins(), config=ac.config(tokens_file, log)) as h:
+        stop = threading.Event()
+        threads, counts, failures = load(h, tokens["dave"], stop)
+        try:
+            for n in (1, 2):
+                expect(ac.wait_until(lambda: sum(counts) > 300 * n, 20), "load too slow")
+                h.add_plugin("authlog")
+                expect(ac.wait_until(lambda: h.logs().count("plugin authlog 1.0.0 replaced") >= n,
+                                     10), "authlog not replaced:\n" + h.logs()[-2000:])
+            expect(ac.wait_until(lambda: sum(counts) > 1000, 20), "load too slow")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(LOAD_SECONDS + 30)
+        h.stop()
+    calls = sum(counts)
+    lines = ac.count_lines(log)
+    print("  %d calls, %d lines, 2 replacements" % (calls, lines), flush=True)
+    expect(not failures, "%d of %d calls failed, first %s" % (len(failures), calls, failures[:3]))
+    expect(lines == calls, "%d log lines for %d calls" % (lines, calls))
+
+
 results = rpchost_test.Results()
 tmp = tempfile.mkdtemp(prefix="authlog-reload-")
 try:
@@ -136,6 +163,7 @@ try:
     with rpchost_test.Host(plugins=ac.plugins(), config=ac.config(tokens_file)) as h:
         results.run("tokens file changed under load", check_changes_under_load,
                     tmp, tokens_file, tokens, h)
+    results.run("authlog.so replaced under load", check_hot_replace, tmp, tokens_file, tokens)
     results.run("tokens file missing at start: refuse, then take it up",
                 check_missing_at_start, tmp, tokens)
 finally:

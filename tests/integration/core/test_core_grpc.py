@@ -222,6 +222,20 @@ with rpchost_test.Host(plugins=["testsvc"], client_ca=True) as h:
         ch.close()
     results.run("mtls client without a certificate refused", mtls_refused)
 
+with rpchost_test.Host(plugins=["testsvc"], client_ca=True, args=["--client-cert-optional"]) as h:
+    def mtls_optional():
+        """Certificate optional: a client without one is served with no peer
+        identity; one with a certificate is identified by it."""
+        ch = h.channel(client_cert=False)
+        r = cl.echo(ch)(pb.Req(text="anon"), timeout=cl.TIMEOUT)
+        expect(r.subject == "" and len(r.sans) == 0, "anonymous peer has identity %r" % r.subject)
+        ch.close()
+        ch = h.channel(client_cert=True)
+        r = cl.echo(ch)(pb.Req(text="m"), timeout=cl.TIMEOUT)
+        expect("CN=dev-client" in r.subject, "subject %r" % r.subject)
+        ch.close()
+    results.run("mtls optional: with and without a client certificate", mtls_optional)
+
 def reload_new_certificate():
     """SIGHUP loads the certificate files again: new connections get the new
     certificate, connections already open keep working."""

@@ -87,6 +87,13 @@ def run_round(db, rnd, seed):
                 "SELECT t.id, t.point_count, (SELECT count(*) FROM track_points p"
                 " WHERE p.track_id = t.id) AS n FROM tracks t WHERE n != t.point_count").fetchall()
             assert not partial, "tracks stored in part: %s" % partial[:3]
+            # The Track being received at the kill was deleted by the restart.
+            unfinished = con.execute("SELECT count(*) FROM track_calls WHERE owner IS NOT NULL"
+                                     ).fetchone()[0]
+            assert unfinished == 0, "%d unfinished tracks left after restart" % unfinished
+            orphans = con.execute("SELECT count(*) FROM track_call_points WHERE track_id NOT IN"
+                                  " (SELECT id FROM track_calls)").fetchone()[0]
+            assert orphans == 0, "%d points without a track" % orphans
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         finally:
             con.close()

@@ -197,7 +197,7 @@ def test_reload_synchronous(tmp):
     db = os.path.join(tmp, "r.db")
     with rt.Host(plugins=["rides"], config="[plugin.rides]\ndb = %s\nsynchronous = OFF\n" % db) as h:
         # (The port accepts before plugins load: wait for the line.)
-        wait_log(h, "storing rides in %s (WAL, synchronous=OFF, schema v1)" % db)
+        wait_log(h, "storing rides in %s (WAL, synchronous=OFF, schema v2)" % db)
         with open(h.config_path, "w") as f:
             f.write("[plugin.rides]\ndb = %s\nsynchronous = normal\n" % os.path.join(tmp, "other.db"))
         h.signal(signal.SIGHUP)
@@ -225,7 +225,7 @@ def main():
             res.run(name, fn, h, db)
         logs = h.logs()
     res.run("log names the database and its mode",
-            lambda: _assert_in("storing rides in %s (WAL, synchronous=FULL, schema v1)"
+            lambda: _assert_in("storing rides in %s (WAL, synchronous=FULL, schema v2)"
                                % os.path.realpath(db), logs))
     tmp = tempfile.mkdtemp(prefix="rides-reload-")
     try:

@@ -96,7 +96,7 @@ def test_newer_schema(tmp):
     con.commit()
     con.close()
     expect_refused(rides_config(db=db),
-                   "database %s has schema version 7, this plugin knows up to 1" % db)
+                   "database %s has schema version 7, this plugin knows up to 2" % db)
 
 
 def can_mount_tmpfs():

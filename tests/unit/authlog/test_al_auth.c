@@ -199,6 +199,30 @@ static void test_hasher_matches_sha256(void **st)
     }
 }
 
+/* The hasher's last-token cache never hands out the digest of another
+ * token, same length or not. */
+static void test_hasher_cache(void **st)
+{
+    (void)st;
+    const char *toks[] = {"token-aaaa", "token-aaab", "token-aaaa", "token-aaaa", "x",
+                          "token-aaab", "", "token-aaab"};
+    for (size_t i = 0; i < sizeof toks / sizeof toks[0]; i++) {
+        uint8_t a[32], b[32];
+        al_sha256(toks[i], strlen(toks[i]), a);
+        assert_int_equal(al_hasher_digest(&hasher, toks[i], strlen(toks[i]), b), 0);
+        assert_memory_equal(a, b, 32);
+    }
+    char big[300];
+    memset(big, 'b', sizeof big); /* longer than the cache: hashed each time */
+    for (int k = 0; k < 2; k++) {
+        uint8_t a[32], b[32];
+        big[299] = (char)('0' + k);
+        al_sha256(big, sizeof big, a);
+        assert_int_equal(al_hasher_digest(&hasher, big, sizeof big, b), 0);
+        assert_memory_equal(a, b, 32);
+    }
+}
+
 static void test_no_tokens_file(void **st)
 {
     (void)st;
@@ -216,6 +240,7 @@ int main(void)
         cmocka_unit_test(test_exempt),
         cmocka_unit_test(test_certificates),
         cmocka_unit_test(test_hasher_matches_sha256),
+        cmocka_unit_test(test_hasher_cache),
         cmocka_unit_test(test_no_tokens_file),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

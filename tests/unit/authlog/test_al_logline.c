@@ -172,6 +172,44 @@ static void test_long_fields(void **st)
     free(big);
 }
 
+/* Escapes that carry a field past its limit, then plain bytes: the field
+ * is still cut there (found by fuzzing: the room left underflowed). */
+static void test_escape_across_limit(void **st)
+{
+    (void)st;
+    /* plain bytes up to just under the limit, one escape, then a long
+     * plain run: the escape ends past the limit */
+    char *mixed = malloc(8001);
+    for (int shift = 0; shift < 8; shift++) {
+        memset(mixed, 'a', 8000);
+        mixed[8000] = '\0';
+        mixed[AL_FIELD_MAX - 8 + shift] = '\x01';
+        al_logrec r = rec();
+        r.method = mixed;
+        r.peer = mixed + 1;
+        r.principal = mixed + 2;
+        r.message = mixed;
+        for (int f = 0; f < 2; f++) {
+            char buf[AL_LINE_MAX];
+            size_t n = al_logline_format(buf, sizeof buf, (al_log_format)f, &r, NULL);
+            assert_true(n <= AL_LINE_MAX);
+            buf[n - 1] = '\0';
+            if (f == AL_FMT_JSON) {
+                json_error_t e;
+                json_t *j = json_loads(buf, 0, &e);
+                if (!j)
+                    fail_msg("shift %d: JSON line does not parse: %s", shift, e.text);
+                assert_int_equal(json_integer_value(json_object_get(j, "messages_out")), 1);
+                json_decref(j);
+            } else {
+                assert_non_null(strstr(buf, " in=57 out=39 message=\""));
+                assert_int_equal(buf[n - 2], '"');
+            }
+        }
+    }
+    free(mixed);
+}
+
 static void test_time_cache(void **st)
 {
     (void)st;
@@ -199,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_json),
         cmocka_unit_test(test_hostile_fields),
         cmocka_unit_test(test_long_fields),
+        cmocka_unit_test(test_escape_across_limit),
         cmocka_unit_test(test_time_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -110,10 +110,15 @@ static void test_create_and_migrate(void **state)
     st = open_ok(c);
     store_close(st);
     assert_int_equal(query_int(c->path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    assert_int_equal(query_int(c->path, "SELECT count(*) FROM sqlite_master WHERE type='table'"
-                                        " AND name IN ('rides','ride_passengers','tracks',"
-                                        "'track_points')"),
-                     4);
+    /* v1's names still read the same data (rides a table, the rest views
+     * of the v2 tables). */
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM sqlite_master WHERE type IN"
+                                        " ('table','view') AND name IN ('rides','ride_passengers',"
+                                        "'tracks','track_points','track_calls','track_call_points')"),
+                     6);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM sqlite_master WHERE type='index'"
+                                        " AND name = 'rides_by_id'"),
+                     1);
 }
 
 static void test_ride_round_trip(void **state)
@@ -220,8 +225,11 @@ static void test_track_stage_finish_discard(void **state)
         assert_int_equal(store_stage_points(st, 11, (uint64_t)b * 100, p, 100), 0);
         assert_int_equal(store_stage_points(st, 12, (uint64_t)b * 100, p, 100), 0);
         assert_int_equal(store_commit(st), 0);
-        /* staged points are not in the database file */
+        /* written once, where they stay, but not visible before the end */
         assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 0);
+        assert_int_equal(query_int(c->path, "SELECT count(*) FROM tracks"), 0);
+        assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_call_points"),
+                         (b + 1) * 200);
     }
     int64_t id = 0;
     assert_int_equal(store_begin(st), 0);
@@ -238,13 +246,9 @@ static void test_track_stage_finish_discard(void **state)
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points WHERE seq = 250"
                                         " AND abs(lat - 51.5121871) < 1e-9"),
                      1);
-    sqlite3_stmt *s;
-    assert_int_equal(sqlite3_prepare_v2(store_sqlite(st), "SELECT count(*) FROM temp.track_stage",
-                                        -1, &s, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 0);
-    sqlite3_finalize(s);
+    /* the discarded track B left nothing behind */
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_call_points"), 300);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_calls"), 1);
 
     /* An empty track is a tracks row and no points. */
     assert_int_equal(store_begin(st), 0);
@@ -260,6 +264,158 @@ static void test_track_stage_finish_discard(void **state)
     store_rollback(st);
     store_close(st);
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM tracks"), 2);
+}
+
+/* A Track rolled back in its first transaction leaves nothing, and the
+ * track id it had is not reused by a discard of that call. */
+static void test_track_rollback_forgets_row(void **state)
+{
+    ctx *c = *state;
+    store *st = open_ok(c);
+    store_point p[10];
+    fill_points(p, 10, 0);
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_stage_points(st, 1, 0, p, 10), 0);
+    store_rollback(st);
+    /* another call's track now gets the same rowid */
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_stage_points(st, 2, 0, p, 10), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_discard_stage(st, 1), 0); /* the failed call: no-op */
+    int64_t id;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_finish_track(st, 2, 10, NULL, 1, &id), 0);
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 10);
+}
+
+/* Incomplete tracks of a dead process are deleted at open; those of a
+ * sibling store in this process (a hot replace) are kept. */
+static void test_orphan_tracks_deleted_at_open(void **state)
+{
+    ctx *c = *state;
+    store *st = open_ok(c);
+    store_point p[50];
+    fill_points(p, 50, 0);
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_stage_points(st, 1, 0, p, 50), 0);
+    assert_int_equal(store_stage_points(st, 2, 0, p, 50), 0);
+    assert_int_equal(store_commit(st), 0);
+    /* track of stage 2 pretends to be a dead process's */
+    assert_int_equal(sqlite3_exec(store_sqlite(st),
+                                  "UPDATE track_calls SET owner = owner + 1 WHERE id ="
+                                  " (SELECT max(id) FROM track_calls)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_call_points"), 100);
+    store *sibling = open_ok(c);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_call_points"), 50);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_calls"), 1);
+    store_close(sibling);
+    int64_t id;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_finish_track(st, 1, 50, NULL, 1, &id), 0);
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 50);
+    assert_int_equal(query_int(c->path, "SELECT point_count FROM tracks"), 50);
+}
+
+/* The v1 schema, as migration 0 -> 1 created it. */
+static const char v1_schema[] =
+    "CREATE TABLE rides (id TEXT PRIMARY KEY NOT NULL, car_id INTEGER NOT NULL,"
+    " driver_id TEXT NOT NULL, type INTEGER NOT NULL, lat REAL, lng REAL,"
+    " time_seconds INTEGER, time_nanos INTEGER, principal TEXT,"
+    " received_unix_ns INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE ride_passengers (ride_id TEXT NOT NULL REFERENCES rides(id),"
+    " position INTEGER NOT NULL, passenger_id TEXT NOT NULL,"
+    " PRIMARY KEY (ride_id, position)) WITHOUT ROWID;"
+    "CREATE TABLE tracks (id INTEGER PRIMARY KEY, point_count INTEGER NOT NULL,"
+    " principal TEXT, received_unix_ns INTEGER NOT NULL);"
+    "CREATE TABLE track_points (track_id INTEGER NOT NULL REFERENCES tracks(id),"
+    " seq INTEGER NOT NULL, car_id INTEGER NOT NULL, lat REAL, lng REAL,"
+    " time_seconds INTEGER, time_nanos INTEGER, PRIMARY KEY (track_id, seq)) WITHOUT ROWID;"
+    "PRAGMA user_version = 1;";
+
+static void test_migrate_v1_keeps_data(void **state)
+{
+    ctx *c = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(c->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, v1_schema, NULL, NULL, NULL), SQLITE_OK);
+    /* 300 rides: passengers in reverse insertion order, one with a quote
+     * and a backslash, every third without passengers; 2 tracks. */
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "BEGIN;"
+                     "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 299)"
+                     " INSERT INTO rides SELECT printf('%032x', i * 7919), i, 'driver' || i, i % 2,"
+                     " CASE WHEN i % 5 THEN 1.5 END, 2.5, 1645369687 + i, i, NULL,"
+                     " 1700000000000000000 + i FROM n;"
+                     "INSERT INTO ride_passengers SELECT id, 1, 'Q\"\\' || car_id FROM rides"
+                     " WHERE car_id % 3 != 0;"
+                     "INSERT INTO ride_passengers SELECT id, 0, 'M' || car_id FROM rides"
+                     " WHERE car_id % 3 != 0;"
+                     "INSERT INTO tracks VALUES (1, 3, 'p', 5), (2, 0, NULL, 6);"
+                     "INSERT INTO track_points VALUES (1, 0, 7, 1, 2, 3, 4), (1, 1, 7, 1, 2, NULL, NULL),"
+                     " (1, 2, 7, NULL, NULL, 3, 4);"
+                     "COMMIT;",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    store *st = open_ok(c);
+    assert_int_equal(query_int(c->path, "PRAGMA user_version"), 2);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides"), 300);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM ride_passengers"), 400);
+    /* in position order, escaped right, and the JSON column itself */
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides r WHERE car_id % 3 != 0 AND"
+                                        " (SELECT group_concat(passenger_id, '|') FROM"
+                                        "  (SELECT passenger_id FROM ride_passengers p"
+                                        "   WHERE p.ride_id = r.id ORDER BY position))"
+                                        " = 'M' || car_id || '|Q\"\\' || car_id"),
+                     200);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides WHERE car_id % 3 = 0 AND"
+                                        " passengers = '[]'"),
+                     100);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides WHERE id = printf('%032x',"
+                                        " 299 * 7919) AND driver_id = 'driver299' AND type = 1"
+                                        " AND lat = 1.5 AND time_nanos = 299"
+                                        " AND received_unix_ns = 1700000000000000299"),
+                     1);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides WHERE lat IS NULL"), 60);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM tracks"), 2);
+    assert_int_equal(query_int(c->path, "SELECT sum(point_count) FROM tracks"), 3);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points WHERE track_id = 1"
+                                        " AND time_seconds IS NULL"),
+                     1);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 3);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM pragma_integrity_check"
+                                        " WHERE integrity_check = 'ok'"),
+                     1);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
+    /* New rides and tracks go on after the migrated ones; ids stay unique. */
+    store_ride r = bond("00000000000000000000000000001eef"); /* 1 * 7919, migrated */
+    store_ride r2 = bond("abcdef0123456789abcdef0123456789");
+    store_point p[4];
+    fill_points(p, 4, 0);
+    int64_t id;
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_add_ride(st, &r), -EEXIST);
+    assert_int_equal(store_add_ride(st, &r2), 0);
+    assert_int_equal(store_stage_points(st, 1, 0, p, 4), 0);
+    assert_int_equal(store_finish_track(st, 1, 4, NULL, 7, &id), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(id, 3);
+    store_close(st);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides"), 301);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM ride_passengers WHERE ride_id ="
+                                        " 'abcdef0123456789abcdef0123456789'"),
+                     2);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 7);
 }
 
 static void expect_open_fails(const char *path, const char *want)
@@ -303,7 +459,7 @@ static void test_newer_schema_refused(void **state)
     assert_int_equal(sqlite3_open(c->path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    expect_open_fails(c->path, "has schema version 99, this plugin knows up to 1");
+    expect_open_fails(c->path, "has schema version 99, this plugin knows up to 2");
 }
 
 /* Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from this process, so
@@ -367,6 +523,9 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rollback_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_track_stage_finish_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_track_rollback_forgets_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphan_tracks_deleted_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),

@@ -275,44 +275,96 @@ static void test_storage_failure_fails_every_call_of_the_commit(void **state)
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM tracks"), 0);
 }
 
-typedef struct blocked {
-    ctx *c;
-    writer_job *job;
-    atomic_int returned;
-} blocked;
+typedef struct waiter_probe {
+    writer_waiter wt;
+    atomic_int resumed;
+} waiter_probe;
 
-static void *submit_blocking(void *arg)
+static void probe_resume(writer_waiter *wt)
 {
-    blocked *b = arg;
-    writer_submit(&b->c->w, b->job);
-    atomic_store(&b->returned, 1);
-    return NULL;
+    waiter_probe *p = (waiter_probe *)wt;
+    atomic_fetch_add(&p->resumed, 1);
 }
 
-static void test_points_beyond_the_bound_wait(void **state)
+static int wait_resumed(waiter_probe *p, int n)
+{
+    for (int i = 0; i < 6000 && atomic_load(&p->resumed) < n; i++)
+        usleep(10 * 1000);
+    return atomic_load(&p->resumed);
+}
+
+/* Past the bound writer_submit says so at once (it never waits: the Track
+ * pauses its call instead); a waiter linked while the queue is full is
+ * resumed once the writer drained it, exactly once. */
+static void test_points_beyond_the_bound_report_and_resume(void **state)
 {
     ctx *c = *state;
     atomic_int failed = 0;
-    result r[3] = {{0}};
+    result r[4] = {{0}};
     uint64_t stage = writer_new_stage_id(&c->w);
     /* The bound is 1024 points; the writer is not running yet. */
-    writer_submit(&c->w, points_job(&r[0], &failed, stage, 0, 1024));
-    blocked b = {c, points_job(&r[1], &failed, stage, 1024, 10), 0};
-    pthread_t th;
-    pthread_create(&th, NULL, submit_blocking, &b);
-    usleep(200 * 1000);
-    assert_int_equal(atomic_load(&b.returned), 0);
-    /* Rides never wait. */
-    writer_submit(&c->w, start_job(&r[2], 1, "Bond"));
+    assert_int_equal(writer_submit(&c->w, points_job(&r[0], &failed, stage, 0, 1000)), 0);
+    waiter_probe early = {{0}, 0};
+    early.wt.resume = probe_resume;
+    assert_int_equal(writer_wait_room(&c->w, &early.wt), 0); /* room left: not linked */
+    assert_int_equal(writer_submit(&c->w, points_job(&r[1], &failed, stage, 1000, 24)), 1);
+    /* Over the bound: submitting more returns at once, still saying so. */
+    assert_int_equal(writer_submit(&c->w, points_job(&r[2], &failed, stage, 1024, 10)), 1);
+    waiter_probe p = {{0}, 0};
+    p.wt.resume = probe_resume;
+    assert_int_equal(writer_wait_room(&c->w, &p.wt), 1034);
+    /* Rides never wait either. */
+    writer_submit(&c->w, start_job(&r[3], 1, "Bond"));
+    usleep(100 * 1000);
+    assert_int_equal(atomic_load(&p.resumed), 0); /* nothing committed yet */
     assert_int_equal(writer_start(&c->w), 0);
-    pthread_join(th, NULL);
-    assert_int_equal(atomic_load(&b.returned), 1);
-    wait_done(c, 3);
+    wait_done(c, 4);
+    assert_int_equal(wait_resumed(&p, 1), 1);
+    assert_int_equal(atomic_load(&early.resumed), 0);
     result rt = {0};
     writer_submit(&c->w, track_job(&rt, &failed, stage, 1034));
-    wait_done(c, 4);
+    wait_done(c, 5);
     assert_int_equal(rt.rc, 0);
     assert_int_equal(query_int(c->path, "SELECT count(*) FROM track_points"), 1034);
+    usleep(50 * 1000);
+    assert_int_equal(atomic_load(&p.resumed), 1);
+    writer_stats st;
+    writer_get_stats(&c->w, &st);
+    assert_int_equal(st.waits, 1);
+}
+
+/* A waiter still linked when the writer stops is resumed by writer_stop. */
+static void test_stop_resumes_waiters(void **state)
+{
+    ctx *c = *state;
+    atomic_int failed = 0;
+    result r = {0};
+    uint64_t stage = writer_new_stage_id(&c->w);
+    assert_int_equal(writer_submit(&c->w, points_job(&r, &failed, stage, 0, 2000)), 1);
+    waiter_probe p = {{0}, 0};
+    p.wt.resume = probe_resume;
+    assert_true(writer_wait_room(&c->w, &p.wt) > 0);
+    writer_stop(&c->w, NULL); /* never started: commits, answers, resumes */
+    assert_int_equal(atomic_load(&p.resumed), 1);
+    assert_int_equal(r.seen, 1);
+    writer_init(&c->w, c->st, 1024, on_done, NULL, c); /* for teardown */
+}
+
+/* commit_delay_ms: each commit waits that long (the slow-disk test knob). */
+static void test_commit_delay(void **state)
+{
+    ctx *c = *state;
+    result r = {0};
+    writer_set_commit_delay(&c->w, 300 * 1000000ull);
+    assert_int_equal(writer_start(&c->w), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    writer_submit(&c->w, start_job(&r, 1, "Bond"));
+    wait_done(c, 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms >= 290);
+    assert_int_equal(r.rc, 0);
 }
 
 static void test_stop_finishes_queued_work(void **state)
@@ -343,7 +395,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_track_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_failure_fails_every_call_of_the_commit,
                                         setup, teardown),
-        cmocka_unit_test_setup_teardown(test_points_beyond_the_bound_wait, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_points_beyond_the_bound_report_and_resume, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_stop_resumes_waiters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_queued_work, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

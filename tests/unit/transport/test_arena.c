@@ -67,12 +67,44 @@ static void test_protobuf_allocator(void **state)
     arena_reset(&a);
 }
 
+/* limit bounds the malloc'd bytes (not the owner's storage); an
+ * allocation past it fails and says why; reset keeps the limit. */
+static void test_limit(void **state)
+{
+    (void)state;
+    uint8_t store[256];
+    arena a;
+    arena_init(&a, store, sizeof store);
+    a.limit = 10000;
+    assert_non_null(arena_alloc(&a, 200)); /* inline */
+    assert_int_equal(a.heap, 0);
+    assert_non_null(arena_alloc(&a, 3000)); /* a 4096-byte block */
+    assert_int_equal(a.heap, 4096);
+    assert_false(a.over_limit);
+    /* The next block would be 8192: past the limit; the exact size fits. */
+    assert_non_null(arena_alloc(&a, 2000));
+    assert_true(a.heap <= a.limit);
+    assert_null(arena_alloc(&a, 8000));
+    assert_true(a.over_limit);
+    assert_true(a.heap <= a.limit);
+    arena_reset(&a);
+    assert_int_equal(a.heap, 0);
+    assert_false(a.over_limit);
+    assert_int_equal(a.limit, 10000);
+    assert_null(arena_alloc(&a, 20000)); /* bigger than the limit alone */
+    assert_true(a.over_limit);
+    a.limit = 0; /* no limit */
+    assert_non_null(arena_alloc(&a, 20000));
+    arena_reset(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_inline_then_blocks),
         cmocka_unit_test(test_unaligned_store_and_helpers),
         cmocka_unit_test(test_protobuf_allocator),
+        cmocka_unit_test(test_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
