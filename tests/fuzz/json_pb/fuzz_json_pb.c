@@ -108,7 +108,7 @@ static char *without_negative_zero(const char *t)
     char *o = malloc(n + 1), *q = o;
     if (!o) abort();
     for (size_t i = 0; i < n; i++) {
-        if (t[i] == '-' && t[i + 1] == '0' && i > 0 && strchr(":[,", t[i - 1]) &&
+        if (t[i] == '-' && t[i + 1] == '0' && (i == 0 || strchr(":[,", t[i - 1])) &&
             (t[i + 2] == 0 || strchr(",]}", t[i + 2])))
             continue;
         *q++ = t[i];
