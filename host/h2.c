@@ -13,7 +13,11 @@
  *  - keepalive ping enforcement as gRPC does it: a PING that comes sooner
  *    than ping_min_interval_ms after the previous one, with no headers or
  *    data sent in between, is a strike; past ping_max_strikes the
- *    connection gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings". */
+ *    connection gets GOAWAY ENHANCE_YOUR_CALM "too_many_pings".
+ * Receive windows are not returned automatically: call.c consumes what
+ * the gRPC layer took and keeps the window of bytes held for a paused call
+ * (pause_reading), which is what bounds them (docs/transport.md,
+ * "Backpressure"). */
 #include "h2.h"
 
 #include <string.h>

@@ -197,7 +197,8 @@ typedef struct rh_host_api {
      * until then. Operations of different threads reach the worker in
      * the order they were posted: a resume posted by another thread while
      * the worker's callback pauses is applied after that pause. Returns 0
-     * (also for a call that already ended: harmless). */
+     * (also for a call that already ended: harmless), RH_E_NOMEM when a
+     * call from another thread cannot be posted. */
     int (*pause_reading)(rh_call *call, int paused);
     /* Response bytes of this call queued and not yet handed to HTTP/2
      * framing (they wait for the client's flow-control window), including
@@ -211,7 +212,8 @@ typedef struct rh_host_api {
      * so cb runs exactly once. Any thread; several may be pending.
      * Pattern: send while send_queued(call) <= HIGH; above it, stop and
      * notify_writable(call, LOW, resume, arg). [rpchost] max_send_queue
-     * stays a per-connection last resort for plugins that do not pace. */
+     * stays a per-connection last resort for plugins that do not pace.
+     * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run). */
     int (*notify_writable)(rh_call *call, size_t low_water,
                            void (*cb)(rh_call *call, void *arg), void *arg);
 } rh_host_api;

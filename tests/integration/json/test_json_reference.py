@@ -24,7 +24,7 @@ PROTO_DIR = os.path.join(rt.SOURCE_DIR, "tests/unit/json")
 CLI = os.path.join(rt.BUILD_DIR, "bin/json_pb_cli")
 jt = rt.proto_module("jsontest.proto", [PROTO_DIR])
 jo = rt.proto_module("jsontest_optional.proto", [PROTO_DIR])
-rides = rt.proto_module("rides_origin.proto", [PROTO_DIR])
+rides = rt.proto_module("rides.proto", [os.path.join(rt.SOURCE_DIR, "plugins/rides")])
 
 CLASSES = {"StartRequest": rides.StartRequest, "Optionals": jo.Optionals}
 for _n in ("Scalars", "Repeats", "Maps", "Oneofs", "Wkt", "Names", "Inner"):

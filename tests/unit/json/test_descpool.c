@@ -1,6 +1,6 @@
 /* descpool: lookups of every kind of symbol, type resolution, dependency
  * closure, serialized files, bad input. The set is protoc's own output for
- * jsontest.proto and rides_origin.proto (with imports). */
+ * jsontest.proto and rides.proto (with imports). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +31,7 @@ static void test_files(void **state)
     descpool *p = load();
     size_t n;
     const Google__Protobuf__FileDescriptorProto *const *files = descpool_files(p, &n);
-    assert_int_equal(n, 10); /* 7 well-known + jsontest, rides_origin, optional */
+    assert_int_equal(n, 10); /* 7 well-known + jsontest, rides, optional */
     const Google__Protobuf__FileDescriptorProto *f = descpool_file(p, "jsontest.proto");
     assert_non_null(f);
     assert_string_equal(f->package, "rpchost.jsontest");
@@ -188,12 +188,12 @@ static void test_missing_dependency(void **state)
     (void)state;
     descpool *p = load();
     size_t len;
-    const uint8_t *b = descpool_file_bytes(p, descpool_file(p, "rides_origin.proto"), &len);
+    const uint8_t *b = descpool_file_bytes(p, descpool_file(p, "rides.proto"), &len);
     descpool *q = descpool_new();
     assert_int_equal(descpool_add_file(q, b, len), 0);
     const Google__Protobuf__FileDescriptorProto **dep;
     size_t n;
-    assert_int_equal(descpool_file_closure(q, descpool_file(q, "rides_origin.proto"), &dep, &n),
+    assert_int_equal(descpool_file_closure(q, descpool_file(q, "rides.proto"), &dep, &n),
                      -ENOENT);
     assert_int_equal(n, 1);
     free(dep);

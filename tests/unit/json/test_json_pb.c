@@ -19,7 +19,7 @@
 #include "json_pb_internal.h"
 #include "jsontest.pb-c.h"
 #include "jsontest_set.h"
-#include "rides_origin.pb-c.h"
+#include "rides.pb-c.h"
 
 static descpool *pool;
 
