@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional one-time set-up (libFuzzer calls it if defined). */
@@ -56,6 +57,20 @@ static inline uint32_t fuzz_rng_next(fuzz_rng *r)
 {
     r->s = r->s * 6364136223846793005ULL + 1442695040888963407ULL;
     return (uint32_t)(r->s >> 33);
+}
+
+/* Writes a varint ending just before *end; returns the new start. */
+static inline uint8_t *prepend_varint(uint8_t *end, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    end -= n;
+    memcpy(end, tmp, n);
+    return end;
 }
 
 #endif

@@ -126,19 +126,6 @@ static void transcode(const descpool *pool, const uint8_t *data, size_t size)
     }
 }
 
-static uint8_t *prepend_varint(uint8_t *end, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    end -= n;
-    memcpy(end, tmp, n);
-    return end;
-}
-
 /* A FileDescriptorProto whose message nests `levels` DescriptorProtos
  * (nested_type): protobuf-c would recurse once per level and overflow the
  * stack at about 10,000; the pool must refuse it before unpacking. */

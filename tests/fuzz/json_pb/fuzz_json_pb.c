@@ -165,20 +165,6 @@ static void decode_fixed_point(const char *type, const uint8_t *wire, size_t len
     free(w2);
 }
 
-/* Writes a varint ending just before *end; returns the new start. */
-static uint8_t *prepend_varint(uint8_t *end, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    end -= n;
-    memcpy(end, tmp, n);
-    return end;
-}
-
 /* google.protobuf.Value nested `levels` deep through list_value (two
  * messages a level). Too deep, the depth check must refuse it before
  * protobuf-c unpacks (which would overflow the stack) and json_pb on its
