@@ -318,6 +318,7 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    .set_serving = plugin_ctx_set_serving,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

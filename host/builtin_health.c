@@ -4,7 +4,8 @@
  * Status of a service:
  *  - ""  (the host as a whole): SERVING, NOT_SERVING once draining;
  *  - a service of an instance in the current registry snapshot: SERVING,
- *    NOT_SERVING once draining;
+ *    NOT_SERVING once draining or while the plugin says it cannot serve
+ *    (set_serving, ABI 1.2: e.g. Rides while its database is down);
  *  - a service that was served earlier and whose plugin is gone:
  *    NOT_SERVING;
  *  - any other name: Check answers NOT_FOUND; Watch sends SERVICE_UNKNOWN
@@ -66,16 +67,17 @@ static struct {
 
 /* ---- status ------------------------------------------------------------- */
 
-static bool snapshot_serves(const reg_snapshot *snap, const char *name)
+/* The instance of the snapshot that serves the service, or NULL. */
+static const reg_instance *snapshot_server(const reg_snapshot *snap, const char *name)
 {
     for (size_t i = 0; snap && i < snap->n_instances; i++) {
         const rh_plugin_descriptor *d = reg_instance_descriptor(snap->instances[i]);
         for (size_t s = 0; s < d->n_services; s++)
             if (d->services[s].descriptor && d->services[s].descriptor->name &&
                 !strcmp(d->services[s].descriptor->name, name))
-                return true;
+                return snap->instances[i];
     }
-    return false;
+    return NULL;
 }
 
 static bool known_has(const char *name)
@@ -116,11 +118,13 @@ static int status_of(const char *name)
     if (!*name)
         return drain ? ST_NOT_SERVING : ST_SERVING;
     reg_snapshot *snap = reg_acquire();
-    bool served = snapshot_serves(snap, name);
+    const reg_instance *inst = snapshot_server(snap, name);
+    /* A plugin may say it cannot serve (set_serving, ABI 1.2). */
+    bool serving = inst && reg_instance_serving(inst);
     if (snap)
         reg_snapshot_release(snap);
-    if (served)
-        return drain ? ST_NOT_SERVING : ST_SERVING;
+    if (inst)
+        return drain || !serving ? ST_NOT_SERVING : ST_SERVING;
     return known_has(name) ? ST_NOT_SERVING : ST_NOT_FOUND;
 }
 

@@ -58,6 +58,7 @@ struct reg_instance {
     bool builtin;
     bool initialised;
     atomic_bool retired;
+    atomic_bool not_serving; /* set_serving(0): health says NOT_SERVING */
     bool finalised; /* fini ran but the object stayed mapped (kept listed) */
     bool cancel_sent;
     int64_t drain_deadline_ms; /* CLOCK_MONOTONIC */
@@ -375,6 +376,21 @@ static snap_full *build_snapshot(void)
     return f;
 }
 
+/* Tells the change callbacks (health's Watch streams) that what is served,
+ * or how it is, changed. Control thread. The callbacks are copied under
+ * their own lock: registering one must not need ctl (a built-in may
+ * register from its init, under ctl). */
+static void run_change_callbacks(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&R.q_lock);
+    size_t n = R.n_on_change;
+    __typeof__(R.on_change) cbs;
+    memcpy(cbs, R.on_change, sizeof cbs);
+    pthread_mutex_unlock(&R.q_lock);
+    for (size_t i = 0; i < n; i++) cbs[i].cb(cbs[i].arg);
+}
+
 /* Publishes the live instances as the new current snapshot. Under ctl. */
 static int publish(void)
 {
@@ -389,14 +405,7 @@ static int publish(void)
     atomic_store_explicit(&R.generation, f->pub.generation, memory_order_release);
     pthread_mutex_unlock(&R.snap_lock);
     reg_snapshot_release(old);
-    /* Copy the callbacks under their own lock: registering one must not
-     * need ctl (a built-in may register from its init, under ctl). */
-    pthread_mutex_lock(&R.q_lock);
-    size_t n = R.n_on_change;
-    __typeof__(R.on_change) cbs;
-    memcpy(cbs, R.on_change, sizeof cbs);
-    pthread_mutex_unlock(&R.q_lock);
-    for (size_t i = 0; i < n; i++) cbs[i].cb(cbs[i].arg);
+    run_change_callbacks(NULL);
     return 0;
 }
 
@@ -460,6 +469,19 @@ const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key)
     for (size_t i = 0; c && i < c->n; i++)
         if (strcmp(c->kv[i].key, key) == 0) return c->kv[i].value;
     return NULL;
+}
+
+int plugin_ctx_set_serving(rh_plugin_ctx *ctx, int serving)
+{
+    if (!ctx || !ctx->inst) return RH_E_INVALID;
+    bool was_not = atomic_exchange(&ctx->inst->not_serving, !serving);
+    if (was_not == !serving) return 0;
+    return reg_control_post(run_change_callbacks, NULL) < 0 ? RH_E_NOMEM : 0;
+}
+
+bool reg_instance_serving(const reg_instance *inst)
+{
+    return !atomic_load(&inst->not_serving);
 }
 
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)

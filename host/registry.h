@@ -71,6 +71,8 @@ rh_plugin_ctx *reg_instance_ctx(reg_instance *inst);
 const char *reg_instance_name(const reg_instance *inst);
 /* The plugin's descriptor (services, embedded descriptor set). */
 const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst);
+/* False while the plugin said it cannot serve (set_serving 0): health. */
+bool reg_instance_serving(const reg_instance *inst);
 
 /* --- control (main thread, admin service) ------------------------------ */
 
@@ -157,5 +159,7 @@ uint64_t reg_instance_served(const reg_instance *inst);
 const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* rh_host_api.set_serving (ABI 1.2): see plugin.h. */
+int plugin_ctx_set_serving(rh_plugin_ctx *ctx, int serving);
 
 #endif

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RPCHOST_ABI_MAJOR 1
-#define RPCHOST_ABI_MINOR 1
+#define RPCHOST_ABI_MINOR 2
 
 #define RH_PLUGIN_MAGIC 0x48435052u /* "RPCH" little-endian */
 #define RH_NOTE_NAME "rpchost"      /* ELF note owner, 8 bytes with NUL */
@@ -216,6 +216,25 @@ typedef struct rh_host_api {
      * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run). */
     int (*notify_writable)(rh_call *call, size_t low_water,
                            void (*cb)(rh_call *call, void *arg), void *arg);
+
+    /* --- 1.2: health ----------------------------------------------------
+     * Check offsetof(rh_host_api, set_serving) < api->size before use: a
+     * 1.0 or 1.1 host does not have it.
+     *
+     * set_serving: serving = 0 makes grpc.health.v1.Health answer
+     * NOT_SERVING for every service of this plugin instance (Check, and a
+     * message to each Watch stream); serving = 1 makes it SERVING again.
+     * An instance starts SERVING. It does not change routing: calls still
+     * reach the plugin, which answers them itself (e.g. UNAVAILABLE while
+     * its database is down); health is what load balancers and rollout
+     * tools look at. Any thread, also from inside init (the status then
+     * holds from the instance's publication on); idempotent; never blocks
+     * (an atomic store and, on a change, one job posted to the host's
+     * control thread, which tells the Watch streams). Nothing is
+     * allocated that the plugin owns. Returns 0, RH_E_INVALID for a NULL
+     * ctx, RH_E_NOMEM when the Watch streams cannot be told (Check still
+     * answers the new status). */
+    int (*set_serving)(rh_plugin_ctx *ctx, int serving);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------

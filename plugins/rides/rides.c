@@ -1,11 +1,13 @@
 /* The Rides service (package-less, as in the original: /Rides/Start and
- * /Rides/Track), storing rides and tracks durably in SQLite.
+ * /Rides/Track), storing rides and tracks durably in SQLite or in
+ * PostgreSQL (backend.h: `db` is a file path or a postgresql:// URI).
  *
  * Handlers run on the host's worker threads and never touch the database:
  * they validate, copy what must be stored into a writer job, take a call
- * reference and queue the job. The writer thread (writer.c) commits the
- * jobs of many calls at once and answers each call from there, after its
- * COMMIT, so an OK always means the rows are on disk. */
+ * reference and queue the job. The backend's thread(s) (writer.c, or the
+ * lanes of pg_pool.c) commit the jobs of many calls at once and answer
+ * each call from there, after its COMMIT, so an OK always means the rows
+ * are durable. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -16,8 +18,11 @@
 
 #include "rpchost/plugin.h"
 #include "rpchost_descriptor_set.h"
+#include "backend.h"
 #include "rides.pb-c.h"
+#include "pg_pool.h"
 #include "ride_id.h"
+#include "store_pg.h"
 #include "store.h"
 #include "validate.h"
 #include "writer.h"
@@ -36,9 +41,7 @@
 static struct rides {
     const rh_host_api *api;
     rh_plugin_ctx *ctx;
-    store *st;
-    writer w;
-    int writer_up;
+    rides_backend *b;
 } R;
 
 typedef struct track_state {
@@ -131,7 +134,7 @@ static void start_on_message(rh_call *call, const ProtobufCMessage *msg)
         return;
     }
     R.api->call_ref(call); /* dropped in job_done, after the answer */
-    writer_submit(&R.w, j); /* a Start never waits, full queue or not */
+    backend_submit(R.b, j); /* a Start never waits, full queue or not */
 }
 
 /* ---------------------------------------------------------------- Track */
@@ -147,7 +150,7 @@ static writer_job *track_job_new(rh_call *call, track_state *ts, writer_job_kind
     j->call = call;
     j->track_failed = &ts->failed;
     if (ts->stage_id == 0)
-        ts->stage_id = writer_new_stage_id(&R.w);
+        ts->stage_id = backend_new_stage_id(R.b);
     return j;
 }
 
@@ -156,7 +159,7 @@ static int submit_with_ref(rh_call *call, writer_job *j)
 {
     if (call)
         R.api->call_ref(call);
-    return writer_submit(&R.w, j);
+    return backend_submit(R.b, j);
 }
 
 /* Runs on the writer thread once its queue drained (or at stop). */
@@ -178,7 +181,7 @@ static void track_pause(rh_call *call, track_state *ts)
     ts->call = call;
     ts->waiter.resume = track_resume;
     R.api->call_ref(call);
-    size_t queued = writer_wait_room(&R.w, &ts->waiter);
+    size_t queued = backend_wait_room(R.b, &ts->waiter);
     if (queued == 0) { /* drained meanwhile */
         R.api->call_unref(call);
         return;
@@ -202,7 +205,7 @@ static void track_discard(track_state *ts)
     memset(j, 0, sizeof *j);
     j->kind = JOB_DISCARD;
     j->u.discard.stage_id = ts->stage_id;
-    writer_submit(&R.w, j);
+    backend_submit(R.b, j);
 }
 
 /* Hands the gathered points to the writer. 0, 1 when the writer's queue
@@ -449,6 +452,50 @@ static int64_t config_commit_delay_ns(void)
     return (int64_t)ms * 1000000;
 }
 
+/* A whole number key in [plugin.rides], lo..hi, or def when absent; -1
+ * after logging a bad value. */
+static long config_long(const char *key, long def, long lo, long hi, const char *unit)
+{
+    const char *v = R.api->config_get(R.ctx, key);
+    if (v == NULL)
+        return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < lo || n > hi) {
+        R.api->log(R.ctx, RH_LOG_ERROR,
+                   "%s = %s in [plugin.rides] is not a whole number of %s from %ld to %ld; "
+                   "fix the config (default %ld)",
+                   key, v, unit, lo, hi, def);
+        return -1;
+    }
+    return n;
+}
+
+/* Health follows the database: NOT_SERVING while no connection is up
+ * (PostgreSQL only; needs a host with ABI 1.2, else health stays as the
+ * host sees it and calls still fail UNAVAILABLE with the reason). */
+static int health_api(void)
+{
+    return R.api->size >= offsetof(rh_host_api, set_serving) + sizeof R.api->set_serving;
+}
+
+static void on_health(void *arg, int serving)
+{
+    (void)arg;
+    R.api->log(R.ctx, serving ? RH_LOG_INFO : RH_LOG_ERROR,
+               serving ? "the database is reachable: health SERVING"
+                       : "no connection to the database: health NOT_SERVING until one is up");
+    if (health_api())
+        R.api->set_serving(R.ctx, serving);
+}
+
+static void on_backend_log(void *arg, int error, const char *line)
+{
+    (void)arg;
+    R.api->log(R.ctx, error ? RH_LOG_ERROR : RH_LOG_INFO, "%s", line);
+}
+
 static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
 {
     memset(&R, 0, sizeof R);
@@ -465,39 +512,50 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     const char *db = api->config_get(ctx, "db");
     if (db == NULL)
         db = "rides.db";
-    if (db[0] == '\0' || db[0] == ':' || strncmp(db, "file:", 5) == 0) {
+    if (db[0] == '\0' || db[0] == ':' || strncmp(db, "file:", 5) == 0 ||
+        (strstr(db, "://") && !pg_is_uri(db))) {
         api->log(ctx, RH_LOG_ERROR,
-                 "db = %s in [plugin.rides] is not a file path; set it to a file "
-                 "(default rides.db in the host's working directory)",
+                 "db = %s in [plugin.rides] is neither a file path nor a PostgreSQL URI; set "
+                 "it to a file (default rides.db in the host's working directory) or to "
+                 "postgresql://USER@HOST:PORT/DBNAME",
                  db);
         return -EINVAL;
     }
     int sync = config_sync();
-    if (sync < 0)
-        return -EINVAL;
     int64_t delay = config_commit_delay_ns();
-    if (delay < 0)
+    long pool = config_long("pool_size", 4, 1, PG_POOL_MAX, "connections");
+    long connect_ms = config_long("connect_timeout_ms", 2000, 100, 60000, "milliseconds");
+    long query_ms = config_long("query_timeout_ms", 5000, 100, 600000, "milliseconds");
+    if (sync < 0 || delay < 0 || pool < 0 || connect_ms < 0 || query_ms < 0)
         return -EINVAL;
+    backend_config cfg = {
+        .db = db,
+        .sync = (store_sync)sync,
+        .pool_size = (int)pool,
+        .connect_timeout_ms = (int)connect_ms,
+        .query_timeout_ms = (int)query_ms,
+        .max_queued_points = MAX_QUEUED_POINTS,
+        .done = job_done,
+        .on_commit = commit_report,
+        .on_health = on_health,
+        .log = on_backend_log,
+    };
+    /* PostgreSQL connects in the background: health says NOT_SERVING
+     * until the first connection is up (on_health). */
+    if (pg_is_uri(db) && health_api())
+        api->set_serving(ctx, 0);
     char err[512];
-    int rc = store_open(db, (store_sync)sync, &R.st, err, sizeof err);
+    int rc = backend_open(&cfg, &R.b, err, sizeof err);
     if (rc != 0) {
         api->log(ctx, RH_LOG_ERROR, "%s", err);
         return rc;
     }
-    rc = writer_init(&R.w, R.st, MAX_QUEUED_POINTS, job_done, commit_report, NULL);
-    if (rc == 0)
-        writer_set_commit_delay(&R.w, (uint64_t)delay);
-    if (rc == 0 && (rc = writer_start(&R.w)) != 0)
-        writer_stop(&R.w, NULL);
-    if (rc != 0) {
-        api->log(ctx, RH_LOG_ERROR, "cannot start the writer thread: %s", strerror(-rc));
-        store_close(R.st);
-        R.st = NULL;
-        return rc;
-    }
-    R.writer_up = 1;
-    api->log(ctx, RH_LOG_INFO, "storing rides in %s (WAL, synchronous=%s, schema v%d)",
-             store_filename(R.st), store_sync_name((store_sync)sync), STORE_SCHEMA_VERSION);
+    backend_set_commit_delay(R.b, (uint64_t)delay);
+    char where[512];
+    backend_describe(R.b, where, sizeof where);
+    api->log(ctx, RH_LOG_INFO, "storing rides in %s%s%s", where,
+             backend_is_pg(R.b) ? "" : ", synchronous=",
+             backend_is_pg(R.b) ? "" : store_sync_name((store_sync)sync));
     if (delay)
         api->log(ctx, RH_LOG_WARN, "commit_delay_ms = %lld: every commit waits that long "
                  "(a test knob simulating a slow disk)", (long long)(delay / 1000000));
@@ -507,33 +565,36 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
 static void rides_fini(rh_plugin_ctx *ctx)
 {
     (void)ctx;
-    if (R.writer_up) {
+    if (R.b) {
         writer_stats s;
-        writer_stop(&R.w, &s); /* commits and answers whatever is queued */
+        backend_close(R.b, &s); /* commits and answers whatever is queued */
         log_stats(&s);
-        R.writer_up = 0;
+        R.b = NULL;
     }
-    store_close(R.st);
-    R.st = NULL;
 }
 
 static void rides_reload(rh_plugin_ctx *ctx)
 {
     (void)ctx;
+    if (R.b == NULL)
+        return;
     int64_t delay = config_commit_delay_ns();
-    if (delay >= 0 && R.writer_up)
-        writer_set_commit_delay(&R.w, (uint64_t)delay);
+    if (delay >= 0)
+        backend_set_commit_delay(R.b, (uint64_t)delay);
     int sync = config_sync();
-    if (sync >= 0 && R.writer_up) {
-        writer_set_sync(&R.w, (store_sync)sync);
-        R.api->log(R.ctx, RH_LOG_INFO, "synchronous=%s from the next commit on",
-                   store_sync_name((store_sync)sync));
+    if (sync >= 0) {
+        if (backend_set_sync(R.b, (store_sync)sync))
+            R.api->log(R.ctx, RH_LOG_INFO, "synchronous=%s from the next commit on",
+                       store_sync_name((store_sync)sync));
+        else if (R.api->config_get(R.ctx, "synchronous"))
+            R.api->log(R.ctx, RH_LOG_WARN, "synchronous applies to SQLite only; PostgreSQL "
+                       "commits as the server's synchronous_commit says");
     }
     const char *db = R.api->config_get(R.ctx, "db");
-    if (R.st && db && strcmp(db, store_path(R.st)) != 0)
+    if (db && strcmp(db, backend_db(R.b)) != 0)
         R.api->log(R.ctx, RH_LOG_WARN,
-                   "db = %s needs a restart or a plugin replace; still storing in %s", db,
-                   store_path(R.st));
+                   "db changed in [plugin.rides]: it needs a restart or a plugin replace; "
+                   "still storing where it did");
 }
 
 static const rh_method rides_methods[] = {
