@@ -19,6 +19,7 @@ struct rides_backend {
     /* PostgreSQL */
     pg_pool *pool;
     int lanes;
+    store_sync sync;
 };
 
 static int open_sqlite(rides_backend *b, const backend_config *cfg, char *err, size_t errlen)
@@ -79,6 +80,7 @@ int backend_open(const backend_config *cfg, rides_backend **out, char *err, size
         return -ENOMEM;
     }
     b->pg = pg_is_uri(cfg->db);
+    b->sync = cfg->sync;
     int rc = b->pg ? open_pg(b, cfg, err, errlen) : open_sqlite(b, cfg, err, errlen);
     if (rc != 0) {
         free(b->db);
@@ -131,6 +133,7 @@ int backend_set_sync(rides_backend *b, store_sync sync)
     if (b->pg)
         return 0;
     writer_set_sync(&b->w, sync);
+    b->sync = sync;
     return 1;
 }
 
@@ -142,8 +145,8 @@ void backend_describe(rides_backend *b, char *out, size_t len)
         snprintf(out, len, "PostgreSQL %s (%d connections, pipelined group commit, schema v%d)",
                  uri, b->lanes, PG_SCHEMA_VERSION);
     } else {
-        snprintf(out, len, "%s (SQLite WAL, schema v%d)", store_filename(b->st),
-                 STORE_SCHEMA_VERSION);
+        snprintf(out, len, "%s (WAL, synchronous=%s, schema v%d)", store_filename(b->st),
+                 store_sync_name(b->sync), STORE_SCHEMA_VERSION);
     }
 }
 

@@ -553,9 +553,7 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     backend_set_commit_delay(R.b, (uint64_t)delay);
     char where[512];
     backend_describe(R.b, where, sizeof where);
-    api->log(ctx, RH_LOG_INFO, "storing rides in %s%s%s", where,
-             backend_is_pg(R.b) ? "" : ", synchronous=",
-             backend_is_pg(R.b) ? "" : store_sync_name((store_sync)sync));
+    api->log(ctx, RH_LOG_INFO, "storing rides in %s", where);
     if (delay)
         api->log(ctx, RH_LOG_WARN, "commit_delay_ms = %lld: every commit waits that long "
                  "(a test knob simulating a slow disk)", (long long)(delay / 1000000));
@@ -591,10 +589,17 @@ static void rides_reload(rh_plugin_ctx *ctx)
                        "commits as the server's synchronous_commit says");
     }
     const char *db = R.api->config_get(R.ctx, "db");
-    if (db && strcmp(db, backend_db(R.b)) != 0)
+    if (db && strcmp(db, backend_db(R.b)) != 0) {
+        /* A URI may hold a password: name neither, only the old place. */
+        char now[512];
+        if (backend_is_pg(R.b))
+            pg_safe_uri(backend_db(R.b), now, sizeof now);
+        else
+            snprintf(now, sizeof now, "%s", backend_db(R.b));
         R.api->log(R.ctx, RH_LOG_WARN,
-                   "db changed in [plugin.rides]: it needs a restart or a plugin replace; "
-                   "still storing where it did");
+                   "db = %s needs a restart or a plugin replace; still storing in %s",
+                   pg_is_uri(db) ? "(a new PostgreSQL URI)" : db, now);
+    }
 }
 
 static const rh_method rides_methods[] = {
