@@ -223,3 +223,11 @@ def missing_in_pg(pg, ids):
                        ",".join("'%s'" % i for i in chunk))
         have.update(r[0] for r in rows)
     return [i for i in ids if i not in have]
+
+
+def stop_checked(*hosts):
+    """SIGTERM each host; asserts it exited 0 (under ASan, a leak or an
+    error in the plugin's fini makes the exit code non-zero)."""
+    for h in hosts:
+        code = h.stop()
+        assert code == 0, "rpchost exited with %s:\n%s" % (code, h.logs()[-3000:])

@@ -134,6 +134,7 @@ def test_rollout():
             ch.close()
             assert rides_version(a) == ["2.0.0-test"]
             assert not [n for n in os.listdir(a.plugin_dir) if n.endswith(".upload")]
+            sc.stop_checked(a, b)
         finally:
             for h in (a, b):
                 h.stop()

@@ -80,9 +80,11 @@ def test_share_and_kill():
                     assert int(pg.scalar("SELECT count(*) FROM track_call_points p WHERE "
                                          "NOT EXISTS (SELECT 1 FROM tracks t WHERE "
                                          "t.id = p.track_id)")) == 0
+                    sc.stop_checked(a2)
                 finally:
                     a2.stop()
                     a2.log.close()
+                sc.stop_checked(b)
                 print("kill under load: %d calls, %d failed, %d rides acknowledged, all in "
                       "PostgreSQL" % (total, len(failed), len(load.acked)))
         finally:

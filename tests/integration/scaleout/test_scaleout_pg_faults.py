@@ -38,6 +38,7 @@ def test_init_while_down():
         rid = rc.start_stub(ch)(rc.original_request(), timeout=5).id
         assert sc.missing_in_pg(pg, [rid]) == []
         ch.close()
+        sc.stop_checked(h)
     finally:
         if h:
             h.stop()
@@ -85,6 +86,7 @@ def test_restart_under_load():
                   % (load.calls, len(load.acked), load.tracks_ok, len(load.failures),
                      max(f[2] for f in load.failures)))
             assert "connected to PostgreSQL again" in h.logs()
+            sc.stop_checked(h)
         finally:
             h.stop()
             h.log.close()
