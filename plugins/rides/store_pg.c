@@ -140,8 +140,8 @@ struct pg_store {
     char reason[160];
     open_track *open;
     size_t n_open, cap_open;
-    int64_t ids[ID_RESERVE];
-    size_t n_ids;
+    int64_t *ids;         /* reserved track ids, used from the end */
+    size_t n_ids, cap_ids;
     op *ops;
     size_t cap_ops;
     text arr[5];          /* the points' array literals */
@@ -485,6 +485,7 @@ void pg_store_close(pg_store *st)
         free(st->arr[i].p);
     free(st->open);
     free(st->ops);
+    free(st->ids);
     free(st);
 }
 
@@ -513,22 +514,35 @@ static open_track *find_track(pg_store *st, uint64_t stage_id)
     return NULL;
 }
 
-/* Takes ids for new tracks from the sequence: one round trip per
- * ID_RESERVE tracks, before a batch is sent. */
+/* Takes ids for new tracks from the sequence before a batch is sent: one
+ * round trip per ID_RESERVE new tracks (more if one batch needs more). */
 static int reserve_ids(pg_store *st, size_t need, uint64_t deadline)
 {
     if (st->n_ids >= need)
         return 0;
+    size_t want = need - st->n_ids < ID_RESERVE ? ID_RESERVE : need - st->n_ids;
+    if (st->n_ids + want > st->cap_ids) {
+        int64_t *p = realloc(st->ids, (st->n_ids + want) * sizeof *p);
+        if (p == NULL) {
+            set_error(st, "out of memory", "cannot reserve track ids: out of memory");
+            return -EIO;
+        }
+        st->ids = p;
+        st->cap_ids = st->n_ids + want;
+    }
+    char count[24];
+    snprintf(count, sizeof count, "%zu", want);
+    const char *v[1] = {count};
     if (!PQsendQueryParams(st->conn,
-                           "SELECT nextval('track_calls_id_seq') FROM generate_series(1, 64)", 0,
-                           NULL, NULL, NULL, NULL, 0) ||
+                           "SELECT nextval('track_calls_id_seq') FROM generate_series(1, $1::int)",
+                           1, NULL, v, NULL, NULL, 0) ||
         !PQpipelineSync(st->conn))
         return broken(st, "the connection to PostgreSQL was lost", "cannot reserve track ids");
     int rc = 0, failed = 0;
     PGresult *r;
     while ((r = next_result(st, deadline, &rc)) != NULL) {
         if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-            for (int i = 0; i < PQntuples(r) && st->n_ids < ID_RESERVE; i++)
+            for (int i = 0; i < PQntuples(r) && st->n_ids < st->cap_ids; i++)
                 st->ids[st->n_ids++] = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         } else {
             set_error(st, "PostgreSQL refused a track id", "cannot reserve track ids: %s",

@@ -368,6 +368,40 @@ static void test_interleaved(void **state)
     assert_int_equal(query_int(c, "SELECT count(*) FROM rides"), R);
 }
 
+/* More new tracks in one commit than the store reserves ids for at once
+ * (64 on PostgreSQL): all stored, each with its own id. */
+static void test_many_tracks_at_once(void **state)
+{
+    ctx *c = *state;
+    enum { T = 150 };
+    atomic_int *failed = calloc(T, sizeof *failed);
+    result *pts = calloc(T, sizeof *pts), *fin = calloc(T, sizeof *fin);
+    uint64_t *stage = calloc(T, sizeof *stage);
+    /* Stage ids that all map to one lane; the commit delay keeps that lane
+     * busy while the rest queue, so its next batch holds them all. */
+    backend_set_commit_delay(c->b, 50 * 1000 * 1000);
+    for (int t = 0; t < T; t++) {
+        do
+            stage[t] = backend_new_stage_id(c->b);
+        while (stage[t] % 3 != 0);
+        atomic_init(&failed[t], 0);
+        backend_submit(c->b, points_job(&pts[t], &failed[t], stage[t], 0, 2));
+        backend_submit(c->b, track_job(&fin[t], &failed[t], stage[t], 2));
+    }
+    wait_done(c, 2 * T);
+    for (int t = 0; t < T; t++) {
+        assert_int_equal(pts[t].rc, 0);
+        assert_int_equal(fin[t].rc, 0);
+    }
+    assert_int_equal(query_int(c, "SELECT count(DISTINCT id) FROM tracks WHERE point_count = 2"),
+                     T);
+    assert_int_equal(query_int(c, "SELECT count(*) FROM track_points"), 2 * T);
+    free(failed);
+    free(pts);
+    free(fin);
+    free(stage);
+}
+
 /* PostgreSQL that does not answer: the plugin's backend still opens (it
  * connects in the background), jobs fail at once with the reason, and
  * health stays not serving. SQLite: nothing to test (no server). */
@@ -422,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_track, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_tracks_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_unreachable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_bad_uri, setup, teardown),
     };
