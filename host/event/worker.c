@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -352,6 +353,7 @@ void worker_conn_closed(worker *w, conn *c)
     else w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->n_conns--;
+    w->conns_freed++;
     /* Freed at the end of the iteration: lists may still point to it. */
     c->prev = NULL;
     c->next = tls_dead;
@@ -436,6 +438,7 @@ static void do_accept(worker *w, listener *l)
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
         conn_new(w, fd, (struct sockaddr *)&ss, len, upath);
+        if (w->n_conns > w->conns_peak) w->conns_peak = w->n_conns;
     }
 }
 
@@ -529,9 +532,25 @@ static void cancel_instance(worker *w, reg_instance *inst, rh_status code, const
             if (call->routed && call->route->instance == inst) call_abort(call, code, msg);
 }
 
+/* A storm of connections leaves their memory (TLS objects, buffers, the
+ * connection and call structs) in the allocator's free lists when they
+ * close: glibc gives a thread arena's pages back only from its top, so the
+ * process would keep its peak RSS for good. Once the worker holds at most
+ * half the connections it held at its peak since the last trim, free pages
+ * go back to the system (malloc_trim walks every arena: at most once a
+ * second per worker, and never while the connection count is steady). */
+static void trim_after_storm(worker *w)
+{
+    if (!w->conns_freed || w->n_conns > w->conns_peak / 2) return;
+    malloc_trim(0);
+    w->conns_freed = 0;
+    w->conns_peak = w->n_conns;
+}
+
 static void tick(rh_timer *t)
 {
     worker *w = (worker *)((char *)t - offsetof(worker, tick_timer));
+    trim_after_storm(w);
     /* An idle worker must not pin a retired plugin instance forever. */
     if (w->snap && reg_generation() != w->snap_gen) worker_snapshot(w);
     /* Connections without calls and without input for idle_timeout_ms get

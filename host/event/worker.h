@@ -108,6 +108,9 @@ struct worker {
 
     conn *conns; /* all connections (doubly linked) */
     size_t n_conns;
+    /* Since the allocator was last trimmed (tick): the most connections
+     * held at once and how many were freed. */
+    size_t conns_peak, conns_freed;
     conn *dirty;    /* connections with output to produce this iteration */
     conn *readable; /* connections that still had input when their read
                        budget ran out */
