@@ -13,6 +13,8 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
+/* An idle lane looks at its connection this often (seconds). */
+#define IDLE_CHECK_S 1
 
 typedef struct pg_lane {
     pg_pool *pool;
@@ -341,7 +343,14 @@ static void *lane_main(void *arg)
             if (l->st == NULL && now >= l->next_attempt_ms)
                 break; /* time to reconnect, calls or not */
             if (l->st != NULL) {
-                pthread_cond_wait(&l->wake, &p->mu);
+                /* Idle: look at the connection now and then, so that a
+                 * server that went away shows in health without calls. */
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_sec += IDLE_CHECK_S;
+                if (pthread_cond_timedwait(&l->wake, &p->mu, &ts) == ETIMEDOUT &&
+                    l->head == NULL && !p->stopping)
+                    break;
             } else {
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -365,6 +374,8 @@ static void *lane_main(void *arg)
             break;
         else if (l->st == NULL)
             lane_connect(l);
+        else if (pg_store_check_idle(l->st) != 0)
+            lane_disconnect(l);
     }
     return NULL;
 }

@@ -11,7 +11,9 @@
  *
  * Faults: a lane without a connection fails its jobs at once (UNAVAILABLE
  * with the reason) and reconnects in the background, with a backoff from
- * 100 ms to 2 s, also when no calls come; on_health reports when the
+ * 100 ms to 2 s, also when no calls come (an idle lane looks at its
+ * connection every second, so a server that went away is noticed without
+ * calls); on_health reports when the
  * first lane connects (serving) and when the last one loses its
  * connection (not serving). Memory is bounded as in writer.h: queued
  * points over all lanes count against max_queued_points. */

@@ -489,6 +489,22 @@ void pg_store_close(pg_store *st)
     free(st);
 }
 
+int pg_store_check_idle(pg_store *st)
+{
+    struct pollfd pfd = {.fd = PQsocket(st->conn), .events = POLLIN};
+    if (pfd.fd < 0 || PQstatus(st->conn) == CONNECTION_BAD)
+        return broken(st, "the connection to PostgreSQL was lost", "connection lost");
+    if (poll(&pfd, 1, 0) <= 0)
+        return 0; /* nothing sent: still fine as far as we can tell */
+    if (!PQconsumeInput(st->conn) || PQstatus(st->conn) == CONNECTION_BAD)
+        return broken(st, "the connection to PostgreSQL was lost",
+                      "PostgreSQL closed an idle connection");
+    /* An idle pipeline has no result coming: anything now is the server
+     * ending the session (e.g. "terminating connection due to
+     * administrator command"); the next read would see the end. */
+    return 0;
+}
+
 int pg_store_broken(const pg_store *st)
 {
     return st->broken;

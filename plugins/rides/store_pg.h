@@ -61,6 +61,10 @@ void pg_store_close(pg_store *st);
  * job must be failed, and pg_store_broken() says whether the connection
  * is unusable. Waits at most timeout_ms for the server. */
 int pg_store_apply(pg_store *st, writer_job *batch, int timeout_ms);
+/* For an idle connection: reads what the server sent unasked (the notice
+ * of a shutdown, the end of the stream) without waiting. Nonzero when the
+ * connection turned out to be lost (then pg_store_broken() is set too). */
+int pg_store_check_idle(pg_store *st);
 /* Nonzero once the connection is lost or timed out: close it. */
 int pg_store_broken(const pg_store *st);
 /* The last error for the operator (logs). */

@@ -1,6 +1,7 @@
 """Rides on a real PostgreSQL that goes away: a host started while the
 database is down loads the plugin NOT_SERVING and becomes SERVING by
-itself once it is up; PostgreSQL restarted under load: calls fail fast
+itself once it is up (and NOT_SERVING again when it stops, with no calls
+made); PostgreSQL restarted under load: calls fail fast
 with UNAVAILABLE during the outage, succeed again after it, and no
 acknowledged ride is lost."""
 import os
@@ -34,6 +35,14 @@ def test_init_while_down():
         # The database comes: no restart, health turns SERVING, calls pass.
         pg.start()
         pg.psql("CREATE DATABASE rides", db="postgres")
+        sc.wait_health(ch, "Rides", SERVING, timeout=15)
+        rid = rc.start_stub(ch)(rc.original_request(), timeout=5).id
+        assert sc.missing_in_pg(pg, [rid]) == []
+        # With no calls at all, health still follows the database: idle
+        # connections are looked at every second.
+        pg.stop()
+        sc.wait_health(ch, "Rides", NOT_SERVING, timeout=10)
+        pg.start()
         sc.wait_health(ch, "Rides", SERVING, timeout=15)
         rid = rc.start_stub(ch)(rc.original_request(), timeout=5).id
         assert sc.missing_in_pg(pg, [rid]) == []
@@ -73,7 +82,9 @@ def test_restart_under_load():
             sc.wait_until(lambda: len(load.acked) >= acked_in_outage + 300,
                           "300 rides after the restart", timeout=20)
             load.stop()
-            late = [f for f in load.failures if f[3] > up_at + 3]
+            # Every lane is back within its backoff (at most 2 s) and a
+            # connection's set-up: allow 6 s on a loaded machine.
+            late = [f for f in load.failures if f[3] > up_at + 6]
             assert late == [], late[:5]
             missing = sc.missing_in_pg(pg, load.acked)
             assert missing == [], "%d acknowledged rides missing" % len(missing)
