@@ -134,7 +134,9 @@ def wait_health(channel, service, want, timeout=15):
         time.sleep(0.05)
 
 
-def wait_until(cond, what, timeout=15):
+def wait_until(cond, what, timeout=60):
+    """Waits for cond() (polled every 50 ms); the default deadline is long
+    because load-driven conditions slow down on a busy machine."""
     deadline = time.time() + timeout
     while not cond():
         assert time.time() < deadline, "timed out waiting for " + what

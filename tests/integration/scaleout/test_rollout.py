@@ -63,7 +63,7 @@ def test_rollout():
             assert rides_version(a) == ["1.0.0"] and rides_version(b) == ["1.0.0"]
             with sc.Nginx([a.port, b.port]) as nx:
                 # --- under load through nginx: 0 failed calls.
-                load = sc.Load(nx.channel, n=16, max_calls=100000, track_every=6, timeout=10)
+                load = sc.Load(nx.channel, n=16, max_calls=100000, track_every=6, timeout=20)
                 load.start()
                 sc.wait_until(lambda: len(load.acked) >= 200, "load running")
                 code, out = run_rollout(V2, ["unix:" + a.admin_sock, "unix:" + b.admin_sock])

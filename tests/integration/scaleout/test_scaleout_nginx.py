@@ -46,7 +46,7 @@ def test_share_and_kill():
                     hc.close()
 
                 # --- one host SIGKILLed under load from 16 clients.
-                load = sc.Load(nx.channel, n=16, max_calls=250, track_every=10, timeout=5)
+                load = sc.Load(nx.channel, n=16, max_calls=250, track_every=10, timeout=20)
                 load.start()
                 sc.wait_until(lambda: load.done_calls() >= 600, "600 calls before the kill")
                 a.signal(signal.SIGKILL)

@@ -59,7 +59,7 @@ def test_restart_under_load():
     with sc.pgtest.Postgres() as pg:
         h = sc.pg_host(pg.uri)
         try:
-            load = sc.Load(h.channel, n=8, max_calls=100000, track_every=8, timeout=5)
+            load = sc.Load(h.channel, n=8, max_calls=100000, track_every=8, timeout=20)
             load.start()
             sc.wait_until(lambda: len(load.acked) >= 300, "300 rides before the outage")
             pg.stop()
@@ -75,12 +75,14 @@ def test_restart_under_load():
             for code, details, took, _ in during:
                 assert code == grpc.StatusCode.UNAVAILABLE, (code, details)
                 assert "the database is unavailable" in details, details
-                assert took < 2.0, "a call took %.2fs to fail during the outage" % took
+                # (The host fails them at once; 3 s leaves room for a busy
+                # machine's client threads, far below the 20 s deadline.)
+                assert took < 3.0, "a call took %.2fs to fail during the outage" % took
             pg.start()
             up_at = time.time()
             sc.wait_health(hc, "Rides", SERVING, timeout=15)
             sc.wait_until(lambda: len(load.acked) >= acked_in_outage + 300,
-                          "300 rides after the restart", timeout=20)
+                          "300 rides after the restart")
             load.stop()
             # Every lane is back within its backoff (at most 2 s) and a
             # connection's set-up: allow 6 s on a loaded machine.
