@@ -134,9 +134,19 @@ size_t pg_pool_wait_room(pg_pool *p, writer_waiter *wt)
     return queued;
 }
 
+/* A Track's jobs go to lane (stage id mod lanes) for its whole life; a
+ * new Track gets an id that lands on a connected lane if there is one. */
 uint64_t pg_pool_new_stage_id(pg_pool *p)
 {
-    return atomic_fetch_add(&p->next_stage_id, 1);
+    uint64_t id = atomic_fetch_add(&p->next_stage_id, 1);
+    pthread_mutex_lock(&p->mu);
+    for (int k = 0; k < p->n_lanes && p->n_connected > 0; k++) {
+        if (p->lanes[id % (uint64_t)p->n_lanes].connected)
+            break;
+        id = atomic_fetch_add(&p->next_stage_id, 1);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return id;
 }
 
 void pg_pool_set_commit_delay(pg_pool *p, uint64_t ns)

@@ -7,7 +7,8 @@
  *
  * Routing: the jobs of one Track call go to one lane (stage id modulo the
  * lanes), so its incomplete track row and its points stay on one
- * connection and in order. A Start goes to the next connected lane.
+ * connection and in order; a new Track's stage id is picked to land on a
+ * connected lane. A Start goes to the next connected lane.
  *
  * Faults: a lane without a connection fails its jobs at once (UNAVAILABLE
  * with the reason) and reconnects in the background, with a backoff from

@@ -103,8 +103,11 @@ class Nginx:
 
 
 def rides_pg_config(uri, extra=""):
+    # Generous timeouts: a busy test machine can take seconds to set up a
+    # connection (the outage tests rely on refused connections, which fail
+    # at once, not on these).
     return ("[rpchost]\nlog_level = info\n\n[plugin.rides]\ndb = %s\npool_size = 4\n"
-            "connect_timeout_ms = 1000\nquery_timeout_ms = 3000\n%s" % (uri, extra))
+            "connect_timeout_ms = 5000\nquery_timeout_ms = 10000\n%s" % (uri, extra))
 
 
 def pg_host(uri, extra_args=(), extra_config="", wait_serving=True, plugins=("rides",)):
