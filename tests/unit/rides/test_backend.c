@@ -114,14 +114,18 @@ static void pg_reset(const char *uri)
     PQfinish(conn);
 }
 
-static int open_backend(ctx *c, const char *db, int lanes, char *err, size_t errlen)
+/* connect_ms: generous for a real server (a busy machine may take seconds
+ * to set a connection up; open returns as soon as one is up), short where
+ * the test wants a refused connection. */
+static int open_backend(ctx *c, const char *db, int lanes, int connect_ms, char *err,
+                        size_t errlen)
 {
     backend_config cfg = {
         .db = db,
         .sync = STORE_SYNC_FULL,
         .pool_size = lanes,
-        .connect_timeout_ms = 2000,
-        .query_timeout_ms = 5000,
+        .connect_timeout_ms = connect_ms,
+        .query_timeout_ms = 20000,
         .max_queued_points = 4096,
         .done = on_done,
         .on_health = on_health,
@@ -148,7 +152,7 @@ static int setup(void **state)
         snprintf(c->db, sizeof c->db, "%s/rides.db", c->dir);
     }
     char err[512];
-    if (open_backend(c, c->db, 3, err, sizeof err) != 0) {
+    if (open_backend(c, c->db, 3, 20000, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
@@ -380,10 +384,11 @@ static void test_many_tracks_at_once(void **state)
     /* Stage ids that all map to one lane; the commit delay keeps that lane
      * busy while the rest queue, so its next batch holds them all. */
     backend_set_commit_delay(c->b, 50 * 1000 * 1000);
+    uint64_t lane = backend_new_stage_id(c->b) % 3; /* 3 lanes (setup) */
     for (int t = 0; t < T; t++) {
         do
             stage[t] = backend_new_stage_id(c->b);
-        while (stage[t] % 3 != 0);
+        while (stage[t] % 3 != lane);
         atomic_init(&failed[t], 0);
         backend_submit(c->b, points_job(&pts[t], &failed[t], stage[t], 0, 2));
         backend_submit(c->b, track_job(&fin[t], &failed[t], stage[t], 2));
@@ -417,7 +422,7 @@ static void test_pg_unreachable(void **state)
     atomic_store(&c->health, -1);
     char err[512] = "";
     /* Port 1 on loopback: nothing listens, connect is refused at once. */
-    assert_int_equal(open_backend(c, "postgresql://postgres@127.0.0.1:1/rides", 2, err,
+    assert_int_equal(open_backend(c, "postgresql://postgres@127.0.0.1:1/rides", 2, 500, err,
                                   sizeof err),
                      0);
     result r = {0};
