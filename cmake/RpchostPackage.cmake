@@ -14,7 +14,8 @@ endif()
 
 find_program(GO_MD2MAN go-md2man REQUIRED)
 set(_man ${CMAKE_BINARY_DIR}/man)
-set(_pages "rpchost 8 docs/rpchost.8.md" "rpcall 1 docs/rpcall.md")
+set(_pages "rpchost 8 docs/rpchost.8.md" "rpcall 1 docs/rpcall.md"
+           "rpchost-token 8 docs/rpchost-token.8.md")
 foreach(_p IN LISTS _pages)
   separate_arguments(_p)
   list(GET _p 0 _name)
@@ -22,11 +23,10 @@ foreach(_p IN LISTS _pages)
   list(GET _p 2 _src)
   add_custom_command(OUTPUT ${_man}/${_name}.${_sec}.gz
     COMMAND ${CMAKE_COMMAND} -E make_directory ${_man}
-    COMMAND ${CMAKE_COMMAND} -DIN=${CMAKE_SOURCE_DIR}/${_src} -DOUT=${_man}/${_name}.${_sec}
-            -DNAME=${_name} -DSECTION=${_sec} -DVERSION=${PROJECT_VERSION}
-            -P ${CMAKE_SOURCE_DIR}/cmake/rpchost_manpage.cmake
+    COMMAND python3 ${CMAKE_SOURCE_DIR}/cmake/rpchost_manpage.py ${CMAKE_SOURCE_DIR}/${_src}
+            ${_man}/${_name}.${_sec} ${_name} ${_sec} ${PROJECT_VERSION}
     COMMAND gzip -9nf ${_man}/${_name}.${_sec}
-    DEPENDS ${CMAKE_SOURCE_DIR}/${_src} ${CMAKE_SOURCE_DIR}/cmake/rpchost_manpage.cmake
+    DEPENDS ${CMAKE_SOURCE_DIR}/${_src} ${CMAKE_SOURCE_DIR}/cmake/rpchost_manpage.py
     VERBATIM)
   list(APPEND _man_outputs ${_man}/${_name}.${_sec}.gz)
   install(FILES ${_man}/${_name}.${_sec}.gz
@@ -59,6 +59,7 @@ install(FILES README.md docs/configuration.md docs/hot-operations.md docs/plugin
         DESTINATION ${_doc}/rpchost COMPONENT daemon)
 
 set(CPACK_GENERATOR DEB)
+set(CPACK_STRIP_FILES ON)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL daemon dev)
 set(CPACK_PACKAGE_NAME rpchost)
@@ -73,12 +74,12 @@ set(CPACK_DEBIAN_DAEMON_PACKAGE_NAME rpchost)
 set(CPACK_DEBIAN_DAEMON_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_DAEMON_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_DAEMON_PACKAGE_DEPENDS "adduser, ssl-cert")
-set(CPACK_DEBIAN_DAEMON_DESCRIPTION "plugin-based gRPC host
- rpchost serves gRPC services and interceptors loaded as shared-object
- plugins at run time, over TLS HTTP/2. A plugin dropped into the plugin
- directory serves at once; replacing or removing one drains its calls.
- This package ships the daemon, the rpcall client, and the Rides,
- authlog and interop plugins.")
+set(CPACK_COMPONENT_DAEMON_DESCRIPTION_SUMMARY "plugin-based gRPC host")
+set(CPACK_DEBIAN_DAEMON_DESCRIPTION "rpchost serves gRPC services and interceptors loaded as shared-object
+plugins at run time, over TLS HTTP/2. A plugin dropped into the plugin
+directory serves at once; replacing or removing one drains its calls.
+This package ships the daemon, the rpcall client, and the Rides,
+authlog and interop plugins.")
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/debian/conffiles
     ${CMAKE_SOURCE_DIR}/packaging/debian/postinst
@@ -87,10 +88,9 @@ set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_EXTRA
 set(CPACK_DEBIAN_DAEMON_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME rpchost-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION devel)
-set(CPACK_DEBIAN_DEV_PACKAGE_ARCHITECTURE all)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "rpchost (= ${PROJECT_VERSION}), cmake, pkg-config, libprotobuf-c-dev, protobuf-c-compiler, protobuf-compiler, libprotobuf-dev")
-set(CPACK_DEBIAN_DEV_DESCRIPTION "plugin SDK for rpchost
- The plugin ABI header and the CMake package (find_package(rpchost),
- rpchost_add_plugin()) for building rpchost plugins out of tree.")
+set(CPACK_COMPONENT_DEV_DESCRIPTION_SUMMARY "plugin SDK for rpchost")
+set(CPACK_DEBIAN_DEV_DESCRIPTION "The plugin ABI header and the CMake package (find_package(rpchost),
+rpchost_add_plugin()) for building rpchost plugins out of tree.")
 include(CPack)
