@@ -20,16 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "loader.h"
-#include "log.h"
-#include "privdrop.h"
-#include "registry.h"
+#include "builtin/builtin.h"
+#include "config/settings.h"
+#include "core/log.h"
+#include "daemon/privdrop.h"
+#include "daemon/sdnotify.h"
+#include "registry/loader.h"
+#include "registry/registry.h"
+#include "registry/trust.h"
+#include "registry/watch.h"
 #include "server.h"
-#include "sdnotify.h"
-#include "settings.h"
-#include "trust.h"
-#include "watch.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {

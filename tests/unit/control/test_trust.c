@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trust.h"
+#include "registry/trust.h"
 
 #define OTHER_UID 54321
 
