@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -62,6 +63,26 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* STATUS= for `systemctl status`: plugins and calls, every few seconds. */
+#define STATUS_INTERVAL_MS 2000
+
+static void send_status(const char *where)
+{
+    if (!sdnotify_active()) return;
+    reg_plugin_info *rows = NULL;
+    size_t n = reg_list(&rows), plugins = 0, draining = 0;
+    int64_t calls = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].builtin) continue;
+        if (rows[i].draining) draining++;
+        else plugins++;
+        calls += rows[i].in_flight;
+    }
+    free(rows);
+    sdnotify_send("STATUS=serving on %s: %zu plugins (%zu draining), %lld calls in flight", where,
+                  plugins, draining, (long long)calls);
+}
+
 static void on_sighup(rh_settings *s)
 {
     sdnotify_reloading();
@@ -75,7 +96,7 @@ static void on_sighup(rh_settings *s)
 }
 
 /* Runs until SIGTERM or SIGINT. */
-static int control_loop(rh_settings *s, int sfd, int wfd)
+static int control_loop(rh_settings *s, int sfd, int wfd, const char *where)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
@@ -88,14 +109,21 @@ static int control_loop(rh_settings *s, int sfd, int wfd)
     bool stop = false;
     uint32_t wd_ms = sdnotify_watchdog_interval_ms();
     int64_t wd_next = wd_ms ? now_ms() : INT64_MAX;
+    int64_t status_next = sdnotify_active() ? now_ms() : INT64_MAX;
     while (!stop) {
-        if (now_ms() >= wd_next) {
+        int64_t now = now_ms();
+        if (now >= wd_next) {
             sdnotify_send("WATCHDOG=1");
-            wd_next = now_ms() + wd_ms;
+            wd_next = now + wd_ms;
+        }
+        if (now >= status_next) {
+            send_status(where);
+            status_next = now + STATUS_INTERVAL_MS;
         }
         int timeout = reg_next_timeout_ms();
-        if (wd_ms) {
-            int64_t left = wd_next - now_ms();
+        int64_t next = wd_next < status_next ? wd_next : status_next;
+        if (next != INT64_MAX) {
+            int64_t left = next - now_ms();
             if (left < 0) left = 0;
             if (timeout < 0 || left < timeout) timeout = (int)left;
         }
@@ -220,7 +248,7 @@ int main(int argc, char **argv)
     log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
     sdnotify_send("READY=1\nSTATUS=serving on %s", where);
 
-    if (control_loop(&s, sfd, wfd) < 0) log_error("control loop failed; stopping");
+    if (control_loop(&s, sfd, wfd, where) < 0) log_error("control loop failed; stopping");
 
     watch_stop();
     health_begin_shutdown();

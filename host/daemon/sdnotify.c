@@ -64,3 +64,5 @@ int sdnotify_reloading(void)
 }
 
 uint32_t sdnotify_watchdog_interval_ms(void) { return watchdog_ms; }
+
+bool sdnotify_active(void) { return addr_len != 0; }

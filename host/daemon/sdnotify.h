@@ -8,6 +8,7 @@
 #ifndef RPCHOST_SDNOTIFY_H
 #define RPCHOST_SDNOTIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Reads and then removes NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID from
@@ -17,6 +18,9 @@ void sdnotify_init(void);
 /* Sends one message ("READY=1\nSTATUS=..."); a no-op without a socket.
  * Returns 0, or -errno when the send failed (the caller may log it). */
 int sdnotify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Whether a service manager listens (so callers skip building STATUS). */
+bool sdnotify_active(void);
 
 /* RELOADING=1 with the MONOTONIC_USEC systemd 253 wants beside it. */
 int sdnotify_reloading(void);

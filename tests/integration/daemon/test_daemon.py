@@ -192,7 +192,9 @@ def test_sd_notify_protocol():
         with rt.Host(plugins=("swap_v1",), plaintext=True, env=env, wait=False) as h:
             got = recv_all(s, ["READY=1"])
             assert any(m.startswith("READY=1\nSTATUS=serving on ") for m in got), got
-            recv_all(s, ["WATCHDOG=1", "WATCHDOG=1"], timeout=5)
+            got = recv_all(s, ["WATCHDOG=1", "WATCHDOG=1"], timeout=5)
+            status = [m for m in got if m.startswith("STATUS=serving on ") and ": " in m]
+            assert status and status[0].endswith(": 1 plugins (0 draining), 0 calls in flight"), got
             h.signal(signal.SIGHUP)
             got = recv_all(s, ["RELOADING=1", "READY=1"])
             rel = [m for m in got if m.startswith("RELOADING=1")][0]
