@@ -22,14 +22,10 @@
 #include <unistd.h>
 
 #include "builtin/builtin.h"
-#include "config/settings.h"
-#include "core/log.h"
-#include "daemon/privdrop.h"
-#include "daemon/sdnotify.h"
-#include "registry/loader.h"
+#include "config/config.h"
+#include "core/core.h"
+#include "daemon/daemon.h"
 #include "registry/registry.h"
-#include "registry/trust.h"
-#include "registry/watch.h"
 #include "server.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
@@ -169,7 +165,7 @@ static int check_identity(const rh_settings *s)
         fprintf(stderr, "rpchost: %s\n", why);
         return -1;
     }
-    loader_set_trust(!s->unsafe_plugin_dir, uid);
+    trust_set_policy(!s->unsafe_plugin_dir, uid);
     if (s->unsafe_plugin_dir) {
         log_warn("plugin trust checks are off (--unsafe-plugin-dir): any user who can write "
                  "to %s can run code in this server", s->plugins_dir);

@@ -122,23 +122,13 @@ static bool same_identity(const rh_abi_block *a, const rh_abi_block *b)
            strncmp(a->version, b->version, sizeof a->version) == 0;
 }
 
-static bool trust_enforced = true;
-static uid_t trust_uid = (uid_t)-1; /* -1: whoever we run as */
-
-void loader_set_trust(bool enforce, uid_t host_uid)
-{
-    trust_enforced = enforce;
-    trust_uid = host_uid;
-}
-
 int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
 {
     memset(img, 0, sizeof *img);
     img->memfd = -1;
     uint8_t *data = NULL;
     /* Nothing is read from a file others could have written. */
-    uid_t own = trust_uid == (uid_t)-1 ? geteuid() : trust_uid;
-    if (trust_enforced && trust_check_file(path, own, err, errlen) < 0) return -EPERM;
+    if (trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
     int rc = read_file(path, &data, &img->st, err, errlen);
     if (rc < 0) return rc;
     rc = elfnote_parse(data, (size_t)img->st.st_size, &img->elf, err, errlen);

@@ -30,11 +30,6 @@ typedef struct loader_image {
  * (what failed and what to do; the caller adds the file name). */
 int loader_open(const char *path, loader_image *img, char *err, size_t errlen);
 
-/* Whether loader_open first applies the trust checks of trust.h to the
- * file (on by default; --unsafe-plugin-dir turns them off), and the host's
- * own user, who may own plugin files besides root. Set once at start. */
-void loader_set_trust(bool enforce, uid_t host_uid);
-
 /* dlclose()s the copy and checks that it is really gone. Returns true if it
  * was unloaded; false if the object stayed mapped (NODELETE, unique
  * symbols, thread-local destructors, ...): then the memfd is deliberately

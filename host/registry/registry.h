@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "registry/trust.h"
+#include "registry/watch.h"
 #include "rpchost/plugin.h"
 
 typedef struct reg_instance reg_instance;

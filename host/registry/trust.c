@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void owner_name(uid_t uid, char *out, size_t outlen)
 {
@@ -96,4 +97,20 @@ int trust_check_file(const char *path, uid_t host_uid, char *err, size_t errlen)
         return -1;
     }
     return check_chain(real, host_uid, 2, err, errlen);
+}
+
+static bool policy_enforced = true;
+static uid_t policy_uid = (uid_t)-1; /* -1: whoever we run as */
+
+void trust_set_policy(bool enforce, uid_t host_uid)
+{
+    policy_enforced = enforce;
+    policy_uid = host_uid;
+}
+
+int trust_policy_check_file(const char *path, char *err, size_t errlen)
+{
+    if (!policy_enforced) return 0;
+    uid_t uid = policy_uid == (uid_t)-1 ? geteuid() : policy_uid;
+    return trust_check_file(path, uid, err, errlen);
 }
