@@ -165,6 +165,59 @@ def user_switch(pw, d):
         ch.close()
 
 
+def free_low_port():
+    """A port below 1024 free on 127.0.0.1 a moment ago (we are root here)."""
+    for port in range(900, 1000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 900-999")
+
+
+def test_ambient_capability_binds_low_port():
+    """The unit's alternative to --user: started unprivileged with only
+    CAP_NET_BIND_SERVICE (AmbientCapabilities=), it binds a port below 1024
+    and serves."""
+    if os.geteuid() != 0:
+        print("  (not root: cannot set up the capability)")
+        return
+    ensure_user()
+    top, d = plugin_dir(0o755)
+    port = free_low_port()
+    log = os.path.join(top, "rpchost.log")
+    cmd = ["setpriv", "--reuid", TEST_USER, "--regid", TEST_USER, "--init-groups",
+           "--inh-caps", "+net_bind_service", "--ambient-caps", "+net_bind_service", "--",
+           rt.RPCHOST_BIN, "--plugins", d, "--plaintext", "--listen", "127.0.0.1:%d" % port]
+    env = dict(os.environ)
+    env.pop("RPCHOST_ALLOW_ROOT", None)
+    with open(log, "wb") as f:
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=top)
+    try:
+        deadline = time.time() + 15
+        while True:
+            assert p.poll() is None, open(log).read()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.time() < deadline, open(log).read()
+                time.sleep(0.05)
+        import grpc
+        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+        assert version(ch, timeout=15) == "1", open(log).read()
+        ch.close()
+        ids = proc_ids(p.pid)
+        assert ids["Uid"][0] != "0", ids
+        assert ids["CapEff"] == ["0000000000000400"], ids  # CAP_NET_BIND_SERVICE only
+    finally:
+        p.terminate()
+        p.wait(30)
+        shutil.rmtree(top)
+
+
 def recv_all(sock, want, timeout=15):
     """Reads datagrams until every state in `want` was seen in order;
     returns the list of messages."""
@@ -214,5 +267,7 @@ if __name__ == "__main__":
     r.run("hot add of a writable file refused", test_hot_add_of_writable_file_refused)
     r.run("refuses root without --user", test_refuses_root_without_user)
     r.run("--user: switches, serves, reloads, hot-adds", test_user_switch_serves_reloads_and_hot_adds)
+    r.run("unprivileged with CAP_NET_BIND_SERVICE binds a low port",
+          test_ambient_capability_binds_low_port)
     r.run("sd_notify READY/RELOADING/READY/WATCHDOG/STOPPING", test_sd_notify_protocol)
     r.finish()
