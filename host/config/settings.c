@@ -220,6 +220,9 @@ static const key_def keys[] = {
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
+    {"user", K_STR, F(user), 0},
+    {"allow_root", K_BOOL, F(allow_root), 0},
+    {"unsafe_plugin_dir", K_BOOL, F(unsafe_plugin_dir), 0},
 };
 #undef F
 
@@ -429,6 +432,7 @@ static const char usage[] =
     "usage: rpchost --plugins DIR [--listen HOST:PORT]... [--cert F --key F | --plaintext]\n"
     "               [--client-ca F] [--workers N] [--config FILE] [--log-level L]\n"
     "               [--drain-timeout S] [--admin-socket PATH]\n"
+    "               [--user NAME | --allow-root] [--unsafe-plugin-dir]\n"
     "\n"
     "A TLS HTTP/2 gRPC host serving the shared-object plugins of DIR; plugins\n"
     "added, replaced or removed there are loaded, swapped or drained live.\n"
@@ -447,6 +451,10 @@ static const char usage[] =
     "  --log-level L         error, warn, info (default) or debug\n"
     "  --drain-timeout S     seconds running calls get on stop or plugin removal (30)\n"
     "  --admin-socket PATH   also listen on a Unix socket (admin service allowed)\n"
+    "  --user NAME           switch to NAME and its groups once listeners are bound\n"
+    "                        and keys read\n"
+    "  --allow-root          serve as root (refused otherwise; also $RPCHOST_ALLOW_ROOT=1)\n"
+    "  --unsafe-plugin-dir   load plugins from paths others may write (development only)\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP rescans the plugin directory,\n"
@@ -454,7 +462,8 @@ static const char usage[] =
 
 enum {
     OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
-    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION
+    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_USER, OPT_ALLOW_ROOT, OPT_UNSAFE_PLUGIN_DIR,
+    OPT_HELP, OPT_VERSION
 };
 
 static const struct option long_opts[] = {
@@ -470,6 +479,9 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
     {"admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET},
+    {"user", required_argument, NULL, OPT_USER},
+    {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+    {"unsafe-plugin-dir", no_argument, NULL, OPT_UNSAFE_PLUGIN_DIR},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -529,6 +541,9 @@ static int apply_env(rh_settings *s, settings_err *e)
     const char *cert = getenv("CERT_FILE"), *key = getenv("KEY_FILE");
     if (cert && *cert && replace_str(&s->cert_file, cert) < 0) return -ENOMEM;
     if (key && *key && replace_str(&s->key_file, key) < 0) return -ENOMEM;
+    /* Test harnesses and development shells run as root on purpose. */
+    const char *root = getenv("RPCHOST_ALLOW_ROOT");
+    if (root && strcmp(root, "1") == 0) s->allow_root = true;
     return 0;
 }
 
@@ -546,6 +561,13 @@ static const char *find_config_arg(int argc, char **argv, bool *help, bool *vers
         else if (strncmp(a, "--config=", 9) == 0) cfg = a + 9;
     }
     return cfg;
+}
+
+static const key_def *find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
 }
 
 static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
@@ -580,6 +602,9 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;
+        case OPT_USER: rc = apply_key(s, find_key("user"), v, e, "--user: "); break;
+        case OPT_ALLOW_ROOT: s->allow_root = true; break;
+        case OPT_UNSAFE_PLUGIN_DIR: s->unsafe_plugin_dir = true; break;
         case OPT_WORKERS:
         case OPT_LOG_LEVEL:
         case OPT_DRAIN: {
@@ -727,6 +752,7 @@ void settings_free(rh_settings *s)
     free(s->admin_socket);
     free(s->admin_principals);
     free(s->interceptors);
+    free(s->user);
     sections_free(s->sections, s->n_sections);
     memset(s, 0, sizeof *s);
 }

@@ -88,6 +88,10 @@ typedef struct rh_settings {
     char *admin_principals;
     /* Whether log_level came from the command line (SIGHUP keeps it). */
     bool log_level_from_argv;
+    /* Least privilege (docs/deploy-debian.md). */
+    char *user;                /* switch to this user after binding, or NULL */
+    bool allow_root;           /* serve as root (refused unless set) */
+    bool unsafe_plugin_dir;    /* skip the plugin trust checks (development) */
 } rh_settings;
 
 /* Fills defaults, environment, config file and argv. On a bad option or

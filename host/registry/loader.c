@@ -1,6 +1,7 @@
 /* Plugin files -> loaded private copies. See loader.h for why a copy. */
 #define _GNU_SOURCE
 #include "registry/loader.h"
+#include "registry/trust.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -126,6 +127,8 @@ int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
     memset(img, 0, sizeof *img);
     img->memfd = -1;
     uint8_t *data = NULL;
+    /* Nothing is read from a file others could have written. */
+    if (trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
     int rc = read_file(path, &data, &img->st, err, errlen);
     if (rc < 0) return rc;
     rc = elfnote_parse(data, (size_t)img->st.st_size, &img->elf, err, errlen);
