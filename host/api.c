@@ -15,6 +15,16 @@
 
 static inline bool on_worker(const rh_call *call) { return worker_self == call->w; }
 
+/* Whether an ordered operation (send, send_headers, post, finish) may act
+ * at once: on the call's worker with none of the call's ordered
+ * operations queued. Otherwise it is queued behind them (plugin.h,
+ * "Order"); a queued one that is being applied has left the count, so
+ * what its own work sends goes straight out. */
+static inline bool direct(const rh_call *call)
+{
+    return on_worker(call) && atomic_load_explicit(&call->xpending, memory_order_acquire) == 0;
+}
+
 static void call_ref_atomic(rh_call *call)
 {
     atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
@@ -28,9 +38,24 @@ static void post(rh_call *call, xop *op)
     worker_post(call->w, op);
 }
 
+/* Posts an ordered op: counted in xpending until the worker takes it. */
+static void post_ordered(rh_call *call, xop *op)
+{
+    atomic_fetch_add_explicit(&call->xpending, 1, memory_order_acq_rel);
+    post(call, op);
+}
+
+static bool ordered_kind(xop_kind k)
+{
+    return k == XOP_SEND || k == XOP_FINISH || k == XOP_ADD_MD || k == XOP_HEADERS ||
+           k == XOP_POST;
+}
+
 void api_apply(xop *op)
 {
     rh_call *call = op->call;
+    if (ordered_kind(op->kind))
+        atomic_fetch_sub_explicit(&call->xpending, 1, memory_order_acq_rel);
     switch (op->kind) {
     case XOP_SEND:
         call_send_packed(call, op->data, op->u.send.len, true);
@@ -46,7 +71,15 @@ void api_apply(xop *op)
                           op->data + op->u.md.key_len + 1, op->u.md.val_len);
         break;
     case XOP_LATER:
-        call_later_local(call, op->u.later.delay_ns, op->u.later.cb, op->u.later.arg, false);
+        /* cb must run exactly once: without memory for the timer, now. */
+        if (call_later_local(call, op->u.later.delay_ns, op->u.later.cb, op->u.later.arg) < 0)
+            op->u.later.cb(call, op->u.later.arg);
+        break;
+    case XOP_POST:
+        op->u.post.cb(call, op->u.post.arg);
+        break;
+    case XOP_HEADERS:
+        call_send_headers(call);
         break;
     case XOP_PAUSE:
         call_pause_reading(call, op->u.pause.paused);
@@ -71,7 +104,7 @@ void api_apply(xop *op)
 static int api_send(rh_call *call, const ProtobufCMessage *msg)
 {
     if (!call || !msg) return RH_E_INVALID;
-    if (on_worker(call)) return call_send(call, msg);
+    if (direct(call)) return call_send(call, msg);
     unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
     if (xs & XS_CANCELLED) return RH_E_CANCELLED;
     if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
@@ -83,7 +116,7 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
         op->u.fin.code = (rh_status)-1;
         snprintf((char *)op->data, 128, "response message of %zu bytes exceeds the send limit of %zu",
                  n, max);
-        post(call, op);
+        post_ordered(call, op);
         return RH_E_INVALID;
     }
     /* Serialised now: the caller may free msg as soon as we return. */
@@ -94,7 +127,7 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
     op->u.send.len = n + GRPC_FRAME_PREFIX;
     /* Counted now, so send_queued on this thread sees the send at once. */
     atomic_fetch_add_explicit(&call->sendq, op->u.send.len, memory_order_relaxed);
-    post(call, op);
+    post_ordered(call, op);
     return 0;
 }
 
@@ -104,14 +137,18 @@ static int api_finish(rh_call *call, rh_status code, const char *message)
     unsigned prev = atomic_fetch_or_explicit(&call->xstate, XS_FINISH_REQ, memory_order_acq_rel);
     if (prev & XS_CANCELLED) return RH_E_CANCELLED;
     if (prev & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
-    if (on_worker(call)) return call_finish(call, code, message);
+    if (direct(call)) return call_finish(call, code, message);
     size_t mlen = message ? strlen(message) : 0;
     xop *op = xop_new(XOP_FINISH, mlen + 1);
-    if (!op) return RH_E_NOMEM;
+    if (!op) {
+        /* Not taken after all: a later finish may still succeed. */
+        atomic_fetch_and_explicit(&call->xstate, ~XS_FINISH_REQ, memory_order_acq_rel);
+        return RH_E_NOMEM;
+    }
     op->u.fin.code = code;
     op->u.fin.has_msg = message != NULL;
     if (message) memcpy(op->data, message, mlen + 1);
-    post(call, op);
+    post_ordered(call, op);
     return 0;
 }
 
@@ -139,7 +176,7 @@ static int api_add_metadata(rh_call *call, rh_md_where where, const char *key, c
     if (!call || !key || (!value && len)) return RH_E_INVALID;
     if (!value) value = "";
     if (!md_valid(key, value, len)) return RH_E_INVALID;
-    if (on_worker(call)) return call_add_metadata(call, where, key, value, len);
+    if (direct(call)) return call_add_metadata(call, where, key, value, len);
     unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
     if (xs & XS_CANCELLED) return RH_E_CANCELLED;
     if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
@@ -151,7 +188,7 @@ static int api_add_metadata(rh_call *call, rh_md_where where, const char *key, c
     op->u.md.val_len = len;
     memcpy(op->data, key, klen + 1);
     memcpy(op->data + klen + 1, value, len);
-    post(call, op);
+    post_ordered(call, op);
     return 0;
 }
 
@@ -234,7 +271,7 @@ static int api_call_later(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *
                           void *arg)
 {
     if (!call || !cb) return RH_E_INVALID;
-    if (on_worker(call)) return call_later_local(call, delay_ns, cb, arg, false);
+    if (on_worker(call)) return call_later_local(call, delay_ns, cb, arg);
     xop *op = xop_new(XOP_LATER, 0);
     if (!op) return RH_E_NOMEM;
     op->u.later.delay_ns = delay_ns;
@@ -246,7 +283,7 @@ static int api_call_later(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *
 
 static int api_is_done(rh_call *call)
 {
-    return atomic_load_explicit(&call->xstate, memory_order_acquire) != 0;
+    return (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_ENDED) != 0;
 }
 
 static rh_plugin_ctx *api_call_plugin(rh_call *call)
@@ -289,6 +326,44 @@ static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_ca
     return 0;
 }
 
+/* --- streams and state (ABI 1.2) -------------------------------------- */
+
+static int api_post(rh_call *call, void (*cb)(rh_call *, void *), void *arg)
+{
+    if (!call || !cb) return RH_E_INVALID;
+    /* Always through the queue, also on the worker: cb runs from the loop,
+     * in order with the call's sends. One heap block, freed when applied. */
+    xop *op = xop_new(XOP_POST, 0);
+    if (!op) return RH_E_NOMEM;
+    op->u.post.cb = cb;
+    op->u.post.arg = arg;
+    post_ordered(call, op);
+    return 0;
+}
+
+static int api_send_headers(rh_call *call, const rh_metadata *md, size_t n_md)
+{
+    if (!call || (n_md && !md)) return RH_E_INVALID;
+    for (size_t i = 0; i < n_md; i++)
+        if (!md[i].key || (!md[i].value && md[i].value_len) ||
+            !md_valid(md[i].key, md[i].value ? md[i].value : (const uint8_t *)"",
+                      md[i].value_len))
+            return RH_E_INVALID;
+    unsigned prev = atomic_fetch_or_explicit(&call->xstate, XS_HEADERS_REQ, memory_order_acq_rel);
+    if (prev & XS_CANCELLED) return RH_E_CANCELLED;
+    if (prev & (XS_FINISH_REQ | XS_DONE | XS_HEADERS_REQ)) return RH_E_INVALID;
+    for (size_t i = 0; i < n_md; i++) {
+        int rv = api_add_metadata(call, RH_MD_INITIAL, md[i].key,
+                                  md[i].value ? md[i].value : (const uint8_t *)"", md[i].value_len);
+        if (rv < 0) return rv;
+    }
+    if (direct(call)) return call_send_headers(call);
+    xop *op = xop_new(XOP_HEADERS, 0);
+    if (!op) return RH_E_NOMEM;
+    post_ordered(call, op);
+    return 0;
+}
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -318,6 +393,8 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    .post = api_post,
+    .send_headers = api_send_headers,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

@@ -42,6 +42,8 @@ typedef enum xop_kind {
     XOP_LATER,       /* call: arm a call_later timer */
     XOP_PAUSE,       /* call: pause_reading */
     XOP_NOTIFY,      /* call: notify_writable */
+    XOP_POST,        /* call: run a plugin's cb (post) */
+    XOP_HEADERS,     /* call: send the response headers now */
     XOP_SHUTDOWN,    /* worker: graceful stop */
     XOP_CANCEL_INST, /* worker: cancel every call of an instance */
     XOP_REFRESH,     /* worker: the registry changed */
@@ -68,6 +70,10 @@ typedef struct xop {
             void (*cb)(struct rh_call *call, void *arg);
             void *arg;
         } later;
+        struct {
+            void (*cb)(struct rh_call *call, void *arg);
+            void *arg;
+        } post;
         struct {
             size_t low_water;
             void (*cb)(struct rh_call *call, void *arg);
@@ -146,7 +152,10 @@ void worker_join(worker *w);
 void worker_free(worker *w);
 
 /* Posts an op from any thread and wakes the worker if it was idle; once
- * the worker's loop has ended, applies it at once on the caller's thread. */
+ * the worker's loop has ended, applies it at once on the caller's thread.
+ * Ops of all threads are applied in the order they were posted. Posted on
+ * the worker itself, an op runs from the loop's next turn (no wake-up
+ * needed). */
 void worker_post(worker *w, xop *op);
 xop *xop_new(xop_kind kind, size_t extra);
 

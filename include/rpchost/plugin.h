@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RPCHOST_ABI_MAJOR 1
-#define RPCHOST_ABI_MINOR 1
+#define RPCHOST_ABI_MINOR 2
 
 #define RH_PLUGIN_MAGIC 0x48435052u /* "RPCH" little-endian */
 #define RH_NOTE_NAME "rpchost"      /* ELF note owner, 8 bytes with NUL */
@@ -102,8 +102,30 @@ typedef struct rh_call_stats {
  *
  * Threading: every rh_call function may be called from any thread. When
  * called off the call's worker thread, the host queues the operation to
- * that worker and wakes it; order between operations of one call from one
- * thread is kept.
+ * that worker and wakes it.
+ *
+ * Order: the sends, send_headers, posts and finish of one call leave in
+ * the order they were made, whichever threads made them (for calls made
+ * at the same time on two threads, in the order the host took them). A
+ * send made on the call's worker while operations of that call from
+ * other threads are still queued is queued behind them (and then costs
+ * what a send from another thread costs: one copy of the message).
+ *
+ * Reentrancy: send, send_headers, add_metadata, finish, post,
+ * call_later, notify_writable and pause_reading never run a handler
+ * callback (on_message, on_half_close, on_cancel) inline, of this call
+ * or another. When a send ends the call (a message over the send limit,
+ * or [rpchost] max_send_queue), send returns RH_E_CANCELLED or
+ * RH_E_INVALID and on_cancel runs later, from the worker's loop.
+ * finish on the worker runs the interceptors' on_end inline (interceptor
+ * code, never the handler's).
+ *
+ * Memory: none of these functions allocates from the call arena except
+ * add_metadata / send_headers (the copied entries), set_principal and
+ * arena_alloc itself: a long stream does not grow its call's arena by
+ * sending, posting, waiting or timing. Operations queued from another
+ * thread (and sends queued behind them) take one heap block each, freed
+ * when the worker applied them.
  * -------------------------------------------------------------------- */
 typedef struct rh_host_api {
     size_t size;        /* sizeof(rh_host_api) as the host knows it */
@@ -216,6 +238,33 @@ typedef struct rh_host_api {
      * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run). */
     int (*notify_writable)(rh_call *call, size_t low_water,
                            void (*cb)(rh_call *call, void *arg), void *arg);
+
+    /* 1.2: streams and state ------------------------------------------
+     * Check offsetof(rh_host_api, post) < api->size before use.
+     * docs/plugin-guide.md, "Long-lived streams and state across replace".
+     *
+     * post: runs cb(call, arg) once on the call's worker, from its loop
+     * (never inside post, also when called on that worker), in order with
+     * the call's sends, send_headers and finish: behind every one of them
+     * made before post returned, ahead of every one made after. The host
+     * holds a call reference until cb returned, so cb runs exactly once,
+     * also for a call that ended meanwhile (is_done(call) is then true).
+     * Cost: one heap allocation of a few dozen bytes, freed when cb
+     * returned; nothing stays with the call, however often it is used.
+     * Any thread. Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will
+     * not run). */
+    int (*post)(rh_call *call, void (*cb)(rh_call *call, void *arg), void *arg);
+    /* send_headers: adds md[0..n_md) (may be NULL / 0) to the initial
+     * metadata and sends the response headers now, without a message, so
+     * a client learns that the call was accepted before the first
+     * response (a subscriber knows it is registered). Keys and values are
+     * checked and copied as add_metadata does. Ordered with sends like
+     * them. Returns 0; RH_E_INVALID for a bad entry, a second
+     * send_headers, or after finish; RH_E_CANCELLED after the call was
+     * cancelled; RH_E_NOMEM. When a send or finish already sent the
+     * headers, it does nothing. Any thread. Memory: the entries are
+     * copied into the call arena (once per call). */
+    int (*send_headers)(rh_call *call, const rh_metadata *md, size_t n_md);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------
