@@ -318,7 +318,16 @@ typedef struct rh_abi_block {
     char version[RH_VERSION_MAX];
 } rh_abi_block;
 
+/* Why retire is called (ABI 1.2). */
+typedef enum rh_retire_reason {
+    RH_RETIRE_REPLACED = 1, /* a new build of the plugin serves new calls */
+    RH_RETIRE_REMOVED = 2   /* the plugin was unloaded: new calls get UNIMPLEMENTED */
+} rh_retire_reason;
+
 typedef struct rh_plugin_descriptor {
+    /* Filled by RPCHOST_PLUGIN from its NAME and VERSION (leave it out of
+     * the initialiser), or by RH_ABI_BLOCK_INIT with RPCHOST_PLUGIN_NOTE
+     * (the 1.0 / 1.1 way, name and version written twice). */
     rh_abi_block abi;
     const rh_service *services;
     size_t n_services;
@@ -337,6 +346,43 @@ typedef struct rh_plugin_descriptor {
      * configuration (config_get returns the new values) and reopen files
      * (log rotation). Runs on the host's control thread. May be NULL. */
     void (*reload)(rh_plugin_ctx *ctx);
+
+    /* 1.2: streams and state ------------------------------------------
+     * All three may be NULL and run on the host's control thread, one
+     * plugin instance at a time (never concurrently with init, fini,
+     * reload or another of these of any plugin). A 1.0 / 1.1 plugin has
+     * none of them. docs/plugin-guide.md, "Long-lived streams and state
+     * across replace".
+     *
+     * retire: the instance was replaced or removed. From now on new calls
+     * go to the successor (or get UNIMPLEMENTED); calls already running
+     * stay with this instance until they end, or until the drain timeout
+     * ([rpchost] drain_timeout_ms, 30 s) cancels them with UNAVAILABLE.
+     * End or hand over long-lived streams here (finish works from this
+     * thread) instead of letting them fall silent. Called once, right
+     * after the switch; not called at server shutdown. Must not block. */
+    void (*retire)(rh_plugin_ctx *ctx, rh_retire_reason why);
+    /* State across replace. When a new build replaces this instance, the
+     * host calls, after the new instance's init and before it serves any
+     * call: state = old.export_state(old_ctx, &version), then, if state
+     * is not NULL, new.import_state(new_ctx, state, version).
+     *
+     * The state is SHARED, not moved: the old instance keeps using it for
+     * the calls it still runs, so nothing written in between is lost;
+     * both instances use it at the same time until the old one's fini.
+     * Therefore it must be memory of the process heap that references no
+     * code or static data of the old image (no function pointers, string
+     * literals, vtables: the old image is unmapped after its fini), guard
+     * itself (a mutex inside it) and count its users (a reference count
+     * inside it: import_state takes one when it accepts, each fini drops
+     * one, the last frees it).
+     *
+     * version: the layout of the state, chosen by the plugin; import_state
+     * checks it and returns 0 (taken: it now holds a reference) or a
+     * negative errno after logging why (e.g. a layout it does not know);
+     * the instance then starts empty, and the host logs that too. */
+    void *(*export_state)(rh_plugin_ctx *ctx, uint32_t *state_version);
+    int (*import_state)(rh_plugin_ctx *ctx, void *state, uint32_t state_version);
 } rh_plugin_descriptor;
 
 typedef const rh_plugin_descriptor *(*rh_plugin_entry_fn)(void);
@@ -370,6 +416,16 @@ typedef struct rh_plugin_note {
 #define RPCHOST_PLUGIN_DEFINE(DESCRIPTOR)                                     \
     __attribute__((visibility("default")))                                    \
     const rh_plugin_descriptor *rpchost_plugin(void) { return &(DESCRIPTOR); }
+
+/* ABI 1.2: name and version written once.
+ *   static const rh_plugin_descriptor my_descriptor = {.services = ...};
+ *   RPCHOST_PLUGIN("greeter", "1.2.0", my_descriptor);
+ * The note carries the identity; the descriptor's .abi stays zero and the
+ * host takes the identity from the note (a host older than 1.2 refuses
+ * such a plugin anyway: its minor is too new). */
+#define RPCHOST_PLUGIN(NAME, VERSION, DESCRIPTOR)                             \
+    RPCHOST_PLUGIN_NOTE(NAME, VERSION);                                       \
+    RPCHOST_PLUGIN_DEFINE(DESCRIPTOR)
 
 /* The embedded descriptor set: rpchost_add_plugin() generates the header
  * "rpchost_descriptor_set.h" for each plugin target, defining
