@@ -10,7 +10,9 @@
   UNAVAILABLE within 2 s (retire) and a new Watch streams from the new
   build;
 - a build with another state layout starts empty and the log says why;
-- removing kv.so ends a Watch at once with UNAVAILABLE.
+- removing kv.so ends a Watch at once with UNAVAILABLE;
+- an interceptor with state (tests/plugins/statecount counts every call)
+  replaced under load: 0 failed calls and the count is exact afterwards.
 """
 import os
 import queue
@@ -27,6 +29,8 @@ import grpc  # noqa: E402
 import rpchost_test as rt  # noqa: E402
 
 pb = rt.proto_module("kv.proto", extra_paths=[os.path.join(rt.SOURCE_DIR, "examples/kv-plugin")])
+count_pb = rt.proto_module("statecount.proto",
+                           extra_paths=[os.path.join(rt.SOURCE_DIR, "tests/plugins/statecount")])
 SVC = "/kv.v1.KV/"
 
 
@@ -249,7 +253,7 @@ def check_replace_under_load(host):
              "the replace")
     switched = time.monotonic()
     before = load.ops
-    load.wait_ops(before + 200, 30)  # the new build serves the load
+    load.wait_ops(before + 1000, 30)  # the new build serves the load
     failures = load.finish()
     assert not failures, "%d failed Put/Get: %s" % (len(failures), failures[:3])
     # The running Watch ended promptly with UNAVAILABLE (retire), its
@@ -299,6 +303,25 @@ def check_remove(host):
     ch.close()
 
 
+def check_interceptor_state(host):
+    load = Load(host)
+    load.wait_ops(200, 30)
+    mark = len(host.logs())
+    host.add_plugin("statecount_next", dest_name="statecount")
+    wait_for(lambda: "plugin statecount 1.1.0 took over the state of 1.0.0" in
+             host.logs()[mark:], 15, "the replace")
+    before = load.ops
+    load.wait_ops(before + 1000, 30)
+    failures = load.finish()
+    assert not failures, "%d failed calls: %s" % (len(failures), failures[:3])
+    ch = host.channel()
+    total = rt.unary(ch, "/rpchost.test.CallCount/Total", count_pb.TotalRequest(),
+                     count_pb.TotalReply, timeout=10).calls
+    ch.close()
+    # Every Put and Get of the load, and this Total call, counted once.
+    assert total == load.ops + 1, "count %d, calls made %d" % (total, load.ops + 1)
+
+
 def main():
     res = rt.Results()
     # Two workers: about half the Put clients share the watcher's worker,
@@ -314,6 +337,9 @@ def main():
                 check_replace_under_load, host)
         res.run("another state layout starts empty and says why", check_layout_change, host)
         res.run("removing kv.so ends a Watch with UNAVAILABLE at once", check_remove, host)
+    with rt.Host(plugins=("kv", "statecount"), plaintext=True, workers=2) as host:
+        res.run("interceptor with state replaced under load: 0 failures, exact count",
+                check_interceptor_state, host)
     res.finish()
 
 
