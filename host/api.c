@@ -48,7 +48,7 @@ static void post_ordered(rh_call *call, xop *op)
 static bool ordered_kind(xop_kind k)
 {
     return k == XOP_SEND || k == XOP_FINISH || k == XOP_ADD_MD || k == XOP_HEADERS ||
-           k == XOP_POST;
+           k == XOP_POST || k == XOP_ADOPT;
 }
 
 void api_apply(xop *op)
@@ -80,6 +80,9 @@ void api_apply(xop *op)
         break;
     case XOP_HEADERS:
         call_send_headers(call);
+        break;
+    case XOP_ADOPT:
+        call_adopt(call, op->u.adopt.inst, op->u.adopt.route);
         break;
     case XOP_PAUSE:
         call_pause_reading(call, op->u.pause.paused);
@@ -364,6 +367,30 @@ static int api_send_headers(rh_call *call, const rh_metadata *md, size_t n_md)
     return 0;
 }
 
+static int api_adopt_call(rh_plugin_ctx *ctx, rh_call *call)
+{
+    reg_instance *to = reg_ctx_instance(ctx);
+    if (!to || !call || !call->routed) return RH_E_INVALID;
+    if (api_is_done(call)) return RH_E_CANCELLED;
+    const reg_route *from = call->route;
+    if (from->instance == to) return 0;
+    /* Only a build of the same plugin, serving the same method with the
+     * same per-call state, can take the call's handlers over. */
+    const reg_route *route = reg_instance_route(to, call->path, call->path_len);
+    if (!route || strcmp(reg_instance_name(from->instance), reg_instance_name(to)) != 0 ||
+        route->method->call_state_size != from->method->call_state_size ||
+        route->client_streaming != from->client_streaming ||
+        route->server_streaming != from->server_streaming)
+        return RH_E_INVALID;
+    xop *op = xop_new(XOP_ADOPT, 0);
+    if (!op) return RH_E_NOMEM;
+    reg_instance_ref(to);
+    op->u.adopt.inst = to;
+    op->u.adopt.route = route;
+    post_ordered(call, op);
+    return 0;
+}
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -395,6 +422,7 @@ static const rh_host_api the_api = {
     .notify_writable = api_notify_writable,
     .post = api_post,
     .send_headers = api_send_headers,
+    .adopt_call = api_adopt_call,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

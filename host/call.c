@@ -78,6 +78,7 @@ static void call_release(rh_call *call)
 {
     worker *w = call->w;
     if (call->routed) reg_instance_call_end(call->route->instance);
+    if (call->adopted) reg_instance_unref(call->adopted);
     if (call->snap) reg_snapshot_release(call->snap);
     peer_info_release(call->peer);
     arena_reset(&call->arena);
@@ -1100,6 +1101,21 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key, const v
     }
     return md_push(call, where == RH_MD_INITIAL ? &call->init_md : &call->trail_md,
                    nv_make(k, klen, v, vlen));
+}
+
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route)
+{
+    /* The caller's reference on inst becomes the call's (or is dropped). */
+    if (call->finished || !call->handler || !call->routed) {
+        reg_instance_unref(inst);
+        return;
+    }
+    reg_instance_call_end(call->route->instance);
+    reg_instance_call_begin(inst);
+    if (call->adopted) reg_instance_unref(call->adopted);
+    call->adopted = inst;
+    call->route = route;
+    call->m = route->method;
 }
 
 int call_send_headers(rh_call *call)

@@ -70,6 +70,7 @@ struct rh_call {
     reg_snapshot *snap;       /* referenced while the call lives */
     const reg_route *route;   /* in snap */
     const rh_method *m;
+    reg_instance *adopted; /* adopt_call: the instance now running it (referenced) */
     void *state;
     const char *principal;
 
@@ -168,6 +169,9 @@ int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, voi
                      void *arg);
 /* send_headers on the worker: the initial metadata goes out now. */
 int call_send_headers(rh_call *call);
+/* adopt_call on the worker: route and handlers of the call move to inst's
+ * route (same path, checked by the caller). No effect on an ended call. */
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route);
 
 /* pause_reading on the worker: see plugin.h. */
 void call_pause_reading(rh_call *call, bool paused);

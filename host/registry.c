@@ -241,6 +241,17 @@ void reg_instance_call_end(reg_instance *inst)
 }
 
 rh_plugin_ctx *reg_instance_ctx(reg_instance *inst) { return &inst->ctx; }
+reg_instance *reg_ctx_instance(rh_plugin_ctx *ctx) { return ctx ? ctx->inst : NULL; }
+void reg_instance_ref(reg_instance *inst) { atomic_fetch_add(&inst->refs, 1); }
+void reg_instance_unref(reg_instance *inst) { inst_unref(inst); }
+
+const reg_route *reg_instance_route(const reg_instance *inst, const char *path, size_t len)
+{
+    for (size_t i = 0; i < inst->n_routes; i++)
+        if (inst->routes[i].path_len == len && memcmp(inst->routes[i].path, path, len) == 0)
+            return &inst->routes[i];
+    return NULL;
+}
 const char *reg_instance_name(const reg_instance *inst) { return inst->name; }
 const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst)
 {

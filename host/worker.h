@@ -44,6 +44,7 @@ typedef enum xop_kind {
     XOP_NOTIFY,      /* call: notify_writable */
     XOP_POST,        /* call: run a plugin's cb (post) */
     XOP_HEADERS,     /* call: send the response headers now */
+    XOP_ADOPT,       /* call: handlers move to another instance */
     XOP_SHUTDOWN,    /* worker: graceful stop */
     XOP_CANCEL_INST, /* worker: cancel every call of an instance */
     XOP_REFRESH,     /* worker: the registry changed */
@@ -74,6 +75,10 @@ typedef struct xop {
             void (*cb)(struct rh_call *call, void *arg);
             void *arg;
         } post;
+        struct {
+            reg_instance *inst; /* referenced */
+            const reg_route *route;
+        } adopt;
         struct {
             size_t low_water;
             void (*cb)(struct rh_call *call, void *arg);

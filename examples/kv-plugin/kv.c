@@ -18,8 +18,12 @@
  * - State across replace: the store is one heap object that the old
  *   instance exports and the new one imports; both use it until the old
  *   one's fini, so no write is lost while the switch happens.
- * - Retire: when replaced or removed, the instance ends its watches with
- *   UNAVAILABLE at once (clients watch again and reach the new build).
+ * - Streams across replace: the new build adopts the running Watch calls
+ *   of the old one (adopt_call), so a Watch keeps streaming, every event
+ *   once and in order, while kv.so is replaced.
+ * - Retire: when removed, or replaced by a build that cannot take the
+ *   store (another layout), the instance ends its watches with UNAVAILABLE
+ *   at once instead of leaving them silent until the drain timeout.
  *
  * Configuration ([plugin.kv]):
  *   max_bytes      = 67108864  keys + values the store may hold
@@ -458,8 +462,9 @@ static int kv_init(const rh_host_api *host, rh_plugin_ctx *ctx)
 {
     api = host;
     self = ctx;
-    if (api->size <= offsetof(rh_host_api, send_headers)) {
-        api->log(ctx, RH_LOG_ERROR, "this host is older than ABI 1.2: kv needs post/send_headers");
+    if (api->size <= offsetof(rh_host_api, adopt_call)) {
+        api->log(ctx, RH_LOG_ERROR,
+                 "this host is older than ABI 1.2: kv needs send_headers and adopt_call");
         return -ENOTSUP;
     }
     if (config_size(ctx, "max_bytes", &max_bytes) < 0 ||
@@ -480,8 +485,8 @@ static void kv_fini(rh_plugin_ctx *ctx)
     store = NULL;
 }
 
-/* Our watches end now instead of at the drain timeout; clients watch again
- * and reach the successor, which has the same data (kv_import). */
+/* Watches the successor did not adopt (removed, or a build with another
+ * store layout) end now instead of at the drain timeout. */
 static void kv_retire(rh_plugin_ctx *ctx, rh_retire_reason why)
 {
     watcher *ended = NULL;
@@ -526,11 +531,25 @@ static int kv_import(rh_plugin_ctx *ctx, void *state, uint32_t state_version)
     atomic_fetch_add(&st->users, 1);
     store_release(store); /* our own, empty and never used */
     store = st;
+    /* The running watches move to this build: they keep streaming (the
+     * store, and so their events, is shared) and the old build's drain
+     * timeout no longer ends them. */
+    size_t adopted = 0, kept = 0;
     pthread_mutex_lock(&st->mu);
+    for (watcher *w = st->watchers; w; w = w->next) {
+        if (w->owner == ctx) continue;
+        if (api->adopt_call(ctx, w->call) == 0) {
+            w->owner = ctx;
+            adopted++;
+        } else {
+            kept++; /* ending: its on_cancel unlinks it */
+        }
+    }
     size_t n = st->n_items;
     int64_t version = st->version;
     pthread_mutex_unlock(&st->mu);
-    api->log(ctx, RH_LOG_INFO, "took over %zu keys at version %lld", n, (long long)version);
+    api->log(ctx, RH_LOG_INFO, "took over %zu keys at version %lld and %zu running watches%s", n,
+             (long long)version, adopted, kept ? " (others were ending)" : "");
     return 0;
 }
 

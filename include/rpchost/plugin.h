@@ -139,12 +139,19 @@ typedef struct rh_host_api {
      * message (copied; NULL = none). Exactly one finish per call takes
      * effect; after the call was cancelled both return RH_E_CANCELLED and
      * do nothing else. */
+    /* Memory: on the worker, send serialises straight into the call's
+     * output queue (held until the client's window takes it; kept from
+     * growing by send_queued / notify_writable); queued (another thread,
+     * or behind queued operations) it takes one heap block of the message
+     * size until the worker applied it. finish copies the message into
+     * the call arena. */
     int (*send)(rh_call *call, const ProtobufCMessage *msg);
     int (*finish)(rh_call *call, rh_status code, const char *message);
 
     /* Response metadata. Initial metadata must be added before the first
      * send (or finish, which then sends it with the headers). Trailing
-     * metadata must be added before finish. Key and value are copied. */
+     * metadata must be added before finish. Key and value are copied into
+     * the call arena (they stay until the call is freed). */
     int (*add_metadata)(rh_call *call, rh_md_where where, const char *key,
                         const void *value, size_t value_len);
 
@@ -172,13 +179,16 @@ typedef struct rh_host_api {
      * subjectAltNames (DNS, IP, URI, email, as text). NULL / 0 if none. */
     const char *(*peer_subject)(rh_call *call);
     const char *const *(*peer_sans)(rh_call *call, size_t *count);
-    /* Principal attached by an interceptor, NULL if none. set copies. */
+    /* Principal attached by an interceptor, NULL if none. set copies it
+     * into the call arena. */
     const char *(*principal)(rh_call *call);
     int (*set_principal)(rh_call *call, const char *principal);
 
     /* --- memory -------------------------------------------------------
      * The call arena: freed in one go when the call's last reference is
-     * dropped. Use it for response messages built in a handler. */
+     * dropped. Use it for response messages built in a handler; not for
+     * each message of a long stream (it only grows until the call ends:
+     * use the stack or malloc/free there, send copies at once). */
     void *(*arena_alloc)(rh_call *call, size_t size);
     ProtobufCAllocator *(*arena)(rh_call *call);
 
@@ -186,7 +196,9 @@ typedef struct rh_host_api {
      * Run cb(call, arg) on the call's worker after delay_ns. The timer
      * holds a call reference, so cb always runs exactly once, even if the
      * call was cancelled meanwhile (then send/finish return
-     * RH_E_CANCELLED). */
+     * RH_E_CANCELLED). Never runs cb inside call_later. Memory: one heap
+     * block per pending timer, freed when cb ran (before 1.2 it stayed in
+     * the call arena until the call ended). */
     int (*call_later)(rh_call *call, uint64_t delay_ns,
                       void (*cb)(rh_call *call, void *arg), void *arg);
     /* Nonzero once the call was cancelled or finished. */
@@ -235,7 +247,8 @@ typedef struct rh_host_api {
      * Pattern: send while send_queued(call) <= HIGH; above it, stop and
      * notify_writable(call, LOW, resume, arg). [rpchost] max_send_queue
      * stays a per-connection last resort for plugins that do not pace.
-     * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run). */
+     * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run).
+     * Memory: one heap block per pending waiter, freed when cb ran. */
     int (*notify_writable)(rh_call *call, size_t low_water,
                            void (*cb)(rh_call *call, void *arg), void *arg);
 
@@ -265,19 +278,53 @@ typedef struct rh_host_api {
      * headers, it does nothing. Any thread. Memory: the entries are
      * copied into the call arena (once per call). */
     int (*send_headers)(rh_call *call, const rh_metadata *md, size_t n_md);
+    /* adopt_call: a running call of an earlier build of this plugin
+     * (being replaced) moves to the instance ctx: from then on its
+     * handler callbacks (on_message, on_half_close, on_cancel) are those
+     * of ctx's build, it counts as ctx's call, and the old instance's
+     * drain timeout no longer cancels it. So a long stream keeps going
+     * across a replace. Typically called from import_state for the calls
+     * the shared state lists. The call's per-call state (call_state) and
+     * the interceptor chain it started with stay as they are; the old
+     * image stays mapped (its fini deferred) until the adopted calls end,
+     * since callbacks it registered (call_later, notify_writable, post)
+     * may still be pending. Requires the same plugin name, the same
+     * method (path, streaming kinds) and the same call_state_size:
+     * RH_E_INVALID otherwise. Returns 0 when the move is queued (it takes
+     * effect in order with the call's sends: a callback of the old build
+     * may still run until the worker applied it), RH_E_CANCELLED for an
+     * ended call, RH_E_NOMEM. Any thread; one adopt_call per call at a
+     * time. */
+    int (*adopt_call)(rh_plugin_ctx *ctx, rh_call *call);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------
  * Services
  * -------------------------------------------------------------------- */
 
-/* Handlers of one method. All run on the call's worker thread and must not
- * block. Every call gets: zero or more on_message, then either
- * on_half_close (client done sending) or on_cancel (client reset, deadline,
- * drain timeout, connection lost). After on_cancel no other callback of
- * the call runs. A request message passed to on_message is owned by the
- * host and stays valid until the next on_message of the same call or the
- * end of the call (for a unary request: the whole call). */
+/* Handlers of one method. All run on the call's worker thread, one at a
+ * time per call, and must not block. The order a call sees:
+ *
+ *   on_message*  [on_half_close]  [on_cancel]
+ *
+ * - on_message for each request message (for a unary request: once, when
+ *   the client ended its stream);
+ * - on_half_close at most once, when the client is done sending, after
+ *   the last on_message; it is not the end of the call: a streaming
+ *   response goes on until finish;
+ * - on_cancel at most once, only if the call ends other than by the
+ *   handler's finish (client reset or disconnect, deadline, drain
+ *   timeout, a send over a limit), also after on_half_close (a server
+ *   stream whose client goes away gets on_half_close, then on_cancel).
+ *   After on_cancel nothing else of the call runs, and after the handler's
+ *   finish on_cancel never comes. So: free per-call resources in
+ *   on_cancel and where you call finish.
+ *
+ * Callbacks you registered yourself (call_later, notify_writable, post)
+ * still run after on_cancel, exactly once each: check is_done(call).
+ * A request message passed to on_message is owned by the host and stays
+ * valid until the next on_message of the same call or the end of the
+ * call (for a unary request: the whole call). */
 typedef struct rh_method {
     const char *name; /* must equal the descriptor's method name */
     size_t call_state_size;

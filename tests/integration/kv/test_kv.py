@@ -6,10 +6,11 @@
   whichever worker each Put ran on (the host keeps a call's sends in the
   order they were made across threads);
 - replace kv.so under load: 0 failed Put/Get, the data survives (the new
-  build shares the old one's store), the running Watch ends with
-  UNAVAILABLE within 2 s (retire) and a new Watch streams from the new
-  build;
-- a build with another state layout starts empty and the log says why;
+  build shares the old one's store) and the running Watch keeps streaming
+  (the new build adopts it): every Put once, in version order, across the
+  replace;
+- a build with another state layout starts empty and the log says why,
+  and the Watch it cannot adopt ends with UNAVAILABLE within 2 s (retire);
 - removing kv.so ends a Watch at once with UNAVAILABLE;
 - an interceptor with state (tests/plugins/statecount counts every call)
   replaced under load: 0 failed calls and the count is exact afterwards.
@@ -32,6 +33,7 @@ pb = rt.proto_module("kv.proto", extra_paths=[os.path.join(rt.SOURCE_DIR, "examp
 count_pb = rt.proto_module("statecount.proto",
                            extra_paths=[os.path.join(rt.SOURCE_DIR, "tests/plugins/statecount")])
 SVC = "/kv.v1.KV/"
+DRAIN_MS = 300
 
 
 class Kv:
@@ -245,33 +247,38 @@ def check_replace_under_load(host):
     kv = Kv(ch)
     seeded = seed(kv)
     watch = Reader(kv.watch(b""))
+    first = kv.put(b"first", b"")  # the Watch sees every Put from here on
     load = Load(host)
     load.wait_ops(200, 30)
     mark = len(host.logs())
     host.add_plugin("kv_next", dest_name="kv")
     wait_for(lambda: "plugin kv 1.1.0 took over the state of 1.0.0" in host.logs()[mark:], 15,
              "the replace")
+    assert "and 1 running watches" in host.logs()[mark:], host.logs()[mark:]
     switched = time.monotonic()
     before = load.ops
     load.wait_ops(before + 1000, 30)  # the new build serves the load
+    # Past the old build's drain timeout (DRAIN_MS): an adopted call is not
+    # cancelled with the old instance's leftovers.
+    wait_for(lambda: time.monotonic() > switched + 3 * DRAIN_MS / 1000.0, 10,
+             "the old build's drain timeout to pass")
     failures = load.finish()
     assert not failures, "%d failed Put/Get: %s" % (len(failures), failures[:3])
-    # The running Watch ended promptly with UNAVAILABLE (retire), its
-    # events in version order up to then.
-    wait_for(lambda: watch.end is not None, 5, "the old Watch to end")
-    assert watch.end[0] == grpc.StatusCode.UNAVAILABLE and "watch again" in watch.end[1], watch.end
-    assert watch.end_at - switched < 2.0, "Watch ended %.2fs after the switch" % (
-        watch.end_at - switched)
+    last = kv.put(b"last", b"")
+    # The Watch kept streaming across the replace: every Put once, in order.
+    want = last - first + 1
+    got_n = watch.wait_count(want, 30)
+    assert watch.end is None, "the Watch ended: %r" % (watch.end,)
     versions = [e.version for e in watch.events]
-    assert versions == sorted(set(versions)) and len(versions) > 0, "watch events out of order"
-    # The data survived; a new Watch streams from the new build.
+    assert got_n == want and versions == list(range(first, last + 1)), \
+        "%d events for %d Puts; first gaps/repeats at %r" % (
+            got_n, want, [(a, b) for a, b in zip(versions, versions[1:]) if b != a + 1][:3])
+    # The data survived.
     for k, v in seeded.items():
         assert kv.get(k).value == v, k
-    w2 = Reader(kv.watch(b"s/"))
-    ver = kv.put(b"s/0", b"after")
-    assert w2.wait_count(1, 10) == 1 and w2.events[0].version == ver, (w2.events, w2.end)
-    w2.call.cancel()
     assert "plugin kv 1.1.0 replaced 1.0.0" in host.logs()
+    # Drain: the old build has no call left to wait for.
+    watch.call.cancel()
     ch.close()
 
 
@@ -279,9 +286,15 @@ def check_layout_change(host):
     ch = host.channel()
     kv = Kv(ch)
     kv.put(b"x", b"kept?")
+    watch = Reader(kv.watch(b""))
     mark = len(host.logs())
     host.add_plugin("kv_layout2", dest_name="kv")
     wait_for(lambda: "plugin kv 2.0.0 replaced" in host.logs()[mark:], 15, "the replace")
+    switched = time.monotonic()
+    # Not adoptable by a build that cannot read the store: ended at once.
+    wait_for(lambda: watch.end is not None, 2.0, "the Watch to end after the replace")
+    assert watch.end[0] == grpc.StatusCode.UNAVAILABLE and "replaced" in watch.end[1], watch.end
+    assert watch.end_at - switched < 2.0
     logs = host.logs()[mark:]
     assert re.search(r"plugin kv 2\.0\.0 did not take the state of 1\.1\.0 \(state version 1",
                      logs), logs
@@ -331,11 +344,13 @@ def main():
                 check_order, host)
         res.run("h2load: 8x16 concurrent Puts, a Watch gets every event once, in order",
                 check_order_h2load, host)
-    with rt.Host(plugins=("kv",), plaintext=True, workers=4) as host:
+    with rt.Host(plugins=("kv",), plaintext=True, workers=4,
+                 config="[rpchost]\ndrain_timeout_ms = %d\n" % DRAIN_MS) as host:
         res.run("Put, Get, NOT_FOUND, bad keys; Watch headers before events", check_basics, host)
-        res.run("replace under load: 0 failures, data kept, Watch ends UNAVAILABLE < 2 s",
-                check_replace_under_load, host)
-        res.run("another state layout starts empty and says why", check_layout_change, host)
+        res.run("replace under load: 0 failures, data kept, the Watch streams on, every "
+                "event once", check_replace_under_load, host)
+        res.run("another state layout starts empty, says why; its Watch ends UNAVAILABLE < 2 s",
+                check_layout_change, host)
         res.run("removing kv.so ends a Watch with UNAVAILABLE at once", check_remove, host)
     with rt.Host(plugins=("kv", "statecount"), plaintext=True, workers=2) as host:
         res.run("interceptor with state replaced under load: 0 failures, exact count",
