@@ -501,8 +501,8 @@ static void cancel_fired(rh_timer *t)
     if (call->cancel_due) {
         call->cancel_due = false;
         if (call->m->on_cancel) call->m->on_cancel(call);
-        run_on_end(call);
     }
+    run_on_end(call); /* once: it marks the call ended */
     call_unref_local(call); /* the timer's reference */
 }
 

@@ -265,7 +265,8 @@ typedef struct rh_host_api {
      * Cost: one heap allocation of a few dozen bytes, freed when cb
      * returned; nothing stays with the call, however often it is used.
      * Any thread. Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will
-     * not run). */
+     * not run). Once the server has stopped (a plugin answering from its
+     * fini), cb runs at once, as call_later's does. */
     int (*post)(rh_call *call, void (*cb)(rh_call *call, void *arg), void *arg);
     /* send_headers: adds md[0..n_md) (may be NULL / 0) to the initial
      * metadata and sends the response headers now, without a message, so
@@ -275,8 +276,9 @@ typedef struct rh_host_api {
      * them. Returns 0; RH_E_INVALID for a bad entry, a second
      * send_headers, or after finish; RH_E_CANCELLED after the call was
      * cancelled; RH_E_NOMEM. When a send or finish already sent the
-     * headers, it does nothing. Any thread. Memory: the entries are
-     * copied into the call arena (once per call). */
+     * headers, it does nothing (and refuses md entries: RH_E_INVALID).
+     * Any thread. Memory: the entries are copied into the call arena
+     * (once per call). */
     int (*send_headers)(rh_call *call, const rh_metadata *md, size_t n_md);
     /* adopt_call: a running call of an earlier build of this plugin
      * (being replaced) moves to the instance ctx: from then on its
