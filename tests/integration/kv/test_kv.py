@@ -12,6 +12,9 @@
 - a build with another state layout starts empty and the log says why,
   and the Watch it cannot adopt ends with UNAVAILABLE within 2 s (retire);
 - removing kv.so ends a Watch at once with UNAVAILABLE;
+- backpressure: a watcher that does not read is ended with
+  RESOURCE_EXHAUSTED past its backlog, while the Puts and a reading
+  watcher go on;
 - an interceptor with state (tests/plugins/statecount counts every call)
   replaced under load: 0 failed calls and the count is exact afterwards.
 """
@@ -316,6 +319,28 @@ def check_remove(host):
     ch.close()
 
 
+def check_slow_watcher(host):
+    """A watcher whose client does not read falls behind, gets its events
+    queued by kv (watch_backlog = 16 here) and is then ended with
+    RESOURCE_EXHAUSTED; the Puts and a watcher that reads are unaffected."""
+    puts, size = 400, 65536  # 25 MiB: more than any client window holds
+    slow_ch = host.channel(options=[("grpc.http2.bdp_probe", 0)])
+    slow = Kv(slow_ch).watch(b"big/")  # never read until the end
+    ch = host.channel()
+    kv = Kv(ch)
+    fast = Reader(kv.watch(b"big/"))
+    versions = [kv.put(b"big/%d" % i, b"%06d" % i + b"x" * (size - 6)) for i in range(puts)]
+    assert fast.wait_count(puts, 60) == puts, (len(fast.events), fast.end)
+    assert [e.version for e in fast.events] == versions
+    assert fast.end is None
+    code, details = status_of(lambda: list(slow))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "fell more than 16 events behind" in \
+        details, (code, details)
+    fast.call.cancel()
+    slow_ch.close()
+    ch.close()
+
+
 def check_interceptor_state(host):
     load = Load(host)
     load.wait_ops(200, 30)
@@ -352,6 +377,10 @@ def main():
         res.run("another state layout starts empty, says why; its Watch ends UNAVAILABLE < 2 s",
                 check_layout_change, host)
         res.run("removing kv.so ends a Watch with UNAVAILABLE at once", check_remove, host)
+    with rt.Host(plugins=("kv",), plaintext=True, workers=2,
+                 config="[plugin.kv]\nwatch_backlog = 16\n") as host:
+        res.run("a watcher that does not read is ended RESOURCE_EXHAUSTED; others go on",
+                check_slow_watcher, host)
     with rt.Host(plugins=("kv", "statecount"), plaintext=True, workers=2) as host:
         res.run("interceptor with state replaced under load: 0 failures, exact count",
                 check_interceptor_state, host)
