@@ -332,7 +332,8 @@ static void kv_put(rh_call *call, const ProtobufCMessage *msg)
     st->bytes = st->bytes - old_bytes + klen + vlen;
     for (watcher *w = st->watchers, *next; w; w = next) {
         next = w->next;
-        if (w->plen > klen || memcmp(w->prefix, it->data, w->plen) != 0) continue;
+        /* An empty prefix (its bytes may be NULL) watches everything. */
+        if (w->plen && (w->plen > klen || memcmp(w->prefix, it->data, w->plen) != 0)) continue;
         if (!deliver(w, it)) {
             unlink_watcher(st, w);
             w->prev = ended;
