@@ -15,7 +15,8 @@ static const char usage_text[] =
 "  rpcall [options] ADDRESS SERVICE/METHOD      call a method (also SERVICE.METHOD)\n"
 "  rpcall bench [options] ADDRESS SERVICE/METHOD   load test a method\n"
 "\n"
-"ADDRESS is HOST:PORT, [IPv6]:PORT or unix:PATH. Descriptors come from the\n"
+"ADDRESS is HOST:PORT, [IPv6]:PORT or unix:PATH (plaintext unless a TLS option\n"
+"is given). Descriptors come from the\n"
 "server's reflection service (grpc.reflection.v1, else v1alpha) or from\n"
 "--protoset files.\n"
 "\n"
@@ -283,6 +284,11 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
     if (rc < 0)
         return rc;
     o->conn.address = o->address;
+    /* A Unix socket is local: rpchost serves it without TLS, so unix:
+     * means plaintext unless a TLS option asks for TLS. */
+    if (o->address && strncmp(o->address, "unix:", 5) == 0 && !o->conn.cacert &&
+        !o->conn.cert && !o->conn.insecure && !o->conn.servername)
+        o->conn.plaintext = true;
     if (o->conn.plaintext && (o->conn.cacert || o->conn.cert || o->conn.insecure ||
                               o->conn.servername)) {
         snprintf(err, errlen, "--plaintext does not go with TLS options (--cacert, --cert, "

@@ -260,19 +260,28 @@ void worker_post(worker *w, xop *op)
         return;
     }
     /* Only the post that finds the inbox empty needs to wake the worker:
-     * it drains everything in one go. */
-    if (head == NULL) {
+     * it drains everything in one go. The worker itself looks at its
+     * inbox before it waits. */
+    if (head == NULL && worker_self != w) {
         uint64_t one = 1;
         ssize_t n = write(w->evfd, &one, sizeof one);
         (void)n;
     }
 }
 
+static void apply_inbox(worker *w);
+
 static void drain_inbox(worker *w)
 {
     uint64_t v;
     ssize_t n = read(w->evfd, &v, sizeof v);
     (void)n;
+    apply_inbox(w);
+}
+
+/* Applies what is queued now; what those ops post goes to the next turn. */
+static void apply_inbox(worker *w)
+{
     xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_seq_cst);
     /* LIFO -> FIFO: ops of one thread keep their order. */
     xop *fifo = NULL;
@@ -436,7 +445,7 @@ static void *worker_main(void *arg)
     for (;;) {
         if (w->stopping && w->n_conns == 0) break;
         int timeout = -1;
-        if (w->readable || w->dirty) {
+        if (w->readable || w->dirty || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             timeout = 0;
         } else {
             int64_t next = timer_next(&w->timers);
@@ -465,6 +474,8 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        /* Posted by this worker itself (no wake-up was written). */
+        if (atomic_load_explicit(&w->inbox, memory_order_relaxed)) apply_inbox(w);
         timer_run(&w->timers, now_ns());
         hooks->iteration_end(w);
     }

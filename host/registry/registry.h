@@ -70,6 +70,13 @@ const reg_route *reg_route_find(const reg_snapshot *snap, const char *path, size
 void reg_instance_call_begin(reg_instance *inst);
 void reg_instance_call_end(reg_instance *inst);
 rh_plugin_ctx *reg_instance_ctx(reg_instance *inst);
+reg_instance *reg_ctx_instance(rh_plugin_ctx *ctx);
+/* A reference that keeps an instance (and its routes) from being
+ * finalised: an adopted call holds one on its new instance. */
+void reg_instance_ref(reg_instance *inst);
+void reg_instance_unref(reg_instance *inst);
+/* The instance's own route for path (adopt_call), or NULL. */
+const reg_route *reg_instance_route(const reg_instance *inst, const char *path, size_t len);
 const char *reg_instance_name(const reg_instance *inst);
 /* The plugin's descriptor (services, embedded descriptor set). */
 const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst);

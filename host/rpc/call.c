@@ -53,6 +53,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     atomic_init(&call->refs, 1); /* the stream's reference */
     atomic_init(&call->xstate, 0);
     atomic_init(&call->sendq, 0);
+    atomic_init(&call->xpending, 0);
     arena_init(&call->arena, call->arena_inline, sizeof call->arena_inline);
     arena_pb_allocator(&call->arena, &call->pa);
     arena_init(&call->msg_arena, call->msg_inline, sizeof call->msg_inline);
@@ -76,6 +77,7 @@ static void call_release(rh_call *call)
 {
     worker *w = call->w;
     if (call->routed) reg_instance_call_end(call->route->instance);
+    if (call->adopted) reg_instance_unref(call->adopted);
     if (call->snap) reg_snapshot_release(call->snap);
     peer_info_release(call->peer);
     arena_reset(&call->arena);
@@ -492,18 +494,48 @@ int call_finish(rh_call *call, rh_status code, const char *message)
     return 0;
 }
 
-void call_abort(rh_call *call, rh_status code, const char *message)
+static void cancel_fired(rh_timer *t)
+{
+    rh_call *call = (rh_call *)((char *)t - offsetof(rh_call, cancel_timer));
+    if (call->cancel_due) {
+        call->cancel_due = false;
+        if (call->m->on_cancel) call->m->on_cancel(call);
+    }
+    run_on_end(call); /* once: it marks the call ended */
+    call_unref_local(call); /* the timer's reference */
+}
+
+/* defer: the plugin is inside an API function of this call (a send that
+ * ended it): its on_cancel and the interceptors' on_end run from the loop
+ * instead, so no handler callback ever runs inside send. The handler gets
+ * nothing else in between. */
+static void abort_call(rh_call *call, rh_status code, const char *message, bool defer)
 {
     if (call->finished) return;
     set_status(call, code, message, true);
     /* Unsent responses are dropped: the status is what matters now. */
     if (call->headers_sent && !call->trailers_submitted) outq_drop(call);
     send_status(call);
+    if (defer && !atomic_load(&call->w->exited)) {
+        bool had_handler = call->handler;
+        call->handler = false;
+        call->cancel_due = had_handler;
+        atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
+        if (timer_arm(&call->w->timers, &call->cancel_timer, now_ns(), cancel_fired) == 0) return;
+        atomic_fetch_sub_explicit(&call->refs, 1, memory_order_relaxed);
+        call->cancel_due = false;
+        call->handler = had_handler; /* no memory for the timer: inline, as before */
+    }
     if (call->handler) {
         call->handler = false;
         if (call->m->on_cancel) call->m->on_cancel(call);
     }
     run_on_end(call);
+}
+
+void call_abort(rh_call *call, rh_status code, const char *message)
+{
+    abort_call(call, code, message, false);
 }
 
 static void deadline_fired(rh_timer *t)
@@ -944,7 +976,7 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
  * the client's window is closed the trailers could not leave either, so the
  * stream is reset with ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED to a gRPC
  * client). 0 when n more bytes may be queued. */
-static int outq_admit(rh_call *call, size_t n)
+static int outq_admit(rh_call *call, size_t n, bool defer)
 {
     conn *c = call->conn;
     if (!c) return 0;
@@ -959,7 +991,7 @@ static int outq_admit(rh_call *call, size_t n)
              "them (limit %zu bytes: [rpchost] max_send_queue)",
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
-    call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+    abort_call(call, RH_RESOURCE_EXHAUSTED, m, defer);
     if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
@@ -972,7 +1004,7 @@ static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
     if (call->finished) return RH_E_INVALID;
-    int rv = outq_admit(call, len);
+    int rv = outq_admit(call, len, false);
     if (rv < 0) return rv;
     if (buf_append(&call->outq, framed, len) < 0) {
         if (call->conn) call->conn->send_queued -= len;
@@ -1005,10 +1037,10 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
         char m[128];
         snprintf(m, sizeof m, "response message of %zu bytes exceeds the send limit of %zu", n,
                  call->w->s->max_send_message);
-        call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+        abort_call(call, RH_RESOURCE_EXHAUSTED, m, true);
         return RH_E_INVALID;
     }
-    int rv = outq_admit(call, n + GRPC_FRAME_PREFIX);
+    int rv = outq_admit(call, n + GRPC_FRAME_PREFIX, true);
     if (rv < 0) return rv;
     /* Serialise straight into the output queue: the one copy of the
      * response before TLS. */
@@ -1070,29 +1102,56 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key, const v
                    nv_make(k, klen, v, vlen));
 }
 
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route)
+{
+    /* The caller's reference on inst becomes the call's (or is dropped). */
+    if (call->finished || !call->handler || !call->routed) {
+        reg_instance_unref(inst);
+        return;
+    }
+    reg_instance_call_end(call->route->instance);
+    reg_instance_call_begin(inst);
+    if (call->adopted) reg_instance_unref(call->adopted);
+    call->adopted = inst;
+    call->route = route;
+    call->m = route->method;
+}
+
+int call_send_headers(rh_call *call)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    kick_output(call); /* submits the headers if they were not sent yet */
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * call_later
  * ---------------------------------------------------------------------- */
 
+/* On the heap, freed when it fired: a timer in the call arena would stay
+ * there until the call ends, so a stream that waits between messages would
+ * grow its arena by one entry per wait. */
 typedef struct later_timer {
     rh_timer t; /* first: the timer callback casts back */
     rh_call *call;
     void (*cb)(rh_call *, void *);
     void *arg;
-    bool heap;
 } later_timer;
 
 static void later_fired(rh_timer *t)
 {
     later_timer *l = (later_timer *)t;
     rh_call *call = l->call;
-    l->cb(call, l->arg);
-    if (l->heap) free(l);
+    void (*cb)(rh_call *, void *) = l->cb;
+    void *arg = l->arg;
+    free(l);
+    cb(call, arg);
     call_unref_local(call); /* the timer's reference */
 }
 
-int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
-                     bool heap)
+int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg)
 {
     if (atomic_load(&call->w->exited)) {
         /* The worker's loop has ended (its last timers already ran): the
@@ -1100,18 +1159,17 @@ int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, voi
         cb(call, arg);
         return 0;
     }
-    later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
+    later_timer *l = malloc(sizeof *l);
     if (!l) return RH_E_NOMEM;
     memset(l, 0, sizeof *l);
     l->call = call;
     l->cb = cb;
     l->arg = arg;
-    l->heap = heap;
     atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
     int64_t when = delay_ns > (uint64_t)INT64_MAX / 2 ? INT64_MAX / 2 : now_ns() + (int64_t)delay_ns;
     if (timer_arm(&call->w->timers, &l->t, when, later_fired) < 0) {
         atomic_fetch_sub(&call->refs, 1);
-        if (heap) free(l);
+        free(l);
         return RH_E_NOMEM;
     }
     return 0;

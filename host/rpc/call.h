@@ -31,6 +31,8 @@
 #define XS_FINISH_REQ 1u /* a finish was asked for (first one wins) */
 #define XS_CANCELLED 2u  /* ended without the handler's finish */
 #define XS_DONE 4u       /* status decided (finished or cancelled) */
+#define XS_HEADERS_REQ 8u /* send_headers was asked for */
+#define XS_ENDED (XS_FINISH_REQ | XS_CANCELLED | XS_DONE)
 
 typedef struct md_list {
     nghttp2_nv *v;
@@ -44,6 +46,10 @@ struct rh_call {
     int32_t stream_id;
     atomic_int refs;
     atomic_uint xstate;
+    /* Sends, headers, posts and finishes of this call queued to the worker
+     * and not yet applied: while nonzero, the worker's own ones queue
+     * behind them (plugin.h, "Order"). */
+    atomic_uint xpending;
 
     /* --- request headers ------------------------------------------------ */
     const char *path; /* NUL-terminated, arena */
@@ -61,6 +67,7 @@ struct rh_call {
     reg_snapshot *snap;       /* referenced while the call lives */
     const reg_route *route;   /* in snap */
     const rh_method *m;
+    reg_instance *adopted; /* adopt_call: the instance now running it (referenced) */
     void *state;
     const char *principal;
 
@@ -112,6 +119,8 @@ struct rh_call {
     uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 
     rh_timer deadline_timer;
+    rh_timer cancel_timer; /* on_cancel of a call a send ended (from the loop) */
+    bool cancel_due;
     rh_call *prev, *next; /* conn's list of calls; free list */
 
     _Alignas(16) uint8_t arena_inline[CALL_ARENA_INLINE];
@@ -156,7 +165,12 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key,
 void call_abort(rh_call *call, rh_status code, const char *message);
 void call_unref_local(rh_call *call);
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *),
-                     void *arg, bool heap);
+                     void *arg);
+/* send_headers on the worker: the initial metadata goes out now. */
+int call_send_headers(rh_call *call);
+/* adopt_call on the worker: route and handlers of the call move to inst's
+ * route (same path, checked by the caller). No effect on an ended call. */
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route);
 
 /* pause_reading on the worker: see plugin.h. */
 void call_pause_reading(rh_call *call, bool paused);

@@ -13,7 +13,7 @@ import time
 from rpcall_util import (ORIGINAL_JSON, RPCALL, expect, one_line_error, rpcall, rt,
                          stream_lines, track_lines)
 
-PLUGINS = ("rides", "interop")
+PLUGINS = ("rides", "interop", "kv")
 
 
 def conn_args(host):
@@ -217,6 +217,29 @@ def test_mtls():
         assert len(r.json()["id"]) == 32, r
 
 
+def test_describe_comments(host):
+    """Plugins embed their descriptor sets with source info: describe shows
+    the .proto comments (examples/kv-plugin/kv.proto)."""
+    a = conn_args(host)
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.KV"), 0)
+    assert "kv.v1.KV is a service:\n// The store keeps the latest value of each key" in r.out, r
+    assert ("  // Stores value under key and returns the version the write got.\n"
+            "  rpc Put ( .kv.v1.PutRequest ) returns ( .kv.v1.PutReply );") in r.out, r
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.Event"), 0)
+    assert r.out.startswith("kv.v1.Event is a message:\n// One Put, as a watcher sees it.\n"
+                            "message Event {"), r
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.KV.Get"), 0,
+               out_part="// NOT_FOUND for a key that was never put.\nrpc Get")
+
+
+def test_unknown_service(host):
+    """A service the server's reflection does not know: the call would be
+    UNIMPLEMENTED, and rpcall exits as for that status (64 + 12)."""
+    r = expect(rpcall(*conn_args(host), host.address, "no.such.Service/Call", "-d", "{}"), 76,
+               "Unimplemented")
+    assert "does not know service 'no.such.Service'" in r.err, r
+
+
 def test_unix_socket():
     import tempfile
     d = tempfile.mkdtemp(prefix="rpcall-unix-")
@@ -227,6 +250,9 @@ def test_unix_socket():
             while not os.path.exists(sock) and time.time() < deadline:
                 time.sleep(0.05)
             r = expect(rpcall("--plaintext", "unix:" + sock, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+            assert len(r.json()["id"]) == 32, r
+            # unix: implies plaintext (rpchost serves Unix sockets without TLS).
+            r = expect(rpcall("unix:" + sock, "Rides/Start", "-d", ORIGINAL_JSON), 0)
             assert len(r.json()["id"]) == 32, r
             assert host.proc.poll() is None
     finally:
@@ -282,6 +308,9 @@ def main():
         with rt.Host(plugins=PLUGINS, plaintext=plaintext) as host:
             res.run(name + ": list", test_list, host)
             res.run(name + ": describe", test_describe, host)
+            res.run(name + ": describe shows .proto comments", test_describe_comments, host)
+            res.run(name + ": unknown service: Unimplemented, exit 76", test_unknown_service,
+                    host)
             res.run(name + ": Rides/Start", test_rides_start, host)
             res.run(name + ": Rides/Track through a pipe", test_rides_track_pipe, host)
             res.run(name + ": server stream printed as it arrives", test_server_stream, host)
