@@ -33,7 +33,7 @@ void api_apply(xop *op)
     rh_call *call = op->call;
     switch (op->kind) {
     case XOP_SEND:
-        call_send_packed(call, op->data, op->u.send.len, true);
+        call_send_packed(call, op->data, op->u.send.len, true, op->u.send.flags);
         break;
     case XOP_FINISH:
         if (op->u.fin.code == (rh_status)-1) /* over the send limit */
@@ -50,6 +50,11 @@ void api_apply(xop *op)
         break;
     case XOP_PAUSE:
         call_pause_reading(call, op->u.pause.paused);
+        break;
+    case XOP_COMPRESS:
+        if (call_set_compression(call, op->u.compress.algo) == RH_E_INVALID)
+            log_debug("stream %d: set_compression after the response headers: ignored",
+                      call->stream_id);
         break;
     case XOP_NOTIFY:
         /* cb must run exactly once: without memory for the waiter, now. */
@@ -68,10 +73,10 @@ void api_apply(xop *op)
 
 /* ---------------------------------------------------------------------- */
 
-static int api_send(rh_call *call, const ProtobufCMessage *msg)
+static int api_send_ex(rh_call *call, const ProtobufCMessage *msg, uint32_t flags)
 {
-    if (!call || !msg) return RH_E_INVALID;
-    if (on_worker(call)) return call_send(call, msg);
+    if (!call || !msg || (flags & ~RH_SEND_NO_COMPRESS)) return RH_E_INVALID;
+    if (on_worker(call)) return call_send(call, msg, flags);
     unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
     if (xs & XS_CANCELLED) return RH_E_CANCELLED;
     if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
@@ -92,10 +97,16 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
     grpc_frame_prefix(op->data, false, (uint32_t)n);
     protobuf_c_message_pack(msg, op->data + GRPC_FRAME_PREFIX);
     op->u.send.len = n + GRPC_FRAME_PREFIX;
+    op->u.send.flags = flags;
     /* Counted now, so send_queued on this thread sees the send at once. */
     atomic_fetch_add_explicit(&call->sendq, op->u.send.len, memory_order_relaxed);
     post(call, op);
     return 0;
+}
+
+static int api_send(rh_call *call, const ProtobufCMessage *msg)
+{
+    return api_send_ex(call, msg, 0);
 }
 
 static int api_finish(rh_call *call, rh_status code, const char *message)
@@ -289,6 +300,26 @@ static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_ca
     return 0;
 }
 
+/* --- 1.2: compression ------------------------------------------------- */
+
+static int api_set_compression(rh_call *call, rh_compression algo)
+{
+    if (!call || (unsigned)algo > RH_COMPRESS_DEFLATE) return RH_E_INVALID;
+    if (on_worker(call)) return call_set_compression(call, algo);
+    unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
+    if (xs & XS_CANCELLED) return RH_E_CANCELLED;
+    if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
+    /* The accepted set is fixed before any handler runs: safe to read. */
+    if (algo != RH_COMPRESS_NONE && !(call->accept_enc & (1u << algo))) return RH_E_UNSUPPORTED;
+    xop *op = xop_new(XOP_COMPRESS, 0);
+    if (!op) return RH_E_NOMEM;
+    op->u.compress.algo = algo;
+    post(call, op);
+    return 0;
+}
+
+static int api_message_compressed(rh_call *call) { return call && call->msg_compressed; }
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -318,6 +349,9 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    .set_compression = api_set_compression,
+    .send_ex = api_send_ex,
+    .message_compressed = api_message_compressed,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

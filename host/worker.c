@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "call.h"
+#include "compress.h"
 #include "conn.h"
 #include "log.h"
 
@@ -643,6 +644,8 @@ void worker_free(worker *w)
     if (w->snap) reg_snapshot_release(w->snap);
     w->snap = NULL;
     call_free_list(w);
+    compress_scratch_free(w->zs);
+    w->zs = NULL;
     timer_heap_free(&w->timers);
     free(w->listeners);
     free(w->rbuf);

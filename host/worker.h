@@ -42,6 +42,7 @@ typedef enum xop_kind {
     XOP_LATER,       /* call: arm a call_later timer */
     XOP_PAUSE,       /* call: pause_reading */
     XOP_NOTIFY,      /* call: notify_writable */
+    XOP_COMPRESS,    /* call: set_compression */
     XOP_SHUTDOWN,    /* worker: graceful stop */
     XOP_CANCEL_INST, /* worker: cancel every call of an instance */
     XOP_REFRESH,     /* worker: the registry changed */
@@ -54,6 +55,7 @@ typedef struct xop {
     union {
         struct {
             size_t len; /* bytes (prefix included) follow in data */
+            uint32_t flags; /* RH_SEND_* */
         } send;
         struct {
             rh_status code;
@@ -76,6 +78,9 @@ typedef struct xop {
         struct {
             bool paused;
         } pause;
+        struct {
+            rh_compression algo;
+        } compress;
         struct {
             int64_t drain_deadline;
         } shutdown;
@@ -117,6 +122,8 @@ struct worker {
 
     reg_snapshot *snap; /* acquired; re-acquired when the generation moves */
     uint64_t snap_gen;
+
+    struct compress_scratch *zs; /* codecs and buffers (compress.h); made on first use */
 
     uint8_t *rbuf; /* input scratch: nghttp2 consumes it synchronously */
     uint8_t *tbuf; /* ciphertext scratch, same size: OpenSSL consumes it */

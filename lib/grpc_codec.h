@@ -37,8 +37,9 @@ typedef enum grpc_codec_algo {
 /* Bit of an algorithm in a set of them (what a peer accepts). */
 #define GRPC_CODEC_BIT(a) (1u << (a))
 /* The algorithms this module implements, as a grpc-accept-encoding value
- * (identity is implicit in gRPC and always accepted). */
-#define GRPC_CODEC_ACCEPT_VALUE "gzip, deflate"
+ * (identity is implicit in gRPC and always accepted). No spaces: grpc-js
+ * splits the list on ',' without trimming, so " deflate" would not match. */
+#define GRPC_CODEC_ACCEPT_VALUE "gzip,deflate"
 #define GRPC_CODEC_LEVEL_DEFAULT 6
 
 /* The algorithm named by a grpc-encoding value (exact, lowercase), or -1. */
