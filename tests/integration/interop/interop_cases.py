@@ -512,6 +512,31 @@ def server_compressed_wire(host):
            "uncompressed for a client accepting identity only: %s %r" % ([f for f, _ in msgs], headers))
 
 
+def configured_compression_wire(host):
+    """[rpchost] compression = gzip, compression_min_bytes = 1000: responses
+    of 1000 bytes or more go gzip-compressed to clients accepting gzip,
+    smaller ones and other clients' go as they are; a plugin's choice
+    (response_compressed = false) wins."""
+    import gzip
+    cases = [  # (accept, response_size, response_compressed, flag, grpc-encoding)
+        ("identity,deflate,gzip", 5000, None, 1, "gzip"),
+        ("gzip", 100, None, 0, "gzip"),
+        ("identity", 5000, None, 0, None),
+        ("identity,deflate", 5000, None, 0, None),
+        ("identity,deflate,gzip", 5000, False, 0, None),
+    ]
+    for accept, size, compressed, flag, encoding in cases:
+        req = messages.SimpleRequest(response_size=size)
+        if compressed is not None:
+            req.response_compressed.value = compressed
+        headers, msgs = _wire_messages(host, SVC + "UnaryCall", req, accept)
+        what = "accept %s, %d bytes: " % (accept, size)
+        expect([f for f, _ in msgs] == [flag], what + "flags %s" % [f for f, _ in msgs])
+        expect(headers.get("grpc-encoding") == encoding, what + "grpc-encoding %r" % headers)
+        body = gzip.decompress(msgs[0][1]) if flag else msgs[0][1]
+        expect(len(messages.SimpleResponse.FromString(body).payload.body) == size, what + "body")
+
+
 WIRE_CASES = [server_compressed_wire]
 
 
