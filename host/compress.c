@@ -99,7 +99,10 @@ int compress_inflate_request(rh_call *call, const grpc_frame_msg *wire, grpc_fra
         call_abort(call, code, msg);
         return -1;
     }
-    if (c) c->rx_bytes += zs->inflated.cap;
+    if (c) {
+        zs->charged = zs->inflated.cap;
+        c->rx_bytes += zs->charged;
+    }
     out->data = zs->inflated.p;
     out->len = (uint32_t)zs->inflated.len;
     out->compressed = false;
@@ -111,7 +114,8 @@ void compress_request_done(rh_call *call)
     compress_scratch *zs = call->w->zs;
     if (!zs) return;
     /* The charge is the buffer's size: it is what the memory costs. */
-    if (call->conn && zs->inflated.len) call->conn->rx_bytes -= zs->inflated.cap;
+    if (call->conn) call->conn->rx_bytes -= zs->charged;
+    zs->charged = 0;
     zs->inflated.len = 0;
     if (zs->inflated.cap > KEEP_SCRATCH) grpc_codec_buf_free(&zs->inflated);
 }

@@ -19,6 +19,7 @@
 typedef struct compress_scratch {
     grpc_inflater *inflater;
     grpc_codec_buf inflated; /* the request message being decoded */
+    size_t charged;          /* of it, counted in the call's conn->rx_bytes */
     grpc_deflater *deflater;
     buf packed;              /* a response serialised before compressing */
     buf framed;              /* a compressed response with its prefix */
