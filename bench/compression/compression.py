@@ -80,8 +80,18 @@ def start(a, which, work):
     return Server("gRPC C++", cmd, port, a.server_cpu, work).start()
 
 
+def protoset(work):
+    """The TestService schema for rpcall (the peer has no reflection;
+    rpchost is called the same way)."""
+    out = os.path.join(work, "test.protoset")
+    subprocess.run(["protoc", "-I/usr/share/grpc-proto", "--include_imports",
+                    "--descriptor_set_out=" + out, "grpc/testing/test.proto"], check=True)
+    return out
+
+
 def bench(a, server, args, req, calls):
-    cmd = pinned(a.load_cpu) + [a.rpcall, "bench", "--cacert", a.ca, "-c", str(a.concurrency),
+    cmd = pinned(a.load_cpu) + [a.rpcall, "bench", "--cacert", a.ca, "--protoset", a.protoset,
+                                "-c", str(a.concurrency),
                                 "-n", str(calls), "--format", "json", *args,
                                 "127.0.0.1:%d" % server.port, METHOD, "-d", "@-"]
     cpu0 = server.cpu()
@@ -108,6 +118,7 @@ def main():
     work = tempfile.mkdtemp(prefix="rpchost-bench-compression-")
     results = {}
     try:
+        a.protoset = protoset(work)
         servers = {w: start(a, w, work) for w in ("rpchost", "gRPC C++")}
         for label, size, algo, args, req in points([1024, 65536]):
             calls = int((20000 if size <= 1024 else 3000) * a.scale)
