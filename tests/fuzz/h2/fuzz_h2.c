@@ -1,7 +1,7 @@
 /* The host's HTTP/2 + gRPC request path, in process and without a network:
  * each input is turned into the bytes a client would send on one h2c
  * connection (client preface, then frames), which go through a socketpair
- * into a real connection (host/conn.c -> nghttp2 -> h2.c -> call.c ->
+ * into a real connection (host/transport/conn.c -> nghttp2 -> h2.c -> rpc/call.c ->
  * interceptors and handlers -> responses -> nghttp2 -> the socket). The
  * harness is the worker loop: it reads, runs timers (deadlines,
  * call_later), flushes, and drains what the server answered.
@@ -44,18 +44,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "call.h"
-#include "conn.h"
+#include "builtin/builtin.h"
+#include "rpc/call.h"
+#include "transport/conn.h"
 #include "fuzz.h"
 #include "grpc_frame.h"
-#include "h2.h"
-#include "log.h"
-#include "registry.h"
+#include "transport/h2.h"
+#include "core/log.h"
+#include "registry/registry.h"
 #include "server.h"
-#include "settings.h"
-#include "timer.h"
-#include "worker.h"
+#include "config/settings.h"
+#include "core/timer.h"
+#include "event/worker.h"
 
 /* ---- one-time set-up -------------------------------------------------- */
 
@@ -115,7 +115,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     settings_set(&settings);
     log_set_level(RH_LOG_ERROR);
     signal(SIGPIPE, SIG_IGN);
-    if (h2_init(&settings) < 0) die("h2_init");
+    if (h2_init(&settings, &call_stream_ops) < 0) die("h2_init");
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || reg_add_builtin(builtin_reflection()) < 0 ||
         reg_add_builtin(builtin_health()) < 0)
@@ -538,6 +538,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pump(&w, c, -1);
     while (w.conns) conn_close(w.conns, "fuzz: end of input");
     timer_run(&w.timers, INT64_MAX);
+    conns_close_all(&w, "fuzz: end of input"); /* frees the closed connections */
+    call_free_list(&w);
     worker_free(&w);
     worker_self = NULL;
     nghttp2_hd_deflate_del(cl.hd);
