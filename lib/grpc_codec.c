@@ -2,6 +2,7 @@
 
 #include <libdeflate.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -39,23 +40,37 @@ unsigned grpc_codec_parse_accept(const char *value, size_t len)
 }
 
 /* ------------------------------------------------------------------------
- * Inflating (zlib: streamed, so the output cap is exact)
+ * Inflating: libdeflate in one go when the output fits the buffer it is
+ * given (2-3x fewer instructions than zlib: bench/codec/run
+ * --instructions), zlib streaming otherwise, so the cap stays exact.
  * ---------------------------------------------------------------------- */
 
 struct grpc_inflater {
+    struct libdeflate_decompressor *fast;
     /* One stream per wrapper, set up on first use and reset per message:
      * inflateReset keeps the 32 KiB window and the state allocated. */
     z_stream z[GRPC_CODEC_COUNT];
     bool ready[GRPC_CODEC_COUNT];
 };
 
-grpc_inflater *grpc_inflater_new(void) { return calloc(1, sizeof(grpc_inflater)); }
+grpc_inflater *grpc_inflater_new(void)
+{
+    grpc_inflater *inf = calloc(1, sizeof *inf);
+    if (!inf) return NULL;
+    inf->fast = libdeflate_alloc_decompressor();
+    if (!inf->fast) {
+        free(inf);
+        return NULL;
+    }
+    return inf;
+}
 
 void grpc_inflater_free(grpc_inflater *inf)
 {
     if (!inf) return;
     for (int a = 0; a < GRPC_CODEC_COUNT; a++)
         if (inf->ready[a]) inflateEnd(&inf->z[a]);
+    libdeflate_free_decompressor(inf->fast);
     free(inf);
 }
 
@@ -92,12 +107,64 @@ static int out_grow(grpc_codec_buf *out, size_t in_len, size_t max_out)
     return 0;
 }
 
+/* The output size to try the one-shot inflate with, 0 for none. gzip
+ * states the size in its trailer (mod 2^32, and the sender may lie: only a
+ * hint, the cap still decides); the zlib format says nothing, so the
+ * buffer at hand or 8x the input. Never more than max_out: a message
+ * claiming more goes straight to the streaming path, which refuses it
+ * after inflating at most the cap. */
+static size_t one_shot_size(grpc_codec_algo algo, const uint8_t *in, size_t in_len,
+                            const grpc_codec_buf *out, size_t max_out)
+{
+    size_t guess;
+    if (algo == GRPC_CODEC_GZIP) {
+        if (in_len < 18) return 0; /* not even a header and a trailer */
+        const uint8_t *t = in + in_len - 4;
+        guess = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 | (size_t)t[3] << 24;
+        if (guess > max_out) return 0;
+    } else {
+        guess = in_len > SIZE_MAX / 8 ? SIZE_MAX : in_len * 8;
+        if (guess < out->cap) guess = out->cap;
+        if (guess < 4096) guess = 4096;
+        if (guess > max_out) guess = max_out;
+    }
+    return guess;
+}
+
+/* libdeflate into size bytes: 1 when the whole input was one stream that
+ * fit (out->len set), 0 when zlib must decide (too big for the buffer,
+ * or any error: zlib's verdict is the one reported), -1 out of memory. */
+static int inflate_one_shot(grpc_inflater *inf, grpc_codec_algo algo, const uint8_t *in,
+                            size_t in_len, size_t size, grpc_codec_buf *out)
+{
+    if (size > out->cap) {
+        uint8_t *p = realloc(out->p, size);
+        if (!p) return -1;
+        out->p = p;
+        out->cap = size;
+    }
+    size_t in_used = 0, got = 0;
+    enum libdeflate_result r =
+        algo == GRPC_CODEC_GZIP
+            ? libdeflate_gzip_decompress_ex(inf->fast, in, in_len, out->p, size, &in_used, &got)
+            : libdeflate_zlib_decompress_ex(inf->fast, in, in_len, out->p, size, &in_used, &got);
+    if (r != LIBDEFLATE_SUCCESS || in_used != in_len) return 0;
+    out->len = got;
+    return 1;
+}
+
 int grpc_inflate(grpc_inflater *inf, grpc_codec_algo algo, const uint8_t *in, size_t in_len,
                  size_t max_out, grpc_codec_buf *out)
 {
     out->len = 0;
     if (algo != GRPC_CODEC_GZIP && algo != GRPC_CODEC_DEFLATE) return GRPC_INFLATE_CORRUPT;
     if (in_len > UINT_MAX) return GRPC_INFLATE_TOO_BIG;
+    size_t size = one_shot_size(algo, in, in_len, out, max_out);
+    if (size > 0) {
+        int rc = inflate_one_shot(inf, algo, in, in_len, size, out);
+        if (rc < 0) return GRPC_INFLATE_NOMEM;
+        if (rc > 0) return GRPC_INFLATE_OK;
+    }
     z_stream *z = inflate_stream(inf, algo);
     if (!z) return GRPC_INFLATE_NOMEM;
     z->next_in = (Bytef *)in;

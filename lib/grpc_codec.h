@@ -14,9 +14,12 @@
  * grpc_codec_bound(len) bytes.
  *
  * Backends, chosen per direction by measurement (docs/transport.md,
- * "Compression"): zlib for inflating (it streams, so the cap holds without
- * a buffer of the cap's size up front), libdeflate for compressing (whole
- * buffers, and faster than zlib at the same level).
+ * "Compression"): compressing with libdeflate (whole buffers, faster than
+ * zlib at the same level); inflating with libdeflate in one go when the
+ * message fits the buffer it is given (gzip's trailer says the size; the
+ * zlib format gets the buffer at hand or 8x the input), else with zlib's
+ * streaming inflate, which holds the cap without a buffer of the cap's
+ * size and gives the verdict on bad input.
  *
  * Neither object is thread-safe: one per thread (the host keeps one per
  * worker, rpcall one per connection). */

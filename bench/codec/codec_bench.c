@@ -53,8 +53,96 @@ static void sample(uint8_t *p, size_t n)
 
 #define LEVEL 6
 
+/* --instructions: each operation a fixed number of times in its own
+ * function, for `valgrind --tool=callgrind` (instruction counts are the
+ * figure a shared machine cannot disturb; bench/codec/run --instructions). */
+#define INSTR_ITERS 50
+
+__attribute__((noinline)) static size_t zlib_compress(z_stream *z, const uint8_t *in, size_t n,
+                                                      uint8_t *out, size_t cap)
+{
+    deflateReset(z);
+    z->next_in = (Bytef *)in; z->avail_in = (uInt)n;
+    z->next_out = out; z->avail_out = (uInt)cap;
+    if (deflate(z, Z_FINISH) != Z_STREAM_END) abort();
+    return z->total_out;
+}
+
+__attribute__((noinline)) static void zlib_inflate(z_stream *z, const uint8_t *in, size_t n,
+                                                   uint8_t *out, size_t cap)
+{
+    inflateReset(z);
+    z->next_in = (Bytef *)in; z->avail_in = (uInt)n;
+    z->next_out = out; z->avail_out = (uInt)cap;
+    if (inflate(z, Z_FINISH) != Z_STREAM_END) abort();
+}
+
+__attribute__((noinline)) static size_t libdeflate_compress(struct libdeflate_compressor *c, int gz,
+                                                            const uint8_t *in, size_t n,
+                                                            uint8_t *out, size_t cap)
+{
+    size_t r = gz ? libdeflate_gzip_compress(c, in, n, out, cap) : libdeflate_zlib_compress(c, in, n, out, cap);
+    if (!r) abort();
+    return r;
+}
+
+__attribute__((noinline)) static void libdeflate_inflate(struct libdeflate_decompressor *d, int gz,
+                                                         const uint8_t *in, size_t n, uint8_t *out,
+                                                         size_t cap)
+{
+    size_t got;
+    enum libdeflate_result r = gz ? libdeflate_gzip_decompress(d, in, n, out, cap, &got)
+                                  : libdeflate_zlib_decompress(d, in, n, out, cap, &got);
+    if (r != LIBDEFLATE_SUCCESS || got != cap) abort();
+}
+
+static void sample(uint8_t *p, size_t n);
+
+/* One size and wrapper, every operation INSTR_ITERS times; the function
+ * names carry size and format for callgrind_annotate. */
+#define INSTR_CASE(NAME, SIZE, GZ)                                                          \
+    __attribute__((noinline)) static void NAME(void)                                       \
+    {                                                                                      \
+        size_t n = SIZE, cap = 2 * SIZE + 1024, clen = 0;                                   \
+        uint8_t *src = malloc(n), *c = malloc(cap), *out = malloc(n);                       \
+        sample(src, n);                                                                    \
+        z_stream zd, zi;                                                                   \
+        memset(&zd, 0, sizeof zd);                                                         \
+        memset(&zi, 0, sizeof zi);                                                         \
+        deflateInit2(&zd, LEVEL, Z_DEFLATED, GZ ? 31 : 15, 8, Z_DEFAULT_STRATEGY);         \
+        inflateInit2(&zi, GZ ? 31 : 15);                                                   \
+        struct libdeflate_compressor *lc = libdeflate_alloc_compressor(LEVEL);             \
+        struct libdeflate_decompressor *ld = libdeflate_alloc_decompressor();              \
+        for (int i = 0; i < INSTR_ITERS; i++) clen = zlib_compress(&zd, src, n, c, cap);   \
+        for (int i = 0; i < INSTR_ITERS; i++) zlib_inflate(&zi, c, clen, out, n);          \
+        for (int i = 0; i < INSTR_ITERS; i++) clen = libdeflate_compress(lc, GZ, src, n, c, cap); \
+        for (int i = 0; i < INSTR_ITERS; i++) libdeflate_inflate(ld, GZ, c, clen, out, n); \
+        deflateEnd(&zd);                                                                   \
+        inflateEnd(&zi);                                                                   \
+        libdeflate_free_compressor(lc);                                                    \
+        libdeflate_free_decompressor(ld);                                                  \
+        free(src);                                                                         \
+        free(c);                                                                           \
+        free(out);                                                                         \
+    }
+
+INSTR_CASE(case_1k_gzip, 1024, 1)
+INSTR_CASE(case_1k_deflate, 1024, 0)
+INSTR_CASE(case_64k_gzip, 65536, 1)
+INSTR_CASE(case_64k_deflate, 65536, 0)
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && strcmp(argv[1], "--instructions") == 0) {
+        static const struct {
+            const char *name;
+            void (*fn)(void);
+        } cases[] = {{"1k-gzip", case_1k_gzip}, {"1k-deflate", case_1k_deflate},
+                     {"64k-gzip", case_64k_gzip}, {"64k-deflate", case_64k_deflate}};
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            if (strcmp(argv[2], cases[i].name) == 0) cases[i].fn();
+        return 0;
+    }
     double budget_s = argc > 1 ? atof(argv[1]) : 0.5; /* per measurement, over ROUNDS rounds */
     static const size_t sizes[] = {1024, 65536};
     static const char *const wrap[] = {"gzip", "deflate"};
