@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "grpc_codec.h"
 
 #ifndef RPCHOST_VERSION
 #define RPCHOST_VERSION "0.0.0"
@@ -176,7 +177,9 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
 
 /* ------------------------------------------------- the [rpchost] keys */
 
-typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN } key_kind;
+typedef enum {
+    K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN, K_CODEC, K_BYTES
+} key_kind;
 
 typedef struct key_def {
     const char *name;
@@ -223,6 +226,9 @@ static const key_def keys[] = {
     {"user", K_STR, F(user), 0},
     {"allow_root", K_BOOL, F(allow_root), 0},
     {"unsafe_plugin_dir", K_BOOL, F(unsafe_plugin_dir), 0},
+    {"compression", K_CODEC, F(compression), 0},
+    {"compression_min_bytes", K_BYTES, F(compression_min_bytes), 1ull << 31},
+    {"compression_level", K_U32, F(compression_level), 9},
 };
 #undef F
 
@@ -260,6 +266,23 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         }
         *(size_t *)(base + k->off) = (size_t)n;
         return 0;
+    case K_BYTES: /* a byte count that may be 0 */
+        if (parse_u64(v, k->max, &n) < 0) {
+            err_set(e, "%s%s must be a byte count 0-%llu, not '%s'", where, k->name,
+                    (unsigned long long)k->max, v);
+            return -EINVAL;
+        }
+        *(size_t *)(base + k->off) = (size_t)n;
+        return 0;
+    case K_CODEC: {
+        int a = grpc_codec_from_name(v, strlen(v));
+        if (a < 0 && strcmp(v, "none") != 0) {
+            err_set(e, "%s%s must be none, gzip or deflate, not '%s'", where, k->name, v);
+            return -EINVAL;
+        }
+        *(int *)(base + k->off) = a < 0 ? GRPC_CODEC_IDENTITY : a;
+        return 0;
+    }
     case K_WORKERS:
         if (parse_u64(v, k->max, &n) < 0 || n == 0) {
             err_set(e, "%s%s must be 1-%llu, not '%s'", where, k->name,
@@ -515,6 +538,9 @@ static void set_defaults(rh_settings *s)
     s->max_recv_message = 4u << 20;
     s->max_send_message = 4u << 20;
     s->max_send_queue = 64u << 20;
+    s->compression = GRPC_CODEC_IDENTITY;
+    s->compression_min_bytes = 1024;
+    s->compression_level = GRPC_CODEC_LEVEL_DEFAULT;
     s->drain_timeout_ms = 30000;
 }
 
@@ -659,6 +685,10 @@ static int validate(rh_settings *s, settings_err *e)
     } else if (!s->cert_file || !s->key_file) {
         err_set(e, "TLS needs a certificate and a key: pass --cert F --key F "
                    "(or CERT_FILE/KEY_FILE), or --plaintext for h2c");
+        return -EINVAL;
+    }
+    if (s->compression_level < 1) {
+        err_set(e, "compression_level must be 1 (fastest) to 9 (smallest), not 0");
         return -EINVAL;
     }
     if (s->header_list_soft > s->header_list_hard) {

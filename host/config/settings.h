@@ -77,6 +77,14 @@ typedef struct rh_settings {
                                         * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
 
+    /* Response compression (docs/transport.md, "Compression"): the
+     * grpc_codec_algo used for responses when the client accepts it;
+     * identity (0) = off, the default. Messages smaller than min_bytes go
+     * uncompressed. Requests are inflated whatever this says. */
+    int compression;                   /* grpc_codec_algo */
+    size_t compression_min_bytes;      /* 1024 */
+    uint32_t compression_level;        /* 1-9, 6 */
+
     /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */
     char *interceptors;
 

@@ -24,6 +24,7 @@ typedef enum call_op_kind {
     XOP_POST,    /* run a plugin's cb (post) */
     XOP_HEADERS, /* send the response headers now */
     XOP_ADOPT,   /* handlers move to another instance */
+    XOP_COMPRESS, /* set_compression */
 } call_op_kind;
 
 typedef struct call_op {
@@ -33,6 +34,7 @@ typedef struct call_op {
     union {
         struct {
             size_t len; /* bytes (prefix included) follow in data */
+            uint32_t flags; /* RH_SEND_* */
         } send;
         struct {
             rh_status code;
@@ -63,6 +65,9 @@ typedef struct call_op {
             reg_instance *inst; /* referenced */
             const reg_route *route;
         } adopt;
+        struct {
+            rh_compression algo;
+        } compress;
     } u;
     _Alignas(16) uint8_t data[];
 } call_op;
@@ -112,7 +117,7 @@ static void post_ordered(rh_call *call, call_op *op)
 static bool ordered_kind(call_op_kind k)
 {
     return k == XOP_SEND || k == XOP_FINISH || k == XOP_ADD_MD || k == XOP_HEADERS ||
-           k == XOP_POST || k == XOP_ADOPT;
+           k == XOP_POST || k == XOP_ADOPT || k == XOP_COMPRESS;
 }
 
 /* Applies a call operation on the call's worker; frees op. */
@@ -125,7 +130,7 @@ static void apply_call_op(worker *w, xop *base)
         atomic_fetch_sub_explicit(&call->xpending, 1, memory_order_acq_rel);
     switch (op->kind) {
     case XOP_SEND:
-        call_send_packed(call, op->data, op->u.send.len, true);
+        call_send_packed(call, op->data, op->u.send.len, true, op->u.send.flags);
         break;
     case XOP_FINISH:
         if (op->u.fin.code == (rh_status)-1) /* over the send limit */
@@ -154,6 +159,11 @@ static void apply_call_op(worker *w, xop *base)
     case XOP_PAUSE:
         call_pause_reading(call, op->u.pause.paused);
         break;
+    case XOP_COMPRESS:
+        if (call_set_compression(call, op->u.compress.algo) == RH_E_INVALID)
+            log_debug("stream %d: set_compression after the response headers: ignored",
+                      call->stream_id);
+        break;
     case XOP_NOTIFY:
         /* cb must run exactly once: without memory for the waiter, now. */
         if (call_notify_writable_local(call, op->u.notify.low_water, op->u.notify.cb,
@@ -171,10 +181,10 @@ static void apply_call_op(worker *w, xop *base)
 
 /* ---------------------------------------------------------------------- */
 
-static int api_send(rh_call *call, const ProtobufCMessage *msg)
+static int api_send_ex(rh_call *call, const ProtobufCMessage *msg, uint32_t flags)
 {
-    if (!call || !msg) return RH_E_INVALID;
-    if (direct(call)) return call_send(call, msg);
+    if (!call || !msg || (flags & ~RH_SEND_NO_COMPRESS)) return RH_E_INVALID;
+    if (direct(call)) return call_send(call, msg, flags);
     unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
     if (xs & XS_CANCELLED) return RH_E_CANCELLED;
     if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
@@ -195,10 +205,16 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
     grpc_frame_prefix(op->data, false, (uint32_t)n);
     protobuf_c_message_pack(msg, op->data + GRPC_FRAME_PREFIX);
     op->u.send.len = n + GRPC_FRAME_PREFIX;
+    op->u.send.flags = flags;
     /* Counted now, so send_queued on this thread sees the send at once. */
     atomic_fetch_add_explicit(&call->sendq, op->u.send.len, memory_order_relaxed);
     post_ordered(call, op);
     return 0;
+}
+
+static int api_send(rh_call *call, const ProtobufCMessage *msg)
+{
+    return api_send_ex(call, msg, 0);
 }
 
 static int api_finish(rh_call *call, rh_status code, const char *message)
@@ -458,6 +474,26 @@ static int api_adopt_call(rh_plugin_ctx *ctx, rh_call *call)
     return 0;
 }
 
+/* --- 1.2: compression ------------------------------------------------- */
+
+static int api_set_compression(rh_call *call, rh_compression algo)
+{
+    if (!call || (unsigned)algo > RH_COMPRESS_DEFLATE) return RH_E_INVALID;
+    if (direct(call)) return call_set_compression(call, algo);
+    unsigned xs = atomic_load_explicit(&call->xstate, memory_order_acquire);
+    if (xs & XS_CANCELLED) return RH_E_CANCELLED;
+    if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
+    /* The accepted set is fixed before any handler runs: safe to read. */
+    if (algo != RH_COMPRESS_NONE && !(call->accept_enc & (1u << algo))) return RH_E_UNSUPPORTED;
+    call_op *op = call_op_new(XOP_COMPRESS, 0);
+    if (!op) return RH_E_NOMEM;
+    op->u.compress.algo = algo;
+    post_ordered(call, op);
+    return 0;
+}
+
+static int api_message_compressed(rh_call *call) { return call && call->msg_compressed; }
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -490,6 +526,9 @@ static const rh_host_api the_api = {
     .post = api_post,
     .send_headers = api_send_headers,
     .adopt_call = api_adopt_call,
+    .set_compression = api_set_compression,
+    .send_ex = api_send_ex,
+    .message_compressed = api_message_compressed,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "base64.h"
+#include "rpc/compress.h"
+#include "grpc_codec.h"
 #include "grpc_timeout.h"
 #include "pb_depth.h"
 #include "percent.h"
@@ -114,6 +116,8 @@ void call_free_list(worker *w)
         free(call);
     }
     w->n_free_calls = 0;
+    compress_scratch_free(w->zs);
+    w->zs = NULL;
 }
 
 void *call_arena_alloc(rh_call *call, size_t size)
@@ -243,13 +247,19 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
             return 0;
         }
         if (eq(name, namelen, "grpc-encoding")) {
-            if (!eq(value, valuelen, "identity")) {
+            int algo = grpc_codec_from_name((const char *)value, valuelen);
+            if (algo < 0) {
                 call->enc_bad = true;
                 call->enc_name = call_strndup(call, (const char *)value, valuelen > 64 ? 64 : valuelen);
+            } else {
+                call->req_enc = (uint8_t)algo;
             }
             return 0;
         }
-        if (eq(name, namelen, "grpc-accept-encoding")) return 0;
+        if (eq(name, namelen, "grpc-accept-encoding")) {
+            call->accept_enc = (uint8_t)grpc_codec_parse_accept((const char *)value, valuelen);
+            return 0;
+        }
         break;
     }
     int rv = add_request_md(call, name, namelen, value, valuelen);
@@ -328,12 +338,13 @@ static void submit_trailers(rh_call *call)
  * (also used for the HTTP-level errors 405 and 415). */
 static void submit_trailers_only(rh_call *call, const char *http_status)
 {
-    size_t cap = 4 + call->init_md.n + call->trail_md.n;
+    size_t cap = 5 + call->init_md.n + call->trail_md.n;
     nghttp2_nv *nv = nv_array(call, cap);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = nv_make(":status", 7, (const uint8_t *)http_status, strlen(http_status));
     nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    nv[n++] = (nghttp2_nv)NV_STATIC("grpc-accept-encoding", GRPC_CODEC_ACCEPT_VALUE);
     n += status_nv(call, nv + n);
     for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
     for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
@@ -345,11 +356,19 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
 
 static void submit_headers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 2 + call->init_md.n);
+    nghttp2_nv *nv = nv_array(call, 4 + call->init_md.n);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV_STATIC(":status", "200");
     nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    /* Every response says what the server inflates (HPACK makes the
+     * repeats one byte each); grpc-encoding when responses may come
+     * compressed (each message's flag says whether it is). */
+    nv[n++] = (nghttp2_nv)NV_STATIC("grpc-accept-encoding", GRPC_CODEC_ACCEPT_VALUE);
+    if (call->resp_enc == GRPC_CODEC_GZIP)
+        nv[n++] = (nghttp2_nv)NV_STATIC("grpc-encoding", "gzip");
+    else if (call->resp_enc == GRPC_CODEC_DEFLATE)
+        nv[n++] = (nghttp2_nv)NV_STATIC("grpc-encoding", "deflate");
     for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
     nghttp2_data_provider prd;
     prd.source.ptr = call;
@@ -448,6 +467,8 @@ static void run_on_end(rh_call *call)
         .bytes_out = call->bytes_out,
         .messages_in = call->msgs_in,
         .messages_out = call->msgs_out,
+        .bytes_in_uncompressed = call->bytes_in_plain,
+        .bytes_out_uncompressed = call->bytes_out_plain,
     };
     const reg_snapshot *snap = call->snap;
     for (size_t i = 0; i < snap->n_chain; i++) {
@@ -600,9 +621,12 @@ static bool header_errors(rh_call *call)
         return true;
     }
     if (call->enc_bad) {
-        snprintf(msg, sizeof msg, "grpc-encoding %s is not supported; this server accepts identity only",
+        /* grpc-accept-encoding goes with every response (the client
+         * learns what to use next time). */
+        snprintf(msg, sizeof msg,
+                 "grpc-encoding %s is not supported; this server accepts identity, gzip and "
+                 "deflate",
                  call->enc_name ? call->enc_name : "?");
-        call_add_metadata(call, RH_MD_TRAILING, "grpc-accept-encoding", "identity", 8);
         reply_error(call, "200", RH_UNIMPLEMENTED, msg);
         return true;
     }
@@ -663,6 +687,7 @@ void call_on_headers_end(rh_call *call)
             }
         }
     }
+    if (w->s->compression != GRPC_CODEC_IDENTITY) compress_choose(call);
     call->handler = true;
 }
 
@@ -717,18 +742,46 @@ static ProtobufCMessage *decode(rh_call *call, const grpc_frame_msg *fm)
     return NULL;
 }
 
-static void deliver(rh_call *call, const grpc_frame_msg *fm)
+/* Decodes one (inflated) request message; NULL after answering the call. */
+static ProtobufCMessage *decode_checked(rh_call *call, const grpc_frame_msg *fm)
 {
-    char msg[256];
-    call->msgs_in++;
-    call->bytes_in += fm->len + GRPC_FRAME_PREFIX;
-    if (fm->compressed) {
-        call_abort(call, RH_INTERNAL,
-                   "compressed message without grpc-encoding: this server accepts identity only");
+    /* protobuf-c has no recursion limit: a type that nests itself would
+     * let a small message overflow the worker's stack. */
+    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
+                 PB_DEPTH_DEFAULT);
+        call_abort(call, RH_INTERNAL, msg);
+        return NULL;
+    }
+    return decode(call, fm);
+}
+
+/* A unary request is kept for END_STREAM, a streaming one goes to
+ * on_message. */
+static void hand_over(rh_call *call, ProtobufCMessage *pm, bool streaming)
+{
+    if (streaming) {
+        call->m->on_message(call, pm);
         return;
     }
+    call->unary_msg = pm;
+    /* No other message may follow: the bytes a large request was gathered
+     * in are not needed any more (protobuf-c copied them). */
+    if (call->reader.cap > KEEP_READER_BUF) {
+        if (call->conn) call->conn->rx_bytes -= call->rx_charged;
+        call->rx_charged = 0;
+        grpc_frame_reader_free(&call->reader);
+    }
+}
+
+static void deliver(rh_call *call, const grpc_frame_msg *wire)
+{
+    call->msgs_in++;
+    call->bytes_in += wire->len + GRPC_FRAME_PREFIX;
     bool streaming = call->route->client_streaming;
     if (!streaming && call->msgs_in > 1) {
+        char msg[256];
         snprintf(msg, sizeof msg, "unary method %.200s got more than one request message",
                  call->path);
         call_abort(call, RH_INTERNAL, msg);
@@ -738,28 +791,15 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         arena_reset(&call->msg_arena);
         decoded_uncharge(call);
     }
-    /* protobuf-c has no recursion limit: a type that nests itself would
-     * let a small message overflow the worker's stack. */
-    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
-        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
-                 PB_DEPTH_DEFAULT);
-        call_abort(call, RH_INTERNAL, msg);
-        return;
-    }
-    ProtobufCMessage *pm = decode(call, fm);
-    if (!pm) return;
-    if (!streaming) {
-        call->unary_msg = pm;
-        /* No other message may follow: the bytes a large request was
-         * gathered in are not needed any more (protobuf-c copied them). */
-        if (call->reader.cap > KEEP_READER_BUF) {
-            if (call->conn) call->conn->rx_bytes -= call->rx_charged;
-            call->rx_charged = 0;
-            grpc_frame_reader_free(&call->reader);
-        }
-        return;
-    }
-    call->m->on_message(call, pm);
+    grpc_frame_msg fm = *wire;
+    call->msg_compressed = wire->compressed;
+    if (wire->compressed && compress_inflate_request(call, wire, &fm) < 0) return;
+    call->bytes_in_plain += fm.len + GRPC_FRAME_PREFIX;
+    ProtobufCMessage *pm = decode_checked(call, &fm);
+    /* protobuf-c copied what it keeps: the inflated bytes go back before
+     * the handler runs. */
+    if (wire->compressed) compress_request_done(call);
+    if (pm) hand_over(call, pm, streaming);
 }
 
 /* Feeds request bytes to the frame reader and delivers the messages, until
@@ -999,12 +1039,15 @@ static int outq_admit(rh_call *call, size_t n, bool defer)
     return RH_E_CANCELLED;
 }
 
-static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
+/* Queues a framed message; plain_len is its size before compression.
+ * defer: made by the plugin's own send on the worker (outq_admit). */
+static int send_packed(rh_call *call, const uint8_t *framed, size_t len, size_t plain_len,
+                       bool defer)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
     if (call->finished) return RH_E_INVALID;
-    int rv = outq_admit(call, len, false);
+    int rv = outq_admit(call, len, defer);
     if (rv < 0) return rv;
     if (buf_append(&call->outq, framed, len) < 0) {
         if (call->conn) call->conn->send_queued -= len;
@@ -1012,22 +1055,38 @@ static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
     }
     call->msgs_out++;
     call->bytes_out += len;
+    call->bytes_out_plain += plain_len;
     kick_output(call);
     return 0;
 }
 
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted)
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted,
+                     uint32_t flags)
 {
-    int rv = send_packed(call, framed, len);
+    const uint8_t *out = framed;
+    size_t out_len = len;
+    bool was_counted = counted;
+    if (compress_wanted(call, len - GRPC_FRAME_PREFIX, flags) &&
+        compress_response(call, framed + GRPC_FRAME_PREFIX, len - GRPC_FRAME_PREFIX, &out,
+                          &out_len) == 0 &&
+        counted) {
+        /* sendq counted the uncompressed message: count what is queued */
+        atomic_fetch_sub_explicit(&call->sendq, len, memory_order_relaxed);
+        counted = false;
+    }
+    /* Not counted: the plugin's send on the worker, whose on_cancel must
+     * not run inside send. */
+    int rv = send_packed(call, out, out_len, len, !was_counted);
+    if (call->w->zs) compress_response_done(call->w);
     if (rv == 0 && !counted)
-        atomic_fetch_add_explicit(&call->sendq, len, memory_order_relaxed);
+        atomic_fetch_add_explicit(&call->sendq, out_len, memory_order_relaxed);
     else if (rv != 0 && counted)
         atomic_fetch_sub_explicit(&call->sendq, len, memory_order_relaxed);
-    if (rv != 0 && counted && call->waiters.head) writable_check(call);
+    if (rv != 0 && was_counted && call->waiters.head) writable_check(call);
     return rv;
 }
 
-int call_send(rh_call *call, const ProtobufCMessage *msg)
+int call_send(rh_call *call, const ProtobufCMessage *msg, uint32_t flags)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
@@ -1039,6 +1098,14 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
                  call->w->s->max_send_message);
         abort_call(call, RH_RESOURCE_EXHAUSTED, m, true);
         return RH_E_INVALID;
+    }
+    if (compress_wanted(call, n, flags)) {
+        /* Serialised into scratch, then compressed into the queue. */
+        uint8_t *p = compress_pack_buf(call, n);
+        if (!p) return RH_E_NOMEM;
+        grpc_frame_prefix(p, false, (uint32_t)n);
+        protobuf_c_message_pack(msg, p + GRPC_FRAME_PREFIX);
+        return call_send_packed(call, p, n + GRPC_FRAME_PREFIX, false, flags);
     }
     int rv = outq_admit(call, n + GRPC_FRAME_PREFIX, true);
     if (rv < 0) return rv;
@@ -1055,7 +1122,25 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
     atomic_fetch_add_explicit(&call->sendq, n + GRPC_FRAME_PREFIX, memory_order_relaxed);
     call->msgs_out++;
     call->bytes_out += n + GRPC_FRAME_PREFIX;
+    call->bytes_out_plain += n + GRPC_FRAME_PREFIX;
     kick_output(call);
+    return 0;
+}
+
+int call_set_compression(rh_call *call, rh_compression algo)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    /* grpc-encoding is a response header: fixed once they left. */
+    if (call->finished || call->headers_sent) return RH_E_INVALID;
+    if (algo == RH_COMPRESS_NONE) {
+        call->resp_enc = GRPC_CODEC_IDENTITY;
+        call->resp_enc_forced = false;
+        return 0;
+    }
+    if (!(call->accept_enc & GRPC_CODEC_BIT(algo))) return RH_E_UNSUPPORTED;
+    call->resp_enc = (uint8_t)algo;
+    call->resp_enc_forced = true;
     return 0;
 }
 

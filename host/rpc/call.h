@@ -90,6 +90,13 @@ struct rh_call {
                        * window is not returned until they are delivered */
     rh_timer resume_timer; /* delivers held bytes from the loop after a resume */
 
+    /* --- compression (compress.h) ---------------------------------------- */
+    uint8_t req_enc;      /* grpc-encoding of the request (grpc_codec_algo) */
+    uint8_t accept_enc;   /* GRPC_CODEC_BITs in the client's grpc-accept-encoding */
+    uint8_t resp_enc;     /* algorithm of compressed responses; 0 = none */
+    bool resp_enc_forced; /* set by the plugin: compress whatever the size */
+    bool msg_compressed;  /* the request message last delivered came compressed */
+
     /* --- request messages -------------------------------------------------- */
     grpc_frame_reader reader;
     size_t rx_charged;           /* reader buffer bytes counted in conn->rx_bytes */
@@ -116,7 +123,8 @@ struct rh_call {
 
     /* --- stats ------------------------------------------------------------- */
     int64_t start_ns, end_ns;
-    uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out, msgs_in, msgs_out; /* as on the wire */
+    uint64_t bytes_in_plain, bytes_out_plain;         /* before compression */
 
     rh_timer deadline_timer;
     rh_timer cancel_timer; /* on_cancel of a call a send ended (from the loop) */
@@ -153,8 +161,12 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length);
 /* --- the API, on the worker thread ----------------------------------------- */
 /* counted: len is already in call->sendq (a send posted from another
  * thread); on failure it is taken out again. */
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted);
-int call_send(rh_call *call, const ProtobufCMessage *msg);
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted,
+                     uint32_t flags);
+/* flags: RH_SEND_NO_COMPRESS */
+int call_send(rh_call *call, const ProtobufCMessage *msg, uint32_t flags);
+/* set_compression on the worker: see plugin.h. */
+int call_set_compression(rh_call *call, rh_compression algo);
 /* The handler's finish (after XS_FINISH_REQ was claimed). */
 int call_finish(rh_call *call, rh_status code, const char *message);
 int call_add_metadata(rh_call *call, rh_md_where where, const char *key,
@@ -180,7 +192,8 @@ int call_notify_writable_local(rh_call *call, size_t low_water,
 
 void *call_arena_alloc(rh_call *call, size_t size);
 
-/* Worker teardown: frees recycled call objects. */
+/* Worker teardown: frees recycled call objects and the compression
+ * scratch (rpc/compress.h). */
 void call_free_list(worker *w);
 /* Ends the call of every open stream of c (the connection is closing). */
 void call_close_all(conn *c);

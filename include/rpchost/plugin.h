@@ -67,6 +67,7 @@ typedef enum rh_log_level {
 #define RH_E_CANCELLED (-125) /* -ECANCELED: call already ended; harmless */
 #define RH_E_INVALID (-22)    /* -EINVAL: misuse (e.g. send after finish) */
 #define RH_E_NOMEM (-12)      /* -ENOMEM */
+#define RH_E_UNSUPPORTED (-95) /* -EOPNOTSUPP: the peer does not support it (ABI 1.2) */
 
 /* Opaque handles owned by the host. */
 typedef struct rh_call rh_call;             /* one RPC */
@@ -93,7 +94,24 @@ typedef struct rh_call_stats {
     uint64_t bytes_out;      /* gRPC payload bytes sent (with prefixes) */
     uint64_t messages_in;
     uint64_t messages_out;
+    /* ABI 1.2: the same byte counts before compression: requests after
+     * inflating, responses before compressing (with prefixes). Equal to
+     * bytes_in / bytes_out when nothing was compressed. A plugin built
+     * for 1.0/1.1 never reads these; a 1.2 plugin only loads in a 1.2+
+     * host, which always fills them. */
+    uint64_t bytes_in_uncompressed;
+    uint64_t bytes_out_uncompressed;
 } rh_call_stats;
+
+/* Message compression algorithms (ABI 1.2), as named in grpc-encoding. */
+typedef enum rh_compression {
+    RH_COMPRESS_NONE = 0,    /* identity */
+    RH_COMPRESS_GZIP = 1,
+    RH_COMPRESS_DEFLATE = 2
+} rh_compression;
+
+/* Flags of send_ex (ABI 1.2). */
+#define RH_SEND_NO_COMPRESS 1u /* this message goes uncompressed */
 
 /* ----------------------------------------------------------------------
  * The host function table, handed to a plugin's init. Valid until fini
@@ -298,6 +316,32 @@ typedef struct rh_host_api {
      * ended call, RH_E_NOMEM. Any thread; one adopt_call per call at a
      * time. */
     int (*adopt_call)(rh_plugin_ctx *ctx, rh_call *call);
+    /* 1.2: compression ---------------------------------------------------
+     * Check offsetof(rh_host_api, set_compression) < api->size before use:
+     * a 1.0/1.1 host has none of these. docs/plugin-guide.md, "Compression".
+     * Requests are always inflated by the host before on_message; these
+     * only concern responses, and what a request looked like on the wire.
+     *
+     * set_compression: the algorithm for this call's responses, overriding
+     * [rpchost] compression. GZIP / DEFLATE: every later response message
+     * is compressed (whatever its size; send_ex can exempt one), if the
+     * client listed the algorithm in grpc-accept-encoding; else returns
+     * RH_E_UNSUPPORTED and responses stay as they were. NONE: no response
+     * of the call is compressed. Must come before the response headers
+     * leave (the first send, or add_metadata's headers): afterwards
+     * RH_E_INVALID. Any thread; from another thread the check against the
+     * headers happens when the worker applies it (a late one is ignored).
+     * Returns 0, RH_E_INVALID (bad algo, too late), RH_E_UNSUPPORTED,
+     * RH_E_CANCELLED, RH_E_NOMEM (posting failed). */
+    int (*set_compression)(rh_call *call, rh_compression algo);
+    /* send with flags (RH_SEND_NO_COMPRESS); otherwise exactly send.
+     * Unknown flag bits: RH_E_INVALID. Any thread. */
+    int (*send_ex)(rh_call *call, const ProtobufCMessage *msg, uint32_t flags);
+    /* 1 if the request message most recently passed to on_message (for a
+     * unary call: its one request) arrived compressed, else 0. Call it
+     * from on_message on the worker (the flag moves with the next
+     * message). */
+    int (*message_compressed)(rh_call *call);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------

@@ -238,6 +238,9 @@ static void log_on_end(rh_call *call, const rh_call_stats *stats)
         .duration_ns = stats->duration_ns,
         .bytes_in = stats->bytes_in,
         .bytes_out = stats->bytes_out,
+        /* ABI 1.2 fields: this plugin needs a 1.2 host, which fills them. */
+        .bytes_in_uncompressed = stats->bytes_in_uncompressed,
+        .bytes_out_uncompressed = stats->bytes_out_uncompressed,
         .messages_in = stats->messages_in,
         .messages_out = stats->messages_out,
     };

@@ -274,6 +274,40 @@ def test_bench(host):
     assert 30 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
 
 
+UNARY = "grpc.testing.TestService/UnaryCall"
+
+
+def test_compression(host):
+    """--compress sends compressed requests (the interop server checks
+    expect_compressed), responses are inflated, -v says which encoding."""
+    a = conn_args(host)
+    body = base64.b64encode(bytes(20000)).decode()
+    want = '{"expectCompressed": {"value": true}, "responseSize": 10, "payload": {"body": "%s"}}' % body
+    expect(rpcall(*a, host.address, UNARY, "-d", want), 64 + 3, err_part="uncompressed")
+    for algo in ("gzip", "deflate"):
+        r = expect(rpcall(*a, "--compress", algo, "-v", host.address, UNARY, "-d", want), 0)
+        assert "Request grpc-encoding: %s;" % algo in r.err, r
+    ask = '{"responseCompressed": {"value": true}, "responseSize": 5000}'
+    for accept, algo in ((None, "gzip"), ("deflate", "deflate"), ("identity", None)):
+        extra = ["--accept-encoding", accept] if accept else []
+        r = expect(rpcall(*a, *extra, "-v", host.address, UNARY, "-d", ask), 0)
+        assert len(base64.b64decode(r.json()["payload"]["body"])) == 5000, r
+        if algo:
+            assert "grpc-encoding: %s\n" % algo in r.err, r
+            assert "response grpc-encoding: %s (1 of 1 messages compressed)" % algo in r.err, r
+        else:
+            assert "response grpc-encoding: identity (0 of 1 messages compressed)" in r.err, r
+    expect(rpcall(*a, "--compress", "snappy", host.address, UNARY), 2, err_part="gzip or deflate")
+    expect(rpcall(*a, "--accept-encoding", "gzip,br", host.address, UNARY), 2,
+           err_part="'br' is not one of")
+    r = expect(rpcall("bench", *a, "--compress", "gzip", "-c", "4", "-n", "200", "--format", "json",
+                      host.address, UNARY, "-d", want), 0)
+    assert r.json()["status"] == {"OK": 200}, r
+    r = expect(rpcall("bench", *a, "-c", "4", "-n", "50", "--format", "json", host.address, UNARY,
+                      "-d", ask), 0)
+    assert r.json()["status"] == {"OK": 50}, r
+
+
 def test_bench_interrupt(host):
     # Ctrl-C ends a --duration run early with the report of what was done.
     import signal
@@ -320,6 +354,7 @@ def main():
             res.run(name + ": health", test_health, host)
             res.run(name + ": --emit-defaults", test_emit_defaults, host)
             res.run(name + ": bench smoke", test_bench, host)
+            res.run(name + ": --compress, --accept-encoding, -v", test_compression, host)
             res.run(name + ": bench stopped by Ctrl-C", test_bench_interrupt, host)
     res.run("mTLS", test_mtls)
     res.run("Unix socket", test_unix_socket)
