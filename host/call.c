@@ -9,6 +9,7 @@
 #include "base64.h"
 #include "grpc_timeout.h"
 #include "log.h"
+#include "mx_host.h"
 #include "pb_depth.h"
 #include "percent.h"
 
@@ -455,6 +456,21 @@ static void run_on_end(rh_call *call)
     }
 }
 
+/* Every call is counted once, when its status is decided: calls that never
+ * reached a route (unknown method, bad headers, stream reset before the
+ * headers ended) under the "unknown" method's series. */
+static void count_handled(rh_call *call, rh_status code)
+{
+    const mx_method *mx = call->mx;
+    if (!mx) {
+        if (!(mx = mx_grpc_unrouted())) return; /* metrics off */
+        call->mx = mx;
+        mx_inc(mx->started);
+    }
+    mx_inc(mx->handled[(unsigned)code < MX_GRPC_CODES ? code : RH_UNKNOWN]);
+    mx_observe_ns(mx->seconds, call->end_ns - call->start_ns);
+}
+
 static void set_status(rh_call *call, rh_status code, const char *message, bool cancelled)
 {
     call->finished = true;
@@ -464,6 +480,7 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
         call->status_msg = m ? m : "";
     }
     call->end_ns = now_ns();
+    count_handled(call, code);
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
@@ -558,6 +575,7 @@ static bool header_errors(rh_call *call)
         return true;
     }
     if (call->hdr_too_big) {
+        mx_inc(mxh.hdr_soft);
         snprintf(msg, sizeof msg,
                  "request metadata of %u bytes exceeds the limit of %u bytes; send less metadata",
                  call->hdr_bytes, s->header_list_soft);
@@ -602,6 +620,7 @@ void call_on_headers_end(rh_call *call)
     call->m = route->method;
     reg_instance_call_begin(route->instance);
     call->routed = true;
+    if ((call->mx = route->mx)) mx_inc(call->mx->started);
     if (call->m->call_state_size) {
         call->state = call_arena_alloc(call, call->m->call_state_size);
         if (!call->state) {
@@ -691,6 +710,7 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
     char msg[256];
     call->msgs_in++;
     call->bytes_in += fm->len + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->received);
     if (fm->compressed) {
         call_abort(call, RH_INTERNAL,
                    "compressed message without grpc-encoding: this server accepts identity only");
@@ -960,6 +980,7 @@ static int outq_admit(rh_call *call, size_t n)
              "them (limit %zu bytes: [rpchost] max_send_queue)",
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
+    mx_inc(mxh.send_queue_full);
     call_abort(call, RH_RESOURCE_EXHAUSTED, m);
     if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
@@ -981,6 +1002,7 @@ static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
     }
     call->msgs_out++;
     call->bytes_out += len;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
     return 0;
 }
@@ -1024,6 +1046,7 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
     atomic_fetch_add_explicit(&call->sendq, n + GRPC_FRAME_PREFIX, memory_order_relaxed);
     call->msgs_out++;
     call->bytes_out += n + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
     return 0;
 }

@@ -23,6 +23,7 @@
 #include "conn.h"
 #include "flow.h"
 #include "grpc_frame.h"
+#include "mx_grpc.h"
 #include "registry.h"
 #include "rpchost/plugin.h"
 #include "timer.h"
@@ -113,6 +114,8 @@ struct rh_call {
     /* --- stats ------------------------------------------------------------- */
     int64_t start_ns, end_ns;
     uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+    const mx_method *mx; /* its gRPC series once counted as started; NULL
+                          * while metrics are off */
 
     rh_timer deadline_timer;
     rh_call *prev, *next; /* conn's list of calls; free list */

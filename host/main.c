@@ -21,6 +21,11 @@
 
 #include "builtins.h"
 #include "log.h"
+#include "metrics.h"
+#include "mx_collect.h"
+#include "mx_grpc.h"
+#include "mx_host.h"
+#include "mx_http.h"
 #include "registry.h"
 #include "server.h"
 #include "settings.h"
@@ -104,6 +109,35 @@ static int control_loop(rh_settings *s, int sfd, int wfd)
     return 0;
 }
 
+/* The series exist before any plugin loads: routes pick up their method's
+ * series when they are built. */
+static int metrics_init(const rh_settings *s)
+{
+    double bounds[MX_MAX_BUCKETS];
+    size_t n_bounds = 0;
+    char why[128];
+    if (s->metrics_buckets &&
+        mx_parse_buckets(s->metrics_buckets, bounds, &n_bounds, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: metrics_buckets: %s\n", why);
+        return -1;
+    }
+    if (mx_init(s->workers) < 0 || mx_grpc_init(n_bounds ? bounds : NULL, n_bounds) < 0 ||
+        mx_host_init(s->workers) < 0 || mx_process_init() < 0) {
+        fprintf(stderr, "rpchost: cannot set up the metrics (out of memory)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void metrics_free(void)
+{
+    mx_http_stop();
+    mx_collect_clear();
+    mx_grpc_free();
+    mx_host_free();
+    mx_shutdown();
+}
+
 /* Built-in services go through reg_add_builtin like any plugin. */
 static int add_builtins(void)
 {
@@ -145,7 +179,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
         return 2;
     }
+    if (s.metrics_on && metrics_init(&s) < 0) return 2;
     if (server_init(&s) < 0) return 2; /* it printed the one line */
+    if (s.metrics_on && mx_http_start(&s) < 0) return 2;
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || add_builtins() < 0) return 2;
     int wfd = watch_start(s.plugins_dir);
@@ -159,14 +195,20 @@ int main(int argc, char **argv)
     char where[1024];
     describe_listen(&s, where, sizeof where);
     log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
+    if (s.metrics_on)
+        log_info("metrics on http://%s%s%s:%s/metrics%s", strchr(s.metrics_listen.host, ':') ? "[" : "",
+                 s.metrics_listen.host, strchr(s.metrics_listen.host, ':') ? "]" : "",
+                 s.metrics_listen.port, s.metrics_token_file ? " (bearer token)" : "");
 
     if (control_loop(&s, sfd, wfd) < 0) log_error("control loop failed; stopping");
 
     watch_stop();
     health_begin_shutdown();
     server_shutdown(s.drain_timeout_ms);
+    mx_http_stop(); /* scrapes see the drain; not the registry's teardown */
     reg_shutdown();
     server_free(); /* after fini: plugins may release calls until then */
+    if (s.metrics_on) metrics_free();
     log_info("stopped");
     close(sfd);
     settings_set(NULL);

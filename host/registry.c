@@ -26,6 +26,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "mx_host.h"
 #include "reg_routes.h"
 #include "settings.h"
 
@@ -601,6 +602,7 @@ static void log_loaded(const reg_instance *inst, const reg_instance *old)
     char svcs[1024], icpts[512];
     list_names(inst, svcs, sizeof svcs, true);
     list_names(inst, icpts, sizeof icpts, false);
+    if (!inst->builtin) mx_inc(old ? mxh.plugin_replaces : mxh.plugin_loads);
     if (old)
         log_info("plugin %s %s replaced %s from %s: services [%s] interceptors [%s]; the old "
                  "instance finishes its %ld running calls",
@@ -717,6 +719,7 @@ static void finalise(reg_instance *inst)
 
 static void refuse(const char *label, const char *why, bool old_serving)
 {
+    mx_inc(mxh.plugin_refusals);
     log_error("plugin %s refused: %s%s", label, why,
               old_serving ? "; the loaded version keeps serving" : "");
 }
@@ -849,6 +852,7 @@ static int unload_locked(const char *path, char *err, size_t errlen)
         return rc;
     }
     long running = (long)atomic_load(&inst->in_flight);
+    mx_inc(mxh.plugin_unloads);
     log_info("plugin %s %s (%s) removed: new calls get UNIMPLEMENTED; %ld running calls get "
              "%.1f s to finish",
              inst->name, inst->version, path, running, drain_ms() / 1000.0);

@@ -32,6 +32,7 @@ typedef struct reg_route {
     const ProtobufCMessageDescriptor *output;
     bool client_streaming; /* from the plugin's embedded descriptor set */
     bool server_streaming;
+    const struct mx_method *mx; /* its gRPC series (NULL: metrics off) */
 } reg_route;
 
 typedef struct reg_chain_entry {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 
 #ifndef RPCHOST_VERSION
 #define RPCHOST_VERSION "0.0.0"
@@ -176,7 +177,7 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
 
 /* ------------------------------------------------- the [rpchost] keys */
 
-typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN } key_kind;
+typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN, K_METRICS_LISTEN } key_kind;
 
 typedef struct key_def {
     const char *name;
@@ -220,6 +221,9 @@ static const key_def keys[] = {
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
+    {"metrics_listen", K_METRICS_LISTEN, 0, 0},
+    {"metrics_token_file", K_STR, F(metrics_token_file), 0},
+    {"metrics_buckets", K_STR, F(metrics_buckets), 0},
 };
 #undef F
 
@@ -282,6 +286,17 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         return 0;
     case K_LISTEN:
         return parse_listen_list(s, v, e, where);
+    case K_METRICS_LISTEN: {
+        char why[128];
+        if (settings_parse_listen(v, &s->metrics_listen, why, sizeof why) < 0 ||
+            s->metrics_listen.unix_socket) {
+            err_set(e, "%smetrics_listen '%s': %s", where, v,
+                    s->metrics_listen.unix_socket ? "give HOST:PORT" : why);
+            return -EINVAL;
+        }
+        s->metrics_on = true;
+        return 0;
+    }
     }
     return -EINVAL;
 }
@@ -429,6 +444,7 @@ static const char usage[] =
     "usage: rpchost --plugins DIR [--listen HOST:PORT]... [--cert F --key F | --plaintext]\n"
     "               [--client-ca F] [--workers N] [--config FILE] [--log-level L]\n"
     "               [--drain-timeout S] [--admin-socket PATH]\n"
+    "               [--metrics-listen HOST:PORT [--metrics-token-file F]]\n"
     "\n"
     "A TLS HTTP/2 gRPC host serving the shared-object plugins of DIR; plugins\n"
     "added, replaced or removed there are loaded, swapped or drained live.\n"
@@ -447,6 +463,8 @@ static const char usage[] =
     "  --log-level L         error, warn, info (default) or debug\n"
     "  --drain-timeout S     seconds running calls get on stop or plugin removal (30)\n"
     "  --admin-socket PATH   also listen on a Unix socket (admin service allowed)\n"
+    "  --metrics-listen ADDR serve Prometheus metrics at http://ADDR/metrics\n"
+    "  --metrics-token-file F  require the bearer token of file F for a scrape\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP rescans the plugin directory,\n"
@@ -454,7 +472,8 @@ static const char usage[] =
 
 enum {
     OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
-    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION
+    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_METRICS_LISTEN, OPT_METRICS_TOKEN, OPT_HELP,
+    OPT_VERSION
 };
 
 static const struct option long_opts[] = {
@@ -470,6 +489,8 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
     {"admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -580,6 +601,12 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;
+        case OPT_METRICS_TOKEN: rc = replace_str(&s->metrics_token_file, v); break;
+        case OPT_METRICS_LISTEN:
+            for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+                if (keys[i].kind == K_METRICS_LISTEN)
+                    rc = apply_key(s, &keys[i], v, e, "--metrics-listen: ");
+            break;
         case OPT_WORKERS:
         case OPT_LOG_LEVEL:
         case OPT_DRAIN: {
@@ -640,6 +667,29 @@ static int validate(rh_settings *s, settings_err *e)
         err_set(e, "header_list_soft (%u) must not exceed header_list_hard (%u)",
                 s->header_list_soft, s->header_list_hard);
         return -EINVAL;
+    }
+    if (s->metrics_buckets) {
+        double b[MX_MAX_BUCKETS];
+        size_t nb;
+        char why[128];
+        if (mx_parse_buckets(s->metrics_buckets, b, &nb, why, sizeof why) < 0) {
+            err_set(e, "metrics_buckets '%.100s': %s", s->metrics_buckets, why);
+            return -EINVAL;
+        }
+    }
+    if ((s->metrics_token_file || s->metrics_buckets) && !s->metrics_on) {
+        err_set(e, "metrics_token_file and metrics_buckets need metrics_listen (--metrics-listen)");
+        return -EINVAL;
+    }
+    if (s->metrics_on) {
+        for (size_t i = 0; i < s->n_listen; i++)
+            if (!s->listen[i].unix_socket && strcmp(s->listen[i].port, s->metrics_listen.port) == 0 &&
+                (strcmp(s->listen[i].host, s->metrics_listen.host) == 0 || !s->listen[i].host[0] ||
+                 strcmp(s->listen[i].host, "::") == 0 || strcmp(s->listen[i].host, "0.0.0.0") == 0)) {
+                err_set(e, "metrics_listen %s:%s is a gRPC listen address; give the metrics "
+                           "their own port", s->metrics_listen.host, s->metrics_listen.port);
+                return -EINVAL;
+            }
     }
     if (s->admin_socket) {
         bool present = false;
@@ -727,6 +777,8 @@ void settings_free(rh_settings *s)
     free(s->admin_socket);
     free(s->admin_principals);
     free(s->interceptors);
+    free(s->metrics_token_file);
+    free(s->metrics_buckets);
     sections_free(s->sections, s->n_sections);
     memset(s, 0, sizeof *s);
 }

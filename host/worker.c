@@ -21,6 +21,8 @@
 #include "call.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
+#include "mx_host.h"
 
 __thread worker *worker_self;
 
@@ -399,6 +401,7 @@ static void accept_pause(worker *w, int err)
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0) epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].fd, NULL);
     w->accept_paused = true;
+    mx_inc(mxh.accept_paused);
     timer_arm(&w->timers, &w->accept_timer, now_ns() + ACCEPT_PAUSE_NS, accept_resume);
 }
 
@@ -544,6 +547,7 @@ static void tick(rh_timer *t)
             if (c->state == CONN_H2 && c->n_calls == 0 && now - c->last_active_ns > idle) {
                 log_debug("%s: idle for %u ms; sending GOAWAY", c->peer->addr,
                           w->s->idle_timeout_ms);
+                c->mx_goaway = MX_GOAWAY_IDLE;
                 conn_final_goaway(c);
             }
             c = next;
@@ -556,6 +560,8 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     worker_self = w;
+    mx_thread_attach(w->id);
+    const mx_series *busy = mx_host_worker_busy(w->id);
     struct epoll_event evs[MAX_EVENTS];
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
     for (;;) {
@@ -596,6 +602,7 @@ static void *worker_main(void *arg)
         run_readable(w);
         flush_dirty(w);
         free_dead(false);
+        if (busy) mx_count(busy, (uint64_t)(now_ns() - w->now));
     }
     /* Stopped: timers still armed are call_later callbacks of cancelled
      * calls; each runs exactly once, as promised. */
@@ -615,6 +622,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&w->late_lock);
     free_dead(true);
     worker_self = NULL;
+    mx_thread_attach(-1);
     return NULL;
 }
 
