@@ -11,6 +11,7 @@
 #include "call.h"
 #include "grpc_frame.h"
 #include "log.h"
+#include "mx_plugin.h"
 #include "server.h"
 
 static inline bool on_worker(const rh_call *call) { return worker_self == call->w; }
@@ -318,6 +319,13 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    /* 1.2: metrics */
+    .metric_new = mx_plugin_metric_new,
+    .metric_series = mx_plugin_series,
+    .metric_add = mx_plugin_add,
+    .metric_set = mx_plugin_set,
+    .metric_gauge_add = mx_plugin_gauge_add,
+    .metric_observe = mx_plugin_observe,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

@@ -463,6 +463,8 @@ const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key)
     return NULL;
 }
 
+const char *plugin_ctx_name(rh_plugin_ctx *ctx) { return ctx ? ctx->inst->name : NULL; }
+
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
 {
     if ((int)level < RH_LOG_ERROR || (int)level > RH_LOG_DEBUG) level = RH_LOG_ERROR;

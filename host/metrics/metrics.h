@@ -107,6 +107,8 @@ struct mx_family {
 
 /* --- lifetime ------------------------------------------------------------ */
 int mx_init(int n_workers);
+/* Whether mx_init ran (metrics on). */
+bool mx_enabled(void);
 /* The calling worker thread writes shard `worker_id` from now on. */
 void mx_thread_attach(int worker_id);
 void mx_shutdown(void);

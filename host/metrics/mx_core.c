@@ -127,6 +127,8 @@ int mx_init(int n_workers)
     return rv;
 }
 
+bool mx_enabled(void) { return worker_shards != NULL; }
+
 void mx_thread_attach(int worker_id)
 {
     mx_tls_shard = worker_id >= 0 && worker_id < n_worker_shards ? &worker_shards[worker_id] : NULL;
