@@ -26,6 +26,7 @@
 #define HEAD_MAX 8192
 #define MAX_CONNS 64
 #define IO_TIMEOUT_NS (10LL * 1000000000)
+#define LINGER_NS (2LL * 1000000000)
 
 typedef struct hconn {
     int fd;
@@ -33,6 +34,7 @@ typedef struct hconn {
     size_t in_len;
     buf out;
     bool close_after; /* close once out is written */
+    bool lingering;   /* answer sent, write side shut: discarding input */
     int64_t deadline;
 } hconn;
 
@@ -183,18 +185,49 @@ static int flush_out(hconn *c)
         buf_consume(&c->out, (size_t)n);
     }
     buf_clear(&c->out, 64 * 1024);
-    return c->close_after ? -1 : 0;
+    if (!c->close_after) return 0;
+    /* Closing with unread input would make the kernel send a reset that
+     * can destroy the answer in flight: shut our side, then read until
+     * the client closes (or a short while passes). */
+    if (!c->lingering) {
+        c->lingering = true;
+        c->deadline = mono_ns() + LINGER_NS;
+        shutdown(c->fd, SHUT_WR);
+    }
+    return 1;
+}
+
+/* Lingering: discard input until EOF. -1: close now. */
+static int discard_input(hconn *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, 0);
+        if (n > 0) continue;
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
+}
+
+/* Sends what was answered; once lingering, drains what is already there
+ * (edge-triggered: no new event would come for it). */
+static int after_answer(hconn *c)
+{
+    if (flush_out(c) < 0) return -1;
+    return c->lingering ? discard_input(c) : 0;
 }
 
 /* Reads and answers the requests that are complete. -1: close. */
 static int on_readable(hconn *c)
 {
+    if (c->lingering) return discard_input(c);
     for (;;) {
         if (c->in_len == HEAD_MAX) {
             c->close_after = true;
             respond_text(c, 431, "Request Header Fields Too Large",
                          "request head over 8192 bytes\n", NULL);
-            return flush_out(c) < 0 ? -1 : 0;
+            return after_answer(c);
         }
         ssize_t n = recv(c->fd, c->in + c->in_len, HEAD_MAX - c->in_len, 0);
         if (n < 0 && errno == EINTR) continue;
@@ -219,7 +252,7 @@ static int on_readable(hconn *c)
         }
         if (c->close_after) break;
     }
-    return flush_out(c) < 0 ? -1 : 0;
+    return after_answer(c);
 }
 
 static void do_accept(void)
@@ -264,7 +297,7 @@ static void *http_main(void *arg)
             hconn *c = H.conns[id];
             if (!c) continue;
             int rv = 0;
-            if (evs[i].events & EPOLLOUT) rv = flush_out(c);
+            if ((evs[i].events & EPOLLOUT) && !c->lingering) rv = after_answer(c);
             if (rv >= 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
                 rv = on_readable(c);
             if (rv < 0) hconn_close((int)id);
