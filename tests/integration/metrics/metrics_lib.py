@@ -26,17 +26,24 @@ class MetricsHost(rpchost_test.Host):
     def __init__(self, token_file=None, metrics_args=(), **kw):
         self.metrics_port = rpchost_test.free_port()
         args = ["--metrics-listen", "127.0.0.1:%d" % self.metrics_port]
+        self.token = None
         if token_file:
+            with open(token_file) as f:
+                self.token = f.readline().strip()
             args += ["--metrics-token-file", token_file]
         args += list(metrics_args)
         kw["args"] = list(kw.get("args", ())) + args
         super().__init__(**kw)
 
-    def http(self, path="/metrics", headers=None, method="GET"):
-        """(status, headers dict lowercased, body text) of one request."""
+    def http(self, path="/metrics", headers=None, method="GET", auth=True):
+        """(status, headers dict lowercased, body text) of one request;
+        with the host's token unless auth is False or headers carry one."""
+        headers = dict(headers or {})
+        if auth and self.token:
+            headers.setdefault("Authorization", "Bearer " + self.token)
         conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
         try:
-            conn.request(method, path, headers=headers or {})
+            conn.request(method, path, headers=headers)
             r = conn.getresponse()
             body = r.read().decode()
             return r.status, {k.lower(): v for k, v in r.getheaders()}, body
