@@ -196,7 +196,7 @@ int main(int argc, char **argv)
     describe_listen(&s, where, sizeof where);
     log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
     if (s.metrics_on)
-        log_info("metrics on http://%s%s%s:%s/metrics%s", strchr(s.metrics_listen.host, ':') ? "[" : "",
+        log_info("metrics on %s://%s%s%s:%s/metrics%s", s.metrics_tls ? "https" : "http", strchr(s.metrics_listen.host, ':') ? "[" : "",
                  s.metrics_listen.host, strchr(s.metrics_listen.host, ':') ? "]" : "",
                  s.metrics_listen.port, s.metrics_token_file ? " (bearer token)" : "");
 

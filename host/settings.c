@@ -224,6 +224,9 @@ static const key_def keys[] = {
     {"metrics_listen", K_METRICS_LISTEN, 0, 0},
     {"metrics_token_file", K_STR, F(metrics_token_file), 0},
     {"metrics_buckets", K_STR, F(metrics_buckets), 0},
+    {"metrics_tls", K_BOOL, F(metrics_tls), 0},
+    {"metrics_cert", K_STR, F(metrics_cert), 0},
+    {"metrics_key", K_STR, F(metrics_key), 0},
 };
 #undef F
 
@@ -677,8 +680,20 @@ static int validate(rh_settings *s, settings_err *e)
             return -EINVAL;
         }
     }
-    if ((s->metrics_token_file || s->metrics_buckets) && !s->metrics_on) {
-        err_set(e, "metrics_token_file and metrics_buckets need metrics_listen (--metrics-listen)");
+    if ((s->metrics_token_file || s->metrics_buckets || s->metrics_tls || s->metrics_cert ||
+         s->metrics_key) && !s->metrics_on) {
+        err_set(e, "metrics_token_file, metrics_buckets and metrics_tls need metrics_listen "
+                   "(--metrics-listen)");
+        return -EINVAL;
+    }
+    if (!s->metrics_cert != !s->metrics_key) {
+        err_set(e, "metrics_cert and metrics_key go together");
+        return -EINVAL;
+    }
+    if (s->metrics_cert) s->metrics_tls = true;
+    if (s->metrics_tls && !s->metrics_cert && !s->cert_file) {
+        err_set(e, "metrics_tls: the host serves h2c and has no certificate; set metrics_cert "
+                   "and metrics_key");
         return -EINVAL;
     }
     if (s->metrics_on) {
@@ -779,6 +794,8 @@ void settings_free(rh_settings *s)
     free(s->interceptors);
     free(s->metrics_token_file);
     free(s->metrics_buckets);
+    free(s->metrics_cert);
+    free(s->metrics_key);
     sections_free(s->sections, s->n_sections);
     memset(s, 0, sizeof *s);
 }

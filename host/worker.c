@@ -564,15 +564,21 @@ static void *worker_main(void *arg)
     const mx_series *busy = mx_host_worker_busy(w->id);
     struct epoll_event evs[MAX_EVENTS];
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
+    /* Busy time without a clock read of its own: from one wake-up to the
+     * clock read that computes the next wait's timeout (a wait with
+     * timeout 0 counts as busy). */
+    int64_t woke = now_ns();
     for (;;) {
         if (w->stopping && w->n_conns == 0) break;
         int timeout = -1;
+        int64_t wait_from = 0;
         if (w->readable || w->dirty) {
             timeout = 0;
         } else {
             int64_t next = timer_next(&w->timers);
             if (next >= 0) {
-                int64_t d = next - now_ns();
+                wait_from = now_ns();
+                int64_t d = next - wait_from;
                 timeout = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
             }
         }
@@ -582,6 +588,8 @@ static void *worker_main(void *arg)
             break;
         }
         w->now = now_ns();
+        if (busy) mx_count(busy, (uint64_t)((wait_from ? wait_from : w->now) - woke));
+        woke = w->now;
         for (int i = 0; i < n; i++) {
             ev_handle *h = evs[i].data.ptr;
             switch (h->kind) {
@@ -602,7 +610,6 @@ static void *worker_main(void *arg)
         run_readable(w);
         flush_dirty(w);
         free_dead(false);
-        if (busy) mx_count(busy, (uint64_t)(now_ns() - w->now));
     }
     /* Stopped: timers still armed are call_later callbacks of cancelled
      * calls; each runs exactly once, as promised. */

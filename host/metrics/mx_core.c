@@ -38,8 +38,10 @@ static int chunk_ensure(uint32_t chunk)
     for (int i = -1; i < n_worker_shards; i++) {
         mx_shard *s = i < 0 ? &mx_shared_shard : &worker_shards[i];
         if (atomic_load_explicit(&s->chunks[chunk], memory_order_relaxed)) continue;
-        mx_cell *c = calloc(MX_CHUNK_CELLS, sizeof *c);
+        /* cache-line aligned: no line is shared by two shards */
+        mx_cell *c = aligned_alloc(64, MX_CHUNK_CELLS * sizeof *c);
         if (!c) return -ENOMEM;
+        memset(c, 0, MX_CHUNK_CELLS * sizeof *c);
         atomic_store_explicit(&s->chunks[chunk], c, memory_order_release);
     }
     return 0;

@@ -19,6 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "buf.h"
 #include "log.h"
 #include "mx_expose.h"
@@ -35,6 +38,7 @@ typedef struct hconn {
     buf out;
     bool close_after; /* close once out is written */
     bool lingering;   /* answer sent, write side shut: discarding input */
+    SSL *ssl;         /* NULL: plain HTTP */
     int64_t deadline;
 } hconn;
 
@@ -43,6 +47,7 @@ static struct {
     pthread_t thread;
     bool running;
     char *token; /* NULL: no token asked */
+    SSL_CTX *tls;  /* NULL: plain HTTP */
     hconn *conns[MAX_CONNS];
 } H = {.lfd = -1, .evfd = -1, .epfd = -1};
 
@@ -56,6 +61,10 @@ static int64_t mono_ns(void)
 static void hconn_close(int slot)
 {
     hconn *c = H.conns[slot];
+    if (c->ssl) {
+        ERR_clear_error();
+        SSL_free(c->ssl);
+    }
     close(c->fd); /* also leaves the epoll set */
     free(c->out.p);
     free(c);
@@ -173,14 +182,50 @@ static void handle_request(hconn *c, char *head)
     free(body.p);
 }
 
+/* Socket or TLS I/O: bytes, 0 at the end of the stream, -1 on an error,
+ * -2 when it would block (TLS: the handshake runs inside these). */
+static ssize_t io_recv(hconn *c, void *b, size_t n)
+{
+    for (;;) {
+        if (!c->ssl) {
+            ssize_t r = recv(c->fd, b, n, 0);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+            return r;
+        }
+        ERR_clear_error();
+        int r = SSL_read(c->ssl, b, (int)n);
+        if (r > 0) return r;
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return -2;
+        return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+}
+
+static ssize_t io_send(hconn *c, const void *b, size_t n)
+{
+    for (;;) {
+        if (!c->ssl) {
+            ssize_t r = send(c->fd, b, n, MSG_NOSIGNAL);
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? -2 : -1;
+            return r;
+        }
+        ERR_clear_error();
+        int r = SSL_write(c->ssl, b, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0) return r;
+        int e = SSL_get_error(c->ssl, r);
+        return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -2 : -1;
+    }
+}
+
 /* Writes what is queued; 0 when all went, 1 when the socket is full,
  * -1 when the connection is done. */
 static int flush_out(hconn *c)
 {
     while (buf_avail(&c->out)) {
-        ssize_t n = send(c->fd, c->out.p + c->out.off, buf_avail(&c->out), MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 1;
+        ssize_t n = io_send(c, c->out.p + c->out.off, buf_avail(&c->out));
+        if (n == -2) return 1;
         if (n <= 0) return -1;
         buf_consume(&c->out, (size_t)n);
     }
@@ -192,6 +237,7 @@ static int flush_out(hconn *c)
     if (!c->lingering) {
         c->lingering = true;
         c->deadline = mono_ns() + LINGER_NS;
+        if (c->ssl) SSL_shutdown(c->ssl); /* close_notify; the rest is raw */
         shutdown(c->fd, SHUT_WR);
     }
     return 1;
@@ -229,9 +275,8 @@ static int on_readable(hconn *c)
                          "request head over 8192 bytes\n", NULL);
             return after_answer(c);
         }
-        ssize_t n = recv(c->fd, c->in + c->in_len, HEAD_MAX - c->in_len, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        ssize_t n = io_recv(c, c->in + c->in_len, HEAD_MAX - c->in_len);
+        if (n == -2) break;
         if (n <= 0) return -1;
         c->in_len += (size_t)n;
         /* answer every complete head in the buffer (pipelining) */
@@ -270,6 +315,13 @@ static void do_accept(void)
         }
         c->fd = fd;
         c->deadline = mono_ns() + IO_TIMEOUT_NS;
+        if (H.tls && (!(c->ssl = SSL_new(H.tls)) || SSL_set_fd(c->ssl, fd) != 1)) {
+            if (c->ssl) SSL_free(c->ssl);
+            close(fd);
+            free(c);
+            continue;
+        }
+        if (c->ssl) SSL_set_accept_state(c->ssl);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                                  .data.u32 = (uint32_t)slot};
         H.conns[slot] = c;
@@ -298,7 +350,9 @@ static void *http_main(void *arg)
             if (!c) continue;
             int rv = 0;
             if ((evs[i].events & EPOLLOUT) && !c->lingering) rv = after_answer(c);
-            if (rv >= 0 && (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+            /* TLS: a read may wait on a write (handshake), so any event
+             * retries it */
+            if (rv >= 0 && (c->ssl || (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))))
                 rv = on_readable(c);
             if (rv < 0) hconn_close((int)id);
         }
@@ -361,9 +415,35 @@ static int read_token(const char *path)
     return H.token ? 0 : -ENOMEM;
 }
 
+/* The listener's own TLS context: its certificate (metrics_cert/key) or
+ * the host's. Loaded once at start. */
+static int tls_setup(const rh_settings *s)
+{
+    const char *cert = s->metrics_cert ? s->metrics_cert : s->cert_file;
+    const char *key = s->metrics_key ? s->metrics_key : s->key_file;
+    H.tls = SSL_CTX_new(TLS_server_method());
+    if (!H.tls) return -ENOMEM;
+    SSL_CTX_set_min_proto_version(H.tls, TLS1_2_VERSION);
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(H.tls, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(H.tls, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(H.tls) != 1) {
+        char err[256] = "unknown error";
+        unsigned long e = ERR_get_error();
+        if (e) ERR_error_string_n(e, err, sizeof err);
+        log_error("metrics TLS: cannot use certificate %s with key %s: %s", cert, key, err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int mx_http_start(const rh_settings *s)
 {
     if (s->metrics_token_file && read_token(s->metrics_token_file) < 0) return -EINVAL;
+    if (s->metrics_tls && tls_setup(s) < 0) {
+        mx_http_stop();
+        return -EINVAL;
+    }
     H.lfd = bind_listener(&s->metrics_listen);
     if (H.lfd < 0) return H.lfd;
     H.epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -404,4 +484,6 @@ void mx_http_stop(void)
     H.lfd = H.epfd = H.evfd = -1;
     free(H.token);
     H.token = NULL;
+    if (H.tls) SSL_CTX_free(H.tls);
+    H.tls = NULL;
 }

@@ -4,6 +4,7 @@ text format that keeps every sample by name and labels."""
 import http.client
 import os
 import re
+import ssl
 import sys
 import time
 
@@ -23,7 +24,8 @@ def expect(cond, what):
 class MetricsHost(rpchost_test.Host):
     """An rpchost serving metrics on its own loopback port."""
 
-    def __init__(self, token_file=None, metrics_args=(), **kw):
+    def __init__(self, token_file=None, metrics_args=(), metrics_tls=False, **kw):
+        self.metrics_tls = metrics_tls
         self.metrics_port = rpchost_test.free_port()
         args = ["--metrics-listen", "127.0.0.1:%d" % self.metrics_port]
         self.token = None
@@ -41,7 +43,12 @@ class MetricsHost(rpchost_test.Host):
         headers = dict(headers or {})
         if auth and self.token:
             headers.setdefault("Authorization", "Bearer " + self.token)
-        conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
+        if self.metrics_tls:
+            ctx = ssl.create_default_context(cafile=rpchost_test.CA)
+            conn = http.client.HTTPSConnection("127.0.0.1", self.metrics_port, timeout=10,
+                                               context=ctx)
+        else:
+            conn = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=10)
         try:
             conn.request(method, path, headers=headers)
             r = conn.getresponse()

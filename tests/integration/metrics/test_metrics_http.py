@@ -89,6 +89,42 @@ def tls_handshakes():
                                        reason="error") == failed + 1, "the failed handshake")
 
 
+def metrics_over_tls():
+    """metrics_tls: the scrape over HTTPS with the host's certificate; a
+    plain HTTP request to it gets no answer."""
+    cfg = "[rpchost]\nmetrics_tls = true\n"
+    with ml.MetricsHost(plugins=["interop"], config=cfg, metrics_tls=True) as h:
+        s = h.scrape()
+        expect(value(s, "rpchost_build_info", version=next(
+            dict(k[1])["version"] for k in s if k[0] == "rpchost_build_info"),
+            abi=next(dict(k[1])["abi"] for k in s if k[0] == "rpchost_build_info")) == 1, "build_info")
+        got = raw(h.metrics_port, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+        expect(b"grpc_server" not in got, "plain HTTP answered on the TLS listener")
+        expect("metrics on https://" in h.logs(), "log line")
+    # its own certificate on an h2c host; and a pair that does not match
+    own = "[rpchost]\nmetrics_cert = %s\nmetrics_key = %s\n" % (ml.rpchost_test.SERVER_CERT,
+                                                                 ml.rpchost_test.SERVER_KEY)
+    with ml.MetricsHost(plugins=["interop"], plaintext=True, config=own, metrics_tls=True) as h:
+        expect(value(h.scrape(), "rpchost_plugin_loads_total") == 1, "scrape over TLS")
+    port = ml.rpchost_test.free_port()
+    for cfg, want in (("metrics_tls = true\n", "no certificate"),
+                      ("metrics_cert = %s\nmetrics_key = %s\n" % (ml.rpchost_test.SERVER_CERT,
+                                                                   ml.rpchost_test.CLIENT_KEY),
+                       "cannot use certificate"),
+                      ("metrics_cert = %s\n" % ml.rpchost_test.SERVER_CERT, "go together")):
+        path = os.path.join("/tmp", "rpchost-mx-tls-%d.ini" % os.getpid())
+        with open(path, "w") as f:
+            f.write("[rpchost]\nmetrics_listen = 127.0.0.1:%d\n%s" % (port, cfg))
+        try:
+            r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", "/tmp", "--plaintext",
+                                "--listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
+                                "--config", path], capture_output=True, text=True, timeout=30)
+        finally:
+            os.unlink(path)
+        expect(r.returncode == 2 and want in r.stdout + r.stderr, "%r: %d %r" % (cfg, r.returncode,
+                                                                            r.stdout + r.stderr))
+
+
 def token():
     tmp = os.path.join(os.environ.get("TMPDIR", "/tmp"), "rpchost-metrics-token-%d" % os.getpid())
     with open(tmp, "w") as f:
@@ -167,6 +203,7 @@ results.run("promtool accepts the text; OpenMetrics on request", promtool_accept
 results.run("host and process_ series", host_series)
 results.run("TLS handshakes and failures", tls_handshakes)
 results.run("bearer token", token)
+results.run("metrics over TLS", metrics_over_tls)
 results.run("strict HTTP/1.1", strict_http)
 results.run("start-up refusals", startup_refusals)
 results.finish()

@@ -1,4 +1,5 @@
-"""A real Prometheus (Debian's prometheus) scrapes rpchost on loopback;
+"""A real Prometheus (Debian's prometheus) scrapes rpchost on loopback
+(HTTPS with a bearer token);
 after known calls the counts read back through its HTTP API match
 exactly. The test waits for a scrape that started after the calls (by its
 timestamp), with a deadline."""
@@ -23,15 +24,16 @@ TOKEN = "prom-scrape-token"
 
 
 class Prometheus:
-    def __init__(self, target, token_file):
+    def __init__(self, target, token_file, ca_file):
         self.tmp = tempfile.mkdtemp(prefix="rpchost-prom-")
         self.port = ml.rpchost_test.free_port()
         cfg = os.path.join(self.tmp, "prometheus.yml")
         with open(cfg, "w") as f:
             f.write("global:\n  scrape_interval: 200ms\n  scrape_timeout: 200ms\n"
-                    "scrape_configs:\n  - job_name: rpchost\n"
+                    "scrape_configs:\n  - job_name: rpchost\n    scheme: https\n"
+                    "    tls_config:\n      ca_file: %s\n      server_name: localhost\n"
                     "    authorization:\n      credentials_file: %s\n"
-                    "    static_configs:\n      - targets: ['%s']\n" % (token_file, target))
+                    "    static_configs:\n      - targets: ['%s']\n" % (ca_file, token_file, target))
         self.log = open(os.path.join(self.tmp, "prometheus.log"), "wb")
         self.proc = subprocess.Popen(
             [PROMETHEUS, "--config.file", cfg, "--storage.tsdb.path", os.path.join(self.tmp, "data"),
@@ -93,9 +95,10 @@ def through_prometheus():
     with open(token_file, "w") as f:
         f.write(TOKEN + "\n")
     try:
-        with ml.MetricsHost(plugins=["interop", "metricstest"], plaintext=True,
-                            token_file=token_file) as h:
-            prom = Prometheus("127.0.0.1:%d" % h.metrics_port, token_file)
+        # the host over TLS, the scrape over TLS with the host's certificate
+        with ml.MetricsHost(plugins=["interop", "metricstest"], token_file=token_file,
+                            config="[rpchost]\nmetrics_tls = true\n", metrics_tls=True) as h:
+            prom = Prometheus("127.0.0.1:%d" % h.metrics_port, token_file, ml.rpchost_test.CA)
             try:
                 prom.wait_scrape_after(0)  # Prometheus up and scraping
                 ch = h.channel()
