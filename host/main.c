@@ -179,9 +179,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
         return 2;
     }
-    if (s.metrics_on && metrics_init(&s) < 0) return 2;
+    /* The scrape listener first: once the gRPC port accepts, so does it. */
+    if (s.metrics_on && (metrics_init(&s) < 0 || mx_http_start(&s) < 0)) return 2;
     if (server_init(&s) < 0) return 2; /* it printed the one line */
-    if (s.metrics_on && mx_http_start(&s) < 0) return 2;
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || add_builtins() < 0) return 2;
     int wfd = watch_start(s.plugins_dir);

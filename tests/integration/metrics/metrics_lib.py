@@ -4,6 +4,7 @@ text format that keeps every sample by name and labels."""
 import http.client
 import os
 import re
+import socket
 import ssl
 import sys
 import time
@@ -26,6 +27,9 @@ class MetricsHost(rpchost_test.Host):
 
     def __init__(self, token_file=None, metrics_args=(), metrics_tls=False, **kw):
         self.metrics_tls = metrics_tls
+        # the scrape listener is up before the plugins load: ready means
+        # the built-ins (reflection, health, admin) and these serve
+        self.expect_serving = 3 + len(kw.get("plugins", ("interop",)))
         self.metrics_port = rpchost_test.free_port()
         args = ["--metrics-listen", "127.0.0.1:%d" % self.metrics_port]
         self.token = None
@@ -36,6 +40,21 @@ class MetricsHost(rpchost_test.Host):
         args += list(metrics_args)
         kw["args"] = list(kw.get("args", ())) + args
         super().__init__(**kw)
+
+    def wait_ready(self, timeout=15):
+        super().wait_ready(timeout)
+        deadline = time.time() + timeout
+        while True:
+            try:
+                serving = value(self.scrape(), "rpchost_plugins", state="serving")
+            except OSError:
+                serving = None
+            if serving is not None and serving >= self.expect_serving:
+                return
+            if time.time() > deadline:
+                raise RuntimeError("metrics listener up with %s plugins serving (want %d):\n%s"
+                                   % (serving, self.expect_serving, self.logs()))
+            time.sleep(0.05)
 
     def http(self, path="/metrics", headers=None, method="GET", auth=True):
         """(status, headers dict lowercased, body text) of one request;
