@@ -19,17 +19,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "log.h"
-#include "metrics.h"
-#include "mx_collect.h"
-#include "mx_grpc.h"
-#include "mx_host.h"
-#include "mx_http.h"
-#include "registry.h"
+#include "builtin/builtin.h"
+#include "core/log.h"
+#include "registry/registry.h"
+#include "metrics/metrics.h"
+#include "metrics/mx_collect.h"
+#include "metrics/mx_grpc.h"
+#include "metrics/mx_host.h"
+#include "metrics/mx_http.h"
 #include "server.h"
-#include "settings.h"
-#include "watch.h"
+#include "config/settings.h"
+#include "registry/watch.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {

@@ -1,5 +1,5 @@
 /* Collectors (mx_collect.h) and the process_ series. */
-#include "mx_collect.h"
+#include "metrics/mx_collect.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 static struct {
     mx_collect_fn fn;

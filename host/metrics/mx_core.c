@@ -1,6 +1,6 @@
 /* Shards, cells, families and series (metrics.h). */
 #define _GNU_SOURCE
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 #include <errno.h>
 #include <math.h>

@@ -3,7 +3,7 @@
  * OpenMetrics 1.0 specification. The differences that matter here: in
  * OpenMetrics a counter family is named without "_total" (its samples keep
  * it), and the text ends with "# EOF". */
-#include "mx_expose.h"
+#include "metrics/mx_expose.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "mx_collect.h"
+#include "metrics/metrics.h"
+#include "metrics/mx_collect.h"
 
 typedef struct writer {
     buf *out;

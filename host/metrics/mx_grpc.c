@@ -1,6 +1,6 @@
 /* gRPC server series (mx_grpc.h). */
 #define _GNU_SOURCE
-#include "mx_grpc.h"
+#include "metrics/mx_grpc.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,12 +1,12 @@
 /* The host's series (mx_host.h). */
-#include "mx_host.h"
+#include "metrics/mx_host.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mx_collect.h"
-#include "registry.h"
+#include "metrics/mx_collect.h"
+#include "registry/registry.h"
 #include "rpchost/plugin.h"
 
 mx_host_series mxh;

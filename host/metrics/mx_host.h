@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "metrics.h"
+#include "metrics/metrics.h"
 
 /* Why a connection closed (label reason). */
 typedef enum mx_close_reason {

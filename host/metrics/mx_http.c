@@ -3,7 +3,7 @@
  * built in full (a scrape is one read of the shards), and either waits for
  * the next request or closes. */
 #define _GNU_SOURCE
-#include "mx_http.h"
+#include "metrics/mx_http.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -22,9 +22,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "buf.h"
-#include "log.h"
-#include "mx_expose.h"
+#include "core/buf.h"
+#include "core/log.h"
+#include "metrics/mx_expose.h"
 
 #define HEAD_MAX 8192
 #define MAX_CONNS 64

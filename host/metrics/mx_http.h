@@ -6,7 +6,7 @@
 #ifndef RPCHOST_HOST_MX_HTTP_H
 #define RPCHOST_HOST_MX_HTTP_H
 
-#include "settings.h"
+#include "config/settings.h"
 
 /* Binds s->metrics_listen (errors are logged; -errno). */
 int mx_http_start(const rh_settings *s);

@@ -2,13 +2,13 @@
  * is an mx_family and an rh_series an mx_series: the handles a plugin
  * holds point straight at the host's records, so an update costs what a
  * host update costs. */
-#include "mx_plugin.h"
+#include "metrics/mx_plugin.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "registry.h"
+#include "metrics/metrics.h"
+#include "registry/registry.h"
 
 static const char *const reserved[] = {"grpc_", "rpchost_", "process_"};
 

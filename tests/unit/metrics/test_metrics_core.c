@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "metrics.h"
-#include "mx_expose.h"
+#include "metrics/metrics.h"
+#include "metrics/mx_expose.h"
 
 #define THREADS 4
 #define ROUNDS 200000
