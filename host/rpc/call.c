@@ -67,6 +67,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     call->outq.cap = ocap;
     call->status_msg = "";
     call->start_ns = now_ns();
+    mx_inc(mxh.streams_opened); /* closed: call_on_stream_close, once per call */
     call->next = c->calls;
     if (c->calls) c->calls->prev = call;
     c->calls = call;
@@ -929,6 +930,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
+    mx_inc(mxh.streams_closed);
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
                    error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL

@@ -94,7 +94,6 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
         close(fd);
         return NULL;
     }
-    mx_inc(mxh.conn_opened);
     c->ev.kind = EV_CONN;
     c->w = w;
     c->fd = fd;
@@ -119,6 +118,7 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
+    mx_inc(mxh.conn_opened); /* from here on conn_close counts it closed */
     if (w->s->handshake_timeout_ms)
         timer_arm(&w->timers, &c->hs_timer,
                   now_ns() + (int64_t)w->s->handshake_timeout_ms * 1000000, hs_timeout);
@@ -143,7 +143,7 @@ void conn_close(conn *c, const char *why)
     worker *w = c->w;
     log_debug("%s: closing connection: %s", c->peer->addr, why);
     mx_inc(mxh.conn_closed[mx_close_reason_of(why)]);
-    if (c->state == CONN_HANDSHAKE && c->ssl)
+    if (c->state == CONN_HANDSHAKE && c->ssl && strncmp(why, "server ", 7) != 0)
         mx_inc(strncmp(why, "handshake timeout", 17) == 0 ? mxh.tls_timeout : mxh.tls_failed);
     c->state = CONN_CLOSED;
     /* nghttp2_session_del does not call on_stream_close: end the calls. */

@@ -42,7 +42,6 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 {
     conn *c = user;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    mx_inc(mxh.streams_opened);
     rh_call *call = call_new(c, frame->hd.stream_id);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
@@ -149,7 +148,6 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
 {
     (void)user;
     rh_call *call = stream_call(s, stream_id);
-    mx_inc(mxh.streams_closed);
     if (call) {
         nghttp2_session_set_stream_user_data(s, stream_id, NULL);
         call_on_stream_close(call, error_code);

@@ -67,6 +67,9 @@ def host_series():
         s = h.scrape()
         closed = sum(v for k, v in s.items() if k[0] == "rpchost_connections_closed_total")
         expect(closed == value(s, "rpchost_connections_opened_total"), "closed == opened")
+        expect(value(s, "rpchost_http2_streams_open") == 0, "streams open")
+        expect(value(s, "rpchost_http2_streams_closed_total") ==
+               value(s, "rpchost_http2_streams_opened_total"), "streams closed == opened")
 
 
 def tls_handshakes():
