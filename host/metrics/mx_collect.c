@@ -89,7 +89,9 @@ static void collect_process(void *arg)
     if (!p) return;
     unsigned long long v[32] = {0};
     int field = 2; /* ")" ends field 2 */
-    for (char *tok = strtok(p + 1, " "); tok && field < 31; tok = strtok(NULL, " ")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(p + 1, " ", &save); tok && field < 31;
+         tok = strtok_r(NULL, " ", &save)) {
         field++;
         v[field] = strtoull(tok, NULL, 10);
     }
