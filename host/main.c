@@ -20,16 +20,11 @@
 #include <unistd.h>
 
 #include "builtin/builtin.h"
-#include "core/log.h"
+#include "config/config.h"
+#include "core/core.h"
 #include "registry/registry.h"
 #include "metrics/metrics.h"
-#include "metrics/mx_collect.h"
-#include "metrics/mx_grpc.h"
-#include "metrics/mx_host.h"
-#include "metrics/mx_http.h"
 #include "server.h"
-#include "config/settings.h"
-#include "registry/watch.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {
@@ -129,6 +124,18 @@ static int metrics_init(const rh_settings *s)
     return 0;
 }
 
+static int metrics_listen(const rh_settings *s)
+{
+    mx_http_config c = {
+        .host = s->metrics_listen.host,
+        .port = s->metrics_listen.port,
+        .token_file = s->metrics_token_file,
+        .cert = !s->metrics_tls ? NULL : s->metrics_cert ? s->metrics_cert : s->cert_file,
+        .key = !s->metrics_tls ? NULL : s->metrics_key ? s->metrics_key : s->key_file,
+    };
+    return mx_http_start(&c);
+}
+
 static void metrics_free(void)
 {
     mx_http_stop();
@@ -180,7 +187,7 @@ int main(int argc, char **argv)
         return 2;
     }
     /* The scrape listener first: once the gRPC port accepts, so does it. */
-    if (s.metrics_on && (metrics_init(&s) < 0 || mx_http_start(&s) < 0)) return 2;
+    if (s.metrics_on && (metrics_init(&s) < 0 || metrics_listen(&s) < 0)) return 2;
     if (server_init(&s) < 0) return 2; /* it printed the one line */
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || add_builtins() < 0) return 2;

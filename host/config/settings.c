@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "core/core.h"
 #include "metrics/metrics.h"
 
 #ifndef RPCHOST_VERSION

@@ -10,7 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "metrics/metrics.h"
+#include "metrics/mx_core.h"
 
 static struct {
     mx_collect_fn fn;

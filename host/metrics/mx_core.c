@@ -1,6 +1,6 @@
-/* Shards, cells, families and series (metrics.h). */
+/* Shards, cells, families and series (mx_core.h). */
 #define _GNU_SOURCE
-#include "metrics/metrics.h"
+#include "metrics/mx_core.h"
 
 #include <errno.h>
 #include <math.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics/metrics.h"
+#include "metrics/mx_core.h"
 #include "metrics/mx_collect.h"
 
 typedef struct writer {

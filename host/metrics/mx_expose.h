@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "core/buf.h"
+#include "core/core.h"
 
 #define MX_CT_TEXT "text/plain; version=0.0.4; charset=utf-8"
 #define MX_CT_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -17,7 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "metrics/metrics.h"
+#include "metrics/mx_core.h"
 
 #define MX_GRPC_CODES 17
 

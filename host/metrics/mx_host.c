@@ -6,14 +6,12 @@
 #include <string.h>
 
 #include "metrics/mx_collect.h"
-#include "registry/registry.h"
 #include "rpchost/plugin.h"
 
 mx_host_series mxh;
 
 static const mx_series **busy; /* per worker */
 static int n_busy;
-static const mx_series *plugins_serving, *plugins_draining, *draining_calls, *unloadable;
 static mx_family *f_conn_closed, *f_streams_closed;
 
 static const char *const close_names[MX_CLOSE_REASONS] = {
@@ -78,29 +76,6 @@ static double read_streams_open(const mx_series *s, void *arg)
     (void)s;
     (void)arg;
     return (double)mx_cell_sum(mxh.streams_opened->cell) - sum_series(f_streams_closed);
-}
-
-/* Plugin states from the registry's listing (outside the metrics lock). */
-static void collect_plugins(void *arg)
-{
-    (void)arg;
-    reg_plugin_info *list = NULL;
-    size_t n = reg_list(&list);
-    double serving = 0, draining = 0, calls = 0, stuck = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (list[i].draining) {
-            draining++;
-            calls += (double)list[i].in_flight;
-        } else {
-            serving++;
-        }
-        if (list[i].cannot_unload) stuck++;
-    }
-    free(list);
-    mx_gauge_set(plugins_serving, serving);
-    mx_gauge_set(plugins_draining, draining);
-    mx_gauge_set(draining_calls, calls);
-    mx_gauge_set(unloadable, stuck);
 }
 
 int mx_host_init(int n_workers)
@@ -179,14 +154,14 @@ int mx_host_init(int n_workers)
     f = gauge("rpchost_plugins", "Plugin instances by state: serving, or draining (replaced or "
                                  "removed, finishing their calls).",
               "state");
-    plugins_serving = mx_series_v(f, "serving");
-    plugins_draining = mx_series_v(f, "draining");
+    mxh.plugins_serving = mx_series_v(f, "serving");
+    mxh.plugins_draining = mx_series_v(f, "draining");
     f = gauge("rpchost_plugin_draining_calls", "Calls still running on draining plugin instances.",
               NULL);
-    draining_calls = mx_series_get(f, NULL);
+    mxh.plugin_draining_calls = mx_series_get(f, NULL);
     f = gauge("rpchost_plugins_unloadable",
               "Plugin instances whose code cannot be unmapped (threads left, nodelete).", NULL);
-    unloadable = mx_series_get(f, NULL);
+    mxh.plugins_unloadable = mx_series_get(f, NULL);
 
     f = counter("rpchost_worker_busy_seconds_total",
                 "Time each worker's event loop spent working (not waiting in epoll).", "worker");
@@ -205,8 +180,7 @@ int mx_host_init(int n_workers)
     snprintf(abi, sizeof abi, "%d.%d", RPCHOST_ABI_MAJOR, RPCHOST_ABI_MINOR);
     mx_gauge_set(mx_series_v(f, RPCHOST_VERSION, abi), 1);
 
-    if (!mxh.conn_opened || !mxh.plugin_unloads || !unloadable || !busy) return -1;
-    return mx_collect_add(collect_plugins, NULL);
+    return mxh.conn_opened && mxh.plugin_unloads && mxh.plugins_unloadable && busy ? 0 : -1;
 }
 
 const mx_series *mx_host_worker_busy(int worker_id)

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#include "metrics/metrics.h"
+#include "metrics/mx_core.h"
 
 /* Why a connection closed (label reason). */
 typedef enum mx_close_reason {
@@ -49,6 +49,9 @@ typedef struct mx_host_series {
     const mx_series *send_queue_full;
     const mx_series *accept_paused;
     const mx_series *plugin_loads, *plugin_replaces, *plugin_refusals, *plugin_unloads;
+    /* gauges the registry sets from its collector (at scrape time) */
+    const mx_series *plugins_serving, *plugins_draining, *plugin_draining_calls,
+        *plugins_unloadable;
 } mx_host_series;
 
 extern mx_host_series mxh;

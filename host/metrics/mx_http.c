@@ -22,8 +22,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "core/buf.h"
-#include "core/log.h"
+#include "core/core.h"
+#include "core/core.h"
 #include "metrics/mx_expose.h"
 
 #define HEAD_MAX 8192
@@ -362,12 +362,12 @@ static void *http_main(void *arg)
     }
 }
 
-static int bind_listener(const settings_listen *l)
+static int bind_listener(const mx_http_config *l)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    int rv = getaddrinfo(l->host[0] ? l->host : NULL, l->port, &hints, &res);
+    int rv = getaddrinfo(l->host && l->host[0] ? l->host : NULL, l->port, &hints, &res);
     if (rv != 0) {
         log_error("metrics_listen %s:%s: cannot resolve: %s", l->host, l->port, gai_strerror(rv));
         return -EINVAL;
@@ -415,12 +415,10 @@ static int read_token(const char *path)
     return H.token ? 0 : -ENOMEM;
 }
 
-/* The listener's own TLS context: its certificate (metrics_cert/key) or
- * the host's. Loaded once at start. */
-static int tls_setup(const rh_settings *s)
+/* The listener's own TLS context (metrics_cert/key or the host's pair).
+ * Loaded once at start. */
+static int tls_setup(const char *cert, const char *key)
 {
-    const char *cert = s->metrics_cert ? s->metrics_cert : s->cert_file;
-    const char *key = s->metrics_key ? s->metrics_key : s->key_file;
     H.tls = SSL_CTX_new(TLS_server_method());
     if (!H.tls) return -ENOMEM;
     SSL_CTX_set_min_proto_version(H.tls, TLS1_2_VERSION);
@@ -437,14 +435,14 @@ static int tls_setup(const rh_settings *s)
     return 0;
 }
 
-int mx_http_start(const rh_settings *s)
+int mx_http_start(const mx_http_config *cfg)
 {
-    if (s->metrics_token_file && read_token(s->metrics_token_file) < 0) return -EINVAL;
-    if (s->metrics_tls && tls_setup(s) < 0) {
+    if (cfg->token_file && read_token(cfg->token_file) < 0) return -EINVAL;
+    if (cfg->cert && tls_setup(cfg->cert, cfg->key) < 0) {
         mx_http_stop();
         return -EINVAL;
     }
-    H.lfd = bind_listener(&s->metrics_listen);
+    H.lfd = bind_listener(cfg);
     if (H.lfd < 0) return H.lfd;
     H.epfd = epoll_create1(EPOLL_CLOEXEC);
     H.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

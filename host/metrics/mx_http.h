@@ -6,10 +6,15 @@
 #ifndef RPCHOST_HOST_MX_HTTP_H
 #define RPCHOST_HOST_MX_HTTP_H
 
-#include "config/settings.h"
+/* What the listener serves with; strings are read during mx_http_start. */
+typedef struct mx_http_config {
+    const char *host, *port;  /* numeric or a name getaddrinfo resolves */
+    const char *token_file;   /* bearer token on its first line, or NULL */
+    const char *cert, *key;   /* PEM pair: serve HTTPS; NULL: plain HTTP */
+} mx_http_config;
 
-/* Binds s->metrics_listen (errors are logged; -errno). */
-int mx_http_start(const rh_settings *s);
+/* Binds and starts the listener thread (errors are logged; -errno). */
+int mx_http_start(const mx_http_config *cfg);
 void mx_http_stop(void);
 
 #endif

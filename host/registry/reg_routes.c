@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "google/protobuf/descriptor.pb-c.h"
-#include "metrics/mx_grpc.h"
+#include "metrics/metrics.h"
 
 static const Google__Protobuf__ServiceDescriptorProto *
 find_service_proto(const Google__Protobuf__FileDescriptorSet *set, const char *full)

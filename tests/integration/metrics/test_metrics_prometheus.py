@@ -162,6 +162,8 @@ def through_prometheus():
                 # and finds data (authlog is not loaded here)
                 with open(os.path.join(ml.rpchost_test.SOURCE_DIR, "docs", "grafana-rpchost.json")) as f:
                     dash = json.load(f)
+                # rate() needs two samples in its window: one more scrape
+                t = prom.wait_scrape_after(t)
                 for panel in dash["panels"]:
                     for tgt in panel["targets"]:
                         q = (tgt["expr"].replace("$__rate_interval", "1m").replace("$__range", "5m")

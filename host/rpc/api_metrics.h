@@ -1,7 +1,7 @@
 /* The plugin metrics API of rh_host_api (ABI 1.2): families owned by a
- * plugin's name, series handles that are mx_series. */
-#ifndef RPCHOST_HOST_MX_PLUGIN_H
-#define RPCHOST_HOST_MX_PLUGIN_H
+ * plugin's name, series handles that are mx_series (host/metrics). */
+#ifndef RPCHOST_HOST_API_METRICS_H
+#define RPCHOST_HOST_API_METRICS_H
 
 #include "rpchost/plugin.h"
 

@@ -1,8 +1,8 @@
-/* Plugin metrics (mx_plugin.h; the contract is in plugin.h). An rh_metric
+/* Plugin metrics (api_metrics.h; the contract is in plugin.h). An rh_metric
  * is an mx_family and an rh_series an mx_series: the handles a plugin
  * holds point straight at the host's records, so an update costs what a
  * host update costs. */
-#include "metrics/mx_plugin.h"
+#include "rpc/api_metrics.h"
 
 #include <stdio.h>
 #include <string.h>
