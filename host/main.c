@@ -26,6 +26,7 @@
 #include "core/core.h"
 #include "daemon/daemon.h"
 #include "registry/registry.h"
+#include "metrics/metrics.h"
 #include "server.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
@@ -179,6 +180,47 @@ static int check_identity(const rh_settings *s)
     return 0;
 }
 
+/* The series exist before any plugin loads: routes pick up their method's
+ * series when they are built. */
+static int metrics_init(const rh_settings *s)
+{
+    double bounds[MX_MAX_BUCKETS];
+    size_t n_bounds = 0;
+    char why[128];
+    if (s->metrics_buckets &&
+        mx_parse_buckets(s->metrics_buckets, bounds, &n_bounds, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: metrics_buckets: %s\n", why);
+        return -1;
+    }
+    if (mx_init(s->workers) < 0 || mx_grpc_init(n_bounds ? bounds : NULL, n_bounds) < 0 ||
+        mx_host_init(s->workers) < 0 || mx_process_init() < 0) {
+        fprintf(stderr, "rpchost: cannot set up the metrics (out of memory)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int metrics_listen(const rh_settings *s)
+{
+    mx_http_config c = {
+        .host = s->metrics_listen.host,
+        .port = s->metrics_listen.port,
+        .token_file = s->metrics_token_file,
+        .cert = !s->metrics_tls ? NULL : s->metrics_cert ? s->metrics_cert : s->cert_file,
+        .key = !s->metrics_tls ? NULL : s->metrics_key ? s->metrics_key : s->key_file,
+    };
+    return mx_http_start(&c);
+}
+
+static void metrics_free(void)
+{
+    mx_http_stop();
+    mx_collect_clear();
+    mx_grpc_free();
+    mx_host_free();
+    mx_shutdown();
+}
+
 /* Built-in services go through reg_add_builtin like any plugin. */
 static int add_builtins(void)
 {
@@ -222,6 +264,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_identity(&s) < 0) return 2;
+    /* The scrape listener first: once the gRPC port accepts, so does it. */
+    if (s.metrics_on && (metrics_init(&s) < 0 || metrics_listen(&s) < 0)) return 2;
     if (server_init(&s) < 0) return 2; /* it printed the one line */
     char why[512];
     if (privdrop_switch(s.user, why, sizeof why) < 0) {
@@ -242,6 +286,10 @@ int main(int argc, char **argv)
     char where[1024];
     describe_listen(&s, where, sizeof where);
     log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
+    if (s.metrics_on)
+        log_info("metrics on %s://%s%s%s:%s/metrics%s", s.metrics_tls ? "https" : "http", strchr(s.metrics_listen.host, ':') ? "[" : "",
+                 s.metrics_listen.host, strchr(s.metrics_listen.host, ':') ? "]" : "",
+                 s.metrics_listen.port, s.metrics_token_file ? " (bearer token)" : "");
     sdnotify_send("READY=1\nSTATUS=serving on %s", where);
 
     if (control_loop(&s, sfd, wfd, where) < 0) log_error("control loop failed; stopping");
@@ -249,8 +297,10 @@ int main(int argc, char **argv)
     watch_stop();
     health_begin_shutdown();
     server_shutdown(s.drain_timeout_ms);
+    mx_http_stop(); /* scrapes see the drain; not the registry's teardown */
     reg_shutdown();
     server_free(); /* after fini: plugins may release calls until then */
+    if (s.metrics_on) metrics_free();
     log_info("stopped");
     close(sfd);
     settings_set(NULL);

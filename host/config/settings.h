@@ -94,6 +94,14 @@ typedef struct rh_settings {
     /* Principals (set by an interceptor) allowed to use the admin service,
      * comma-separated; NULL = none (only Unix-socket peers). */
     char *admin_principals;
+    /* Metrics (docs/metrics.md): off unless metrics_listen is set. */
+    bool metrics_on;
+    settings_listen metrics_listen;  /* HOST:PORT of the scrape listener */
+    char *metrics_token_file;        /* bearer token for the scrape, or NULL */
+    char *metrics_buckets;           /* grpc_server_handling_seconds bounds, or NULL */
+    bool metrics_tls;                /* scrape over TLS (HTTPS) */
+    char *metrics_cert, *metrics_key; /* its certificate; NULL: the host's */
+
     /* Whether log_level came from the command line (SIGHUP keeps it). */
     bool log_level_from_argv;
     /* Least privilege (docs/deploy-debian.md). */

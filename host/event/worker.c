@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 __thread worker *worker_self;
 
 static const worker_hooks *hooks;
@@ -345,6 +346,7 @@ static void accept_pause(worker *w, int err)
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0) epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].fd, NULL);
     w->accept_paused = true;
+    mx_inc(mxh.accept_paused);
     timer_arm(&w->timers, &w->accept_timer, now_ns() + ACCEPT_PAUSE_NS, accept_resume);
 }
 
@@ -440,17 +442,25 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     worker_self = w;
+    mx_thread_attach(w->id);
+    const mx_series *busy = mx_host_worker_busy(w->id);
     struct epoll_event evs[MAX_EVENTS];
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
+    /* Busy time without a clock read of its own: from one wake-up to the
+     * clock read that computes the next wait's timeout (a wait with
+     * timeout 0 counts as busy). */
+    int64_t woke = now_ns();
     for (;;) {
         if (w->stopping && w->n_conns == 0) break;
         int timeout = -1;
+        int64_t wait_from = 0;
         if (w->readable || w->dirty || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             timeout = 0;
         } else {
             int64_t next = timer_next(&w->timers);
             if (next >= 0) {
-                int64_t d = next - now_ns();
+                wait_from = now_ns();
+                int64_t d = next - wait_from;
                 timeout = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
             }
         }
@@ -460,6 +470,8 @@ static void *worker_main(void *arg)
             break;
         }
         w->now = now_ns();
+        if (busy) mx_count(busy, (uint64_t)((wait_from ? wait_from : w->now) - woke));
+        woke = w->now;
         for (int i = 0; i < n; i++) {
             ev_handle *h = evs[i].data.ptr;
             switch (h->kind) {
@@ -497,6 +509,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&w->late_lock);
     hooks->loop_end(w);
     worker_self = NULL;
+    mx_thread_attach(-1);
     return NULL;
 }
 

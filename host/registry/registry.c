@@ -28,6 +28,7 @@
 #include "core/core.h"
 #include "registry/reg_routes.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 
 #define REG_DEFAULT_DRAIN_MS 30000
 
@@ -473,6 +474,8 @@ const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key)
     return NULL;
 }
 
+const char *plugin_ctx_name(rh_plugin_ctx *ctx) { return ctx ? ctx->inst->name : NULL; }
+
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
 {
     if ((int)level < RH_LOG_ERROR || (int)level > RH_LOG_DEBUG) level = RH_LOG_ERROR;
@@ -612,6 +615,7 @@ static void log_loaded(const reg_instance *inst, const reg_instance *old)
     char svcs[1024], icpts[512];
     list_names(inst, svcs, sizeof svcs, true);
     list_names(inst, icpts, sizeof icpts, false);
+    if (!inst->builtin) mx_inc(old ? mxh.plugin_replaces : mxh.plugin_loads);
     if (old)
         log_info("plugin %s %s replaced %s from %s: services [%s] interceptors [%s]; the old "
                  "instance finishes its %ld running calls",
@@ -771,6 +775,7 @@ static void notify_retire(reg_instance *inst, rh_retire_reason why)
 
 static void refuse(const char *label, const char *why, bool old_serving)
 {
+    mx_inc(mxh.plugin_refusals);
     log_error("plugin %s refused: %s%s", label, why,
               old_serving ? "; the loaded version keeps serving" : "");
 }
@@ -907,6 +912,7 @@ static int unload_locked(const char *path, char *err, size_t errlen)
         return rc;
     }
     long running = (long)atomic_load(&inst->in_flight);
+    mx_inc(mxh.plugin_unloads);
     log_info("plugin %s %s (%s) removed: new calls get UNIMPLEMENTED; %ld running calls get "
              "%.1f s to finish",
              inst->name, inst->version, path, running, drain_ms() / 1000.0);
@@ -1232,6 +1238,30 @@ size_t reg_list(reg_plugin_info **out)
 
 /* ------------------------------------------------------- init, shutdown */
 
+/* The plugin gauges of docs/metrics.md, from the listing, right before a
+ * scrape reads them (a collector runs outside the metrics lock). */
+static void collect_plugins(void *arg)
+{
+    (void)arg;
+    reg_plugin_info *list = NULL;
+    size_t n = reg_list(&list);
+    double serving = 0, draining = 0, calls = 0, stuck = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].draining) {
+            draining++;
+            calls += (double)list[i].in_flight;
+        } else {
+            serving++;
+        }
+        if (list[i].cannot_unload) stuck++;
+    }
+    free(list);
+    mx_gauge_set(mxh.plugins_serving, serving);
+    mx_gauge_set(mxh.plugins_draining, draining);
+    mx_gauge_set(mxh.plugin_draining_calls, calls);
+    mx_gauge_set(mxh.plugins_unloadable, stuck);
+}
+
 int reg_init(void)
 {
     pthread_mutex_lock(&R.ctl);
@@ -1242,6 +1272,7 @@ int reg_init(void)
     }
     if (rc == 0 && !R.current) rc = publish();
     pthread_mutex_unlock(&R.ctl);
+    if (rc == 0 && mx_enabled()) rc = mx_collect_add(collect_plugins, NULL);
     if (rc < 0) log_error("registry: cannot start: %s", strerror(-rc));
     return rc;
 }

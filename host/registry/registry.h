@@ -34,6 +34,7 @@ typedef struct reg_route {
     const ProtobufCMessageDescriptor *output;
     bool client_streaming; /* from the plugin's embedded descriptor set */
     bool server_streaming;
+    const struct mx_method *mx; /* its gRPC series (NULL: metrics off) */
 } reg_route;
 
 typedef struct reg_chain_entry {
@@ -164,6 +165,8 @@ uint64_t reg_instance_served(const reg_instance *inst);
 
 /* --- plugin ctx functions that go into rh_host_api ---------------------- */
 const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);
+/* The plugin's name (owner of its metric families). */
+const char *plugin_ctx_name(rh_plugin_ctx *ctx);
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "grpc_frame.h"
+#include "rpc/api_metrics.h"
 #include "rpc/call.h"
 
 /* A call operation posted to the call's worker from another thread. */
@@ -529,6 +530,13 @@ static const rh_host_api the_api = {
     .set_compression = api_set_compression,
     .send_ex = api_send_ex,
     .message_compressed = api_message_compressed,
+    /* 1.2: metrics */
+    .metric_new = mx_plugin_metric_new,
+    .metric_series = mx_plugin_series,
+    .metric_add = mx_plugin_add,
+    .metric_set = mx_plugin_set,
+    .metric_gauge_add = mx_plugin_gauge_add,
+    .metric_observe = mx_plugin_observe,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

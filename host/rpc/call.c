@@ -10,6 +10,7 @@
 #include "rpc/compress.h"
 #include "grpc_codec.h"
 #include "grpc_timeout.h"
+#include "metrics/metrics.h"
 #include "pb_depth.h"
 #include "percent.h"
 
@@ -68,6 +69,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     call->outq.cap = ocap;
     call->status_msg = "";
     call->start_ns = now_ns();
+    mx_inc(mxh.streams_opened); /* closed: call_on_stream_close, once per call */
     call->next = c->calls;
     if (c->calls) c->calls->prev = call;
     c->calls = call;
@@ -477,6 +479,21 @@ static void run_on_end(rh_call *call)
     }
 }
 
+/* Every call is counted once, when its status is decided: calls that never
+ * reached a route (unknown method, bad headers, stream reset before the
+ * headers ended) under the "unknown" method's series. */
+static void count_handled(rh_call *call, rh_status code)
+{
+    const mx_method *mx = call->mx;
+    if (!mx) {
+        if (!(mx = mx_grpc_unrouted())) return; /* metrics off */
+        call->mx = mx;
+        mx_inc(mx->started);
+    }
+    mx_inc(mx->handled[(unsigned)code < MX_GRPC_CODES ? code : RH_UNKNOWN]);
+    mx_observe_ns(mx->seconds, call->end_ns - call->start_ns);
+}
+
 static void set_status(rh_call *call, rh_status code, const char *message, bool cancelled)
 {
     call->finished = true;
@@ -486,6 +503,7 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
         call->status_msg = m ? m : "";
     }
     call->end_ns = now_ns();
+    count_handled(call, code);
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
@@ -610,6 +628,7 @@ static bool header_errors(rh_call *call)
         return true;
     }
     if (call->hdr_too_big) {
+        mx_inc(mxh.hdr_soft);
         snprintf(msg, sizeof msg,
                  "request metadata of %u bytes exceeds the limit of %u bytes; send less metadata",
                  call->hdr_bytes, s->header_list_soft);
@@ -657,6 +676,7 @@ void call_on_headers_end(rh_call *call)
     call->m = route->method;
     reg_instance_call_begin(route->instance);
     call->routed = true;
+    if ((call->mx = route->mx)) mx_inc(call->mx->started);
     if (call->m->call_state_size) {
         call->state = call_arena_alloc(call, call->m->call_state_size);
         if (!call->state) {
@@ -779,6 +799,7 @@ static void deliver(rh_call *call, const grpc_frame_msg *wire)
 {
     call->msgs_in++;
     call->bytes_in += wire->len + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->received);
     bool streaming = call->route->client_streaming;
     if (!streaming && call->msgs_in > 1) {
         char msg[256];
@@ -980,6 +1001,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
+    mx_inc(mxh.streams_closed);
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
                    error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL
@@ -1031,6 +1053,7 @@ static int outq_admit(rh_call *call, size_t n, bool defer)
              "them (limit %zu bytes: [rpchost] max_send_queue)",
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
+    mx_inc(mxh.send_queue_full);
     abort_call(call, RH_RESOURCE_EXHAUSTED, m, defer);
     if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
@@ -1056,6 +1079,7 @@ static int send_packed(rh_call *call, const uint8_t *framed, size_t len, size_t 
     call->msgs_out++;
     call->bytes_out += len;
     call->bytes_out_plain += plain_len;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
     return 0;
 }
@@ -1123,6 +1147,7 @@ int call_send(rh_call *call, const ProtobufCMessage *msg, uint32_t flags)
     call->msgs_out++;
     call->bytes_out += n + GRPC_FRAME_PREFIX;
     call->bytes_out_plain += n + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
     return 0;
 }

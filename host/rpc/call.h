@@ -21,6 +21,7 @@
 #include "core/core.h"
 #include "grpc_frame.h"
 #include "registry/registry.h"
+#include "metrics/metrics.h"
 #include "rpchost/plugin.h"
 #include "transport/transport.h"
 
@@ -125,6 +126,8 @@ struct rh_call {
     int64_t start_ns, end_ns;
     uint64_t bytes_in, bytes_out, msgs_in, msgs_out; /* as on the wire */
     uint64_t bytes_in_plain, bytes_out_plain;         /* before compression */
+    const mx_method *mx; /* its gRPC series once counted as started; NULL
+                          * while metrics are off */
 
     rh_timer deadline_timer;
     rh_timer cancel_timer; /* on_cancel of a call a send ended (from the loop) */

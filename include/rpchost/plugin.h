@@ -85,6 +85,17 @@ typedef struct rh_metadata {
 /* Which header block a metadata entry goes to. */
 typedef enum rh_md_where { RH_MD_INITIAL = 0, RH_MD_TRAILING = 1 } rh_md_where;
 
+/* Metrics (ABI 1.2): a family (name, help, type, label names) and one
+ * labelled series of it. Both are owned by the host and live until the
+ * process exits. */
+typedef struct rh_metric rh_metric;
+typedef struct rh_series rh_series;
+typedef enum rh_metric_type {
+    RH_METRIC_COUNTER = 0,  /* only goes up; name must end in "_total" */
+    RH_METRIC_GAUGE = 1,    /* set or moved up and down */
+    RH_METRIC_HISTOGRAM = 2 /* observations counted in buckets, with sum */
+} rh_metric_type;
+
 /* What an interceptor sees when a call ends. */
 typedef struct rh_call_stats {
     rh_status status;
@@ -342,6 +353,57 @@ typedef struct rh_host_api {
      * from on_message on the worker (the flag moves with the next
      * message). */
     int (*message_compressed)(rh_call *call);
+
+    /* --- 1.2: metrics ---------------------------------------------------
+     * Check offsetof(rh_host_api, metric_new) < api->size before use.
+     * Series a plugin registers are exposed with the host's on the
+     * metrics listener (docs/metrics.md, "Plugin series").
+     *
+     * metric_new: registers a family; call it from init (or reload), on
+     * the control thread. name: [a-zA-Z_:][a-zA-Z0-9_:]*, not starting
+     * with grpc_, rpchost_ or process_; a counter's ends in "_total".
+     * help: one line. labels: comma-separated label names ("" or NULL for
+     * none; at most 8). buckets: a histogram's upper bounds, increasing
+     * (NULL: .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10; at most 32), ignored
+     * for other types. All strings are copied. Returns NULL when metrics
+     * are off ([rpchost] metrics_listen unset) or on error (logged: bad
+     * name, a family of that name owned by another plugin or the host, or
+     * registered before with another type, labels or buckets). Every
+     * other metric function takes NULL and then does nothing, so a plugin
+     * needs no check of its own.
+     *
+     * Hot replace: families belong to the plugin's name, not to the
+     * instance. A new instance registering the same family (same type,
+     * labels and buckets) gets the same family back, and metric_series
+     * the same series: counters and histograms continue from where the
+     * old instance left them (both instances add to them while the old
+     * one drains); gauges keep their last value until set. Series are
+     * never removed, also after the plugin is unloaded.
+     *
+     * metric_series: the series of one set of label values (an array of
+     * as many strings as the family has labels; copied), created the
+     * first time. Any thread; takes a lock and may allocate the first
+     * time, so resolve the series a plugin updates often once (at init)
+     * and keep the handle. NULL past 20000 series per family, for values
+     * over 255 bytes, or out of memory.
+     *
+     * Updates: any thread, never blocking, no allocation. From a worker
+     * thread (handlers, interceptors, timers) they add to that worker's
+     * own shard with plain stores; from other threads to a shared shard
+     * with one atomic add; scrapes sum the shards.
+     *   metric_add: counter += n.
+     *   metric_set / metric_gauge_add: gauge = v / gauge += d (one atomic
+     *     word per gauge: "set" has no per-shard meaning).
+     *   metric_observe: histogram: counts v in its bucket, adds it to the
+     *     sum (NaN is ignored). */
+    rh_metric *(*metric_new)(rh_plugin_ctx *ctx, rh_metric_type type, const char *name,
+                             const char *help, const char *labels, const double *buckets,
+                             size_t n_buckets);
+    rh_series *(*metric_series)(rh_metric *metric, const char *const *label_values);
+    void (*metric_add)(rh_series *series, uint64_t n);
+    void (*metric_set)(rh_series *series, double value);
+    void (*metric_gauge_add)(rh_series *series, double delta);
+    void (*metric_observe)(rh_series *series, double value);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------

@@ -39,7 +39,36 @@ static struct rides {
     store *st;
     writer w;
     int writer_up;
+    /* docs/metrics.md; NULL on a host without metrics (ABI < 1.2 or off) */
+    rh_series *mx_batch, *mx_queued;
 } R;
+
+/* Queue depth and group-commit size as series (ABI 1.2): the gauge goes up
+ * per job submitted and down by the jobs of each commit. */
+static void metrics_init(void)
+{
+    static const double jobs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    const rh_host_api *a = R.api;
+    if (a->size < offsetof(rh_host_api, metric_observe) + sizeof a->metric_observe)
+        return;
+    R.mx_queued = a->metric_series(
+        a->metric_new(R.ctx, RH_METRIC_GAUGE, "rides_writer_queued_jobs",
+                      "Jobs (calls' work) waiting for the writer thread.", NULL, NULL, 0),
+        NULL);
+    R.mx_batch = a->metric_series(
+        a->metric_new(R.ctx, RH_METRIC_HISTOGRAM, "rides_commit_batch_jobs",
+                      "Jobs per group commit.", NULL, jobs, sizeof jobs / sizeof jobs[0]),
+        NULL);
+    if (!R.mx_queued)
+        R.mx_batch = NULL;
+}
+
+static int submit(writer_job *j)
+{
+    if (R.mx_batch)
+        R.api->metric_gauge_add(R.mx_queued, 1);
+    return writer_submit(&R.w, j);
+}
 
 typedef struct track_state {
     int done;            /* answered, failed or ended: ignore what follows */
@@ -131,7 +160,7 @@ static void start_on_message(rh_call *call, const ProtobufCMessage *msg)
         return;
     }
     R.api->call_ref(call); /* dropped in job_done, after the answer */
-    writer_submit(&R.w, j); /* a Start never waits, full queue or not */
+    submit(j); /* a Start never waits, full queue or not */
 }
 
 /* ---------------------------------------------------------------- Track */
@@ -156,7 +185,7 @@ static int submit_with_ref(rh_call *call, writer_job *j)
 {
     if (call)
         R.api->call_ref(call);
-    return writer_submit(&R.w, j);
+    return submit(j);
 }
 
 /* Runs on the writer thread once its queue drained (or at stop). */
@@ -202,7 +231,7 @@ static void track_discard(track_state *ts)
     memset(j, 0, sizeof *j);
     j->kind = JOB_DISCARD;
     j->u.discard.stage_id = ts->stage_id;
-    writer_submit(&R.w, j);
+    submit(j);
 }
 
 /* Hands the gathered points to the writer. 0, 1 when the writer's queue
@@ -374,6 +403,10 @@ static void commit_report(void *arg, size_t jobs, size_t rides, size_t points,
                           size_t tracks, uint64_t ns, int rc, const char *error)
 {
     (void)arg;
+    if (R.mx_batch) {
+        R.api->metric_observe(R.mx_batch, (double)jobs);
+        R.api->metric_gauge_add(R.mx_queued, -(double)jobs);
+    }
     if (rc)
         R.api->log(R.ctx, RH_LOG_ERROR, "commit of %zu calls' work failed: %s", jobs, error);
     else
@@ -484,6 +517,7 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
         api->log(ctx, RH_LOG_ERROR, "%s", err);
         return rc;
     }
+    metrics_init();
     rc = writer_init(&R.w, R.st, MAX_QUEUED_POINTS, job_done, commit_report, NULL);
     if (rc == 0)
         writer_set_commit_delay(&R.w, (uint64_t)delay);
