@@ -3,6 +3,7 @@
 strict HTTP (404, 405, 431, 400 for a body), keep-alive and HTTP/1.0,
 start-up refusals, and the host and process_ series."""
 import os
+import tempfile
 import socket
 import subprocess
 import time
@@ -12,6 +13,10 @@ import metrics_lib as ml
 from metrics_lib import expect, value
 
 results = ml.rpchost_test.Results()
+
+# An empty plugin directory of our own (/tmp itself is writable by all,
+# which the host refuses as a plugin directory).
+EMPTY_PLUGINS = tempfile.mkdtemp(prefix="rpchost-mx-plugins-")
 
 
 def promtool_accepts():
@@ -123,7 +128,7 @@ def metrics_over_tls():
         with open(path, "w") as f:
             f.write("[rpchost]\nmetrics_listen = 127.0.0.1:%d\n%s" % (port, cfg))
         try:
-            r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", "/tmp", "--plaintext",
+            r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", EMPTY_PLUGINS, "--plaintext",
                                 "--listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
                                 "--config", path], capture_output=True, text=True, timeout=30)
         finally:
@@ -191,7 +196,7 @@ def startup_refusals():
         (["--metrics-token-file", "/nonexistent"], "need metrics_listen"),
     ]
     for args, want in cases:
-        r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", "/tmp", "--plaintext"] + args,
+        r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", EMPTY_PLUGINS, "--plaintext"] + args,
                            capture_output=True, text=True, timeout=30)
         expect(r.returncode == 2 and want in r.stderr, "%s: %d %r" % (args, r.returncode, r.stderr))
     for bad in ("0.1,0.05", "x", "0,1"):
@@ -199,7 +204,7 @@ def startup_refusals():
         with open(cfg, "w") as f:
             f.write("[rpchost]\nmetrics_listen = 127.0.0.1:%d\nmetrics_buckets = %s\n" % (port, bad))
         try:
-            r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", "/tmp", "--plaintext",
+            r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", EMPTY_PLUGINS, "--plaintext",
                                 "--config", cfg], capture_output=True, text=True, timeout=30)
         finally:
             os.unlink(cfg)
@@ -213,4 +218,5 @@ results.run("bearer token", token)
 results.run("metrics over TLS", metrics_over_tls)
 results.run("strict HTTP/1.1", strict_http)
 results.run("start-up refusals", startup_refusals)
+os.rmdir(EMPTY_PLUGINS)
 results.finish()
