@@ -150,6 +150,15 @@ static void fail_all(writer *w, writer_job *batch, const char *why)
     }
 }
 
+/* The histogram bucket of n > 0: 2^b <= n < 2^(b+1), the last open-ended. */
+static int hist_bucket(size_t n)
+{
+    int b = 0;
+    while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= n)
+        b++;
+    return b;
+}
+
 typedef struct batch_counts {
     size_t jobs, rides, points, tracks;
 } batch_counts;
@@ -219,12 +228,13 @@ static void commit_batch(writer *w, writer_job *batch)
             s->max_rides_per_commit = c.rides;
         if (n_jobs > s->max_jobs_per_commit)
             s->max_jobs_per_commit = n_jobs;
-        if (c.rides > 0) {
-            int b = 0;
-            while (b + 1 < WRITER_HIST && ((size_t)2 << b) <= c.rides)
-                b++;
-            s->rides_hist[b]++;
-        }
+        if (c.rides > 0)
+            s->rides_hist[hist_bucket(c.rides)]++;
+        size_t calls = c.rides + c.tracks;
+        if (calls > s->max_calls_per_commit)
+            s->max_calls_per_commit = calls;
+        if (calls > 0)
+            s->calls_hist[hist_bucket(calls)]++;
     }
     s->commit_ns += ns;
     pthread_mutex_unlock(&w->mu);
