@@ -311,8 +311,11 @@ int walbuf_set_buffering(sqlite3 *db, int on)
     walbuf_file *f = (walbuf_file *)pf;
     if (!f->is_wal)
         return -1;
-    if (!on && flush(f) != SQLITE_OK)
-        return -1;
+    /* Between transactions the buffer is empty (a commit that gathered
+     * ended with its sync); write out whatever a caller mid-transaction
+     * left, and stop gathering even if that write failed (SQLite then
+     * fails the transaction when it reads or syncs). */
+    int rc = on ? SQLITE_OK : flush(f);
     f->buffering = on != 0;
-    return 0;
+    return rc == SQLITE_OK ? 0 : -1;
 }

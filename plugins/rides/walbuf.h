@@ -40,8 +40,9 @@ const char *walbuf_vfs_acquire(void);
 void walbuf_vfs_release(void);
 
 /* Turns coalescing of db's WAL writes on or off (writing out what is
- * buffered when turning it off). Returns 0, or -1 when db has no WAL open
- * through this VFS (nothing changed). */
+ * buffered when turning it off). Returns 0; -1 when db has no WAL open
+ * through this VFS (nothing changed) or the write-out failed (buffering
+ * is off all the same). */
 int walbuf_set_buffering(sqlite3 *db, int on);
 
 /* The most a WAL file buffers before writing out (a commit larger than
