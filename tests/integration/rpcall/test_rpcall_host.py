@@ -159,8 +159,11 @@ def test_errors(host):
     assert r.err.strip() == "ERROR: NotFound: nothing here", r
     r = expect(rpcall(*a, "grpc.testing.TestService/UnimplementedCall", "-d", "{}"), 64 + 12,
                "ERROR: Unimplemented")
-    r = expect(rpcall(*a, "--max-time", "0.5", "grpc.testing.TestService/StreamingOutputCall",
-                      "-d", '{"responseParameters": [{"size": 1, "intervalUs": 3000000}]}'),
+    # The deadline must outlast connecting and the reflection lookup on a
+    # loaded machine (else rpcall reports the connect timeout, exit 1), and
+    # end well before the 30 s the server waits.
+    r = expect(rpcall(*a, "--max-time", "3", "grpc.testing.TestService/StreamingOutputCall",
+                      "-d", '{"responseParameters": [{"size": 1, "intervalUs": 30000000}]}'),
                64 + 4, "ERROR: DeadlineExceeded")
     r = expect(rpcall(*a, "Rides/Stop", "-d", "{}"), 1, "no method 'Stop'")
     r = expect(rpcall(*a, "Rides/Start", "-d", '{"carId": "seven"}'), 1, "carId")
