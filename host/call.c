@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pb_depth.h"
 #include "percent.h"
+#include "web/web.h"
 
 #define FREE_CALLS_MAX 512
 #define KEEP_READER_BUF (64 * 1024)
@@ -327,6 +328,10 @@ static void submit_trailers(rh_call *call)
  * (also used for the HTTP-level errors 405 and 415). */
 static void submit_trailers_only(rh_call *call, const char *http_status)
 {
+    if (call->web) {
+        web_call_output(call);
+        return;
+    }
     size_t cap = 4 + call->init_md.n + call->trail_md.n;
     nghttp2_nv *nv = nv_array(call, cap);
     if (!nv) return;
@@ -362,6 +367,10 @@ static void submit_headers(rh_call *call)
 static void kick_output(rh_call *call)
 {
     if (!stream_open(call)) return;
+    if (call->web) {
+        web_call_output(call);
+        return;
+    }
     if (!call->headers_sent) {
         submit_headers(call);
     } else if (call->deferred) {
@@ -374,6 +383,10 @@ static void kick_output(rh_call *call)
 static void send_status(rh_call *call)
 {
     if (!stream_open(call) || call->trailers_submitted) return;
+    if (call->web) {
+        web_call_output(call);
+        return;
+    }
     if (!call->headers_sent)
         submit_trailers_only(call, "200");
     else
@@ -407,6 +420,14 @@ ssize_t call_data_read(nghttp2_session *s, int32_t stream_id, uint8_t *dst, size
     return (ssize_t)n;
 }
 
+void call_outq_taken(rh_call *call, size_t length)
+{
+    buf_consume(&call->outq, length);
+    if (call->conn) call->conn->send_queued -= length;
+    atomic_fetch_sub_explicit(&call->sendq, length, memory_order_relaxed);
+    if (call->waiters.head) writable_check(call);
+}
+
 int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
 {
     buf *out = &call->w->obuf;
@@ -414,10 +435,7 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
     memcpy(out->p + out->len, framehd, 9);
     memcpy(out->p + out->len + 9, call->outq.p + call->outq.off, length);
     out->len += 9 + length;
-    buf_consume(&call->outq, length);
-    if (call->conn) call->conn->send_queued -= length;
-    atomic_fetch_sub_explicit(&call->sendq, length, memory_order_relaxed);
-    if (call->waiters.head) writable_check(call);
+    call_outq_taken(call, length);
     return 0;
 }
 
@@ -961,7 +979,7 @@ static int outq_admit(rh_call *call, size_t n)
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
     call_abort(call, RH_RESOURCE_EXHAUSTED, m);
-    if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
+    if (stream_open(call) && c->h2 && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
                                   NGHTTP2_ENHANCE_YOUR_CALM);

@@ -117,6 +117,10 @@ struct rh_call {
     rh_timer deadline_timer;
     rh_call *prev, *next; /* conn's list of calls; free list */
 
+    /* --- web protocols (host/web) ----------------------------------------- */
+    struct web_req *web; /* the HTTP request this call answers; NULL for gRPC */
+    uint8_t web_proto;   /* web_proto of the call (0: native gRPC), for logs */
+
     _Alignas(16) uint8_t arena_inline[CALL_ARENA_INLINE];
     _Alignas(16) uint8_t msg_inline[CALL_MSG_INLINE];
 };
@@ -166,6 +170,10 @@ int call_notify_writable_local(rh_call *call, size_t low_water,
                                void (*cb)(rh_call *, void *), void *arg);
 
 void *call_arena_alloc(rh_call *call, size_t size);
+
+/* The web layer took n bytes from the front of call->outq (as nghttp2's
+ * send callback does for gRPC): queue accounting and writable waiters. */
+void call_outq_taken(rh_call *call, size_t n);
 
 /* Worker teardown: frees recycled call objects. */
 void call_free_list(worker *w);

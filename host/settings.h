@@ -77,6 +77,11 @@ typedef struct rh_settings {
                                         * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
 
+    /* HTTP/1.1 and the web protocols (docs/web.md) */
+    uint32_t http1_request_timeout_ms; /* 10000: first byte of a request to its end */
+    uint32_t http1_keepalive_timeout_ms; /* 60000: idle between requests */
+    char *cors_origins;                /* comma-separated origins, or "*"; NULL = none */
+
     /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */
     char *interceptors;
 

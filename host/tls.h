@@ -21,8 +21,11 @@ int tls_reload(void);
 void tls_free(void);
 /* A new server-side SSL object from the current context, or NULL. */
 SSL *tls_new_ssl(void);
-/* Whether the handshake ended with ALPN h2 selected. */
-int tls_alpn_is_h2(SSL *ssl);
+/* The protocol ALPN agreed on. The server offers h2 and http/1.1 (h2
+ * preferred); a client that sent no ALPN gets TLS_ALPN_NONE and its first
+ * bytes decide. */
+typedef enum tls_alpn { TLS_ALPN_NONE, TLS_ALPN_H2, TLS_ALPN_HTTP1 } tls_alpn;
+tls_alpn tls_alpn_protocol(SSL *ssl);
 
 /* Ciphertext the worker read from a socket, handed to OpenSSL through a
  * source BIO (tls_use_source): one read(2) per batch of records, and

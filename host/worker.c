@@ -457,7 +457,7 @@ static void run_readable(worker *w)
         conn *c = list;
         list = c->next_readable;
         c->in_readable = false;
-        if (c->state == CONN_H2) conn_read(c);
+        if (conn_reading(c)) conn_read(c);
     }
 }
 
