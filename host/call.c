@@ -12,6 +12,7 @@
 #include "pb_depth.h"
 #include "percent.h"
 #include "web/web.h"
+#include "web/web_h2.h"
 
 #define FREE_CALLS_MAX 512
 #define KEEP_READER_BUF (64 * 1024)
@@ -211,6 +212,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
     if (name[0] == ':') {
         if (eq(name, namelen, ":method")) {
             call->method_post = eq(value, valuelen, "POST");
+            /* kept for the web protocols (GET rules, preflight) */
+            if (!call->method_post)
+                call->method_name = call_strndup(call, (const char *)value, valuelen > 16 ? 16 : valuelen);
         } else if (eq(name, namelen, ":path")) {
             call->path = call_strndup(call, (const char *)value, valuelen);
             call->path_len = valuelen;
@@ -223,6 +227,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
         if (eq(name, namelen, "content-type")) {
             call->ct_seen = true;
             call->ct_ok = grpc_content_type(value, valuelen);
+            /* kept for the web protocols only: gRPC's is not needed */
+            if (!call->ct_ok)
+                call->ct_value = call_strndup(call, (const char *)value, valuelen > 128 ? 128 : valuelen);
             return 0;
         }
         break;
@@ -605,6 +612,8 @@ void call_on_headers_end(rh_call *call)
 {
     call->headers_done = true;
     if (call->finished) return;
+    /* Not gRPC: gRPC-Web, Connect or the JSON gateway may take it. */
+    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_h2_claim(call)) return;
     if (header_errors(call)) return;
     worker *w = call->w;
     reg_snapshot *snap = worker_snapshot(w);
@@ -795,12 +804,20 @@ static size_t call_feed(rh_call *call, const uint8_t *data, size_t len)
 /* The gRPC layer took n request bytes: give their flow-control window
  * back. Without the stream level once the client ended the stream (a
  * WINDOW_UPDATE for a stream that sends nothing more is wasted). */
+/* The HTTP/2 session whose windows this call's request bytes count in:
+ * none for HTTP/1.1, and none for a call translated from a web request
+ * (the HTTP/2 stream carrying that request returned the window). */
+static nghttp2_session *flow_h2(const rh_call *call)
+{
+    return call->conn && !call->web ? call->conn->h2 : NULL;
+}
+
 static void window_return(rh_call *call, size_t n, bool stream_too)
 {
-    conn *c = call->conn;
-    if (!c || !c->h2 || !n) return;
-    int rv = stream_too && !call->closed ? nghttp2_session_consume(c->h2, call->stream_id, n)
-                                         : nghttp2_session_consume_connection(c->h2, n);
+    nghttp2_session *h2 = flow_h2(call);
+    if (!h2 || !n) return;
+    int rv = stream_too && !call->closed ? nghttp2_session_consume(h2, call->stream_id, n)
+                                         : nghttp2_session_consume_connection(h2, n);
     if (rv != 0) log_debug("stream %d: consume: %s", call->stream_id, nghttp2_strerror(rv));
 }
 
@@ -813,9 +830,10 @@ static void held_release(rh_call *call, size_t n, bool stream_too)
     buf_consume(&call->held, n);
     if (!c) return;
     size_t give = rx_hold_release(&c->hold, n);
-    if (c->h2 && stream_too && !call->closed && !call->remote_end)
-        nghttp2_session_consume_stream(c->h2, call->stream_id, n);
-    if (c->h2 && give) nghttp2_session_consume_connection(c->h2, give);
+    nghttp2_session *h2 = flow_h2(call);
+    if (h2 && stream_too && !call->closed && !call->remote_end)
+        nghttp2_session_consume_stream(h2, call->stream_id, n);
+    if (h2 && give) nghttp2_session_consume_connection(h2, give);
     conn_mark_dirty(c); /* the WINDOW_UPDATEs */
 }
 
@@ -833,7 +851,7 @@ static void hold(rh_call *call, const uint8_t *data, size_t n)
         return;
     }
     size_t give = rx_hold_add(&c->hold, n);
-    if (give && c->h2) nghttp2_session_consume_connection(c->h2, give);
+    if (give && flow_h2(call)) nghttp2_session_consume_connection(flow_h2(call), give);
 }
 
 /* Whether the plugin's pause holds deliveries back now (a call that ended
@@ -845,6 +863,12 @@ static bool holding(const rh_call *call)
 
 void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
 {
+    if (call->exchange) {
+        /* an HTTP/2 stream carrying a web request: its body */
+        web_h2_data(call, data, len);
+        window_return(call, len, !last);
+        return;
+    }
     size_t taken = 0;
     if (!call->handler || call->finished)
         taken = len; /* dropped */
@@ -878,6 +902,10 @@ static void remote_end_deliver(rh_call *call)
 void call_on_remote_end(rh_call *call)
 {
     call->remote_end = true;
+    if (call->exchange) {
+        web_h2_end(call);
+        return;
+    }
     if (buf_avail(&call->held) || holding(call)) {
         call->end_held = true; /* after the held bytes, when resumed */
         return;
@@ -927,6 +955,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
+    if (call->exchange) web_h2_close(call); /* ends the web request's call */
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
                    error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL
@@ -979,7 +1008,7 @@ static int outq_admit(rh_call *call, size_t n)
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
     call_abort(call, RH_RESOURCE_EXHAUSTED, m);
-    if (stream_open(call) && c->h2 && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
+    if (stream_open(call) && flow_h2(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
                                   NGHTTP2_ENHANCE_YOUR_CALM);

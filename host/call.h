@@ -119,6 +119,9 @@ struct rh_call {
 
     /* --- web protocols (host/web) ----------------------------------------- */
     struct web_req *web; /* the HTTP request this call answers; NULL for gRPC */
+    struct web_h2 *exchange; /* this HTTP/2 stream carries a web request */
+    const char *method_name; /* :method when not POST (arena) */
+    const char *ct_value;    /* content-type when not gRPC's (arena) */
     uint8_t web_proto;   /* web_proto of the call (0: native gRPC), for logs */
 
     _Alignas(16) uint8_t arena_inline[CALL_ARENA_INLINE];
