@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "web/web.h"
 #include "grpc_frame.h"
 #include "log.h"
 #include "server.h"
@@ -289,6 +290,8 @@ static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_ca
     return 0;
 }
 
+static const char *api_protocol(rh_call *call) { return web_proto_name((web_proto)call->web_proto); }
+
 static const rh_host_api the_api = {
     .size = sizeof(rh_host_api),
     .abi_major = RPCHOST_ABI_MAJOR,
@@ -318,6 +321,7 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    .protocol = api_protocol,
 };
 
 const rh_host_api *host_api(void) { return &the_api; }

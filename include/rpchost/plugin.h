@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define RPCHOST_ABI_MAJOR 1
-#define RPCHOST_ABI_MINOR 1
+#define RPCHOST_ABI_MINOR 2
 
 #define RH_PLUGIN_MAGIC 0x48435052u /* "RPCH" little-endian */
 #define RH_NOTE_NAME "rpchost"      /* ELF note owner, 8 bytes with NUL */
@@ -216,6 +216,17 @@ typedef struct rh_host_api {
      * Returns 0, RH_E_INVALID (no cb) or RH_E_NOMEM (cb will not run). */
     int (*notify_writable)(rh_call *call, size_t low_water,
                            void (*cb)(rh_call *call, void *arg), void *arg);
+
+    /* --- 1.2: web -------------------------------------------------------
+     * Check offsetof(rh_host_api, protocol) < api->size before use: older
+     * hosts do not have it (and serve gRPC only).
+     * protocol: what carried the call to the host: "grpc" (gRPC over
+     * HTTP/2), "grpc-web", "connect" (either over HTTP/1.1 or HTTP/2), or
+     * "http-json" (the JSON gateway's HTTP rules; docs/web.md). A static
+     * string, valid for the life of the process. Any thread, while the
+     * caller holds the call (inside a callback or with call_ref); never
+     * blocks, allocates nothing. */
+    const char *(*protocol)(rh_call *call);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------
