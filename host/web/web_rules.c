@@ -288,7 +288,7 @@ static void config_rules(web_table *t, const char *text, const char *plugin)
                 snprintf(why, sizeof why, "types of %s not in the descriptors", words[2]);
         }
         if (why[0]) {
-            log_warn("plugin %s: [plugin.%s] http_rules: %s; rule left out", plugin, plugin, why);
+            log_warn("plugin %s: [plugin.%s] http_rule: %s; rule left out", plugin, plugin, why);
             web_rule_free(&r);
             continue;
         }
@@ -433,6 +433,18 @@ static void annotated_rules(web_table *t, const rh_plugin_descriptor *d, const c
     }
 }
 
+typedef struct cfg_arg {
+    web_table *t;
+    const char *plugin;
+} cfg_arg;
+
+static void config_key(const char *key, const char *value, void *arg)
+{
+    (void)key;
+    cfg_arg *a = arg;
+    config_rules(a->t, value, a->plugin);
+}
+
 static web_table *table_build(const reg_snapshot *snap)
 {
     web_table *t = calloc(1, sizeof *t);
@@ -451,8 +463,8 @@ static web_table *table_build(const reg_snapshot *snap)
         reg_instance *inst = snap->instances[i];
         const char *name = reg_instance_name(inst);
         annotated_rules(t, reg_instance_descriptor(inst), name);
-        const char *cfg = plugin_ctx_config_get(reg_instance_ctx(inst), "http_rules");
-        if (cfg) config_rules(t, cfg, name);
+        cfg_arg a = {t, name};
+        plugin_ctx_config_each(reg_instance_ctx(inst), "http_rule", config_key, &a);
     }
     return t;
 }

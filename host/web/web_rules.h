@@ -12,8 +12,10 @@
  * descriptor set, and from its config section for protos without
  * annotations:
  *   [plugin.rides]
- *   http_rules = POST /start Rides.Start body=*, POST /track Rides.Track body=*
- * (METHOD TEMPLATE SERVICE.METHOD [body=F] [response_body=F], comma-separated).
+ *   http_rule.start = POST /start Rides.Start body=*
+ *   http_rule.track = POST /track Rides.Track body=*
+ * (METHOD TEMPLATE SERVICE.METHOD [body=F] [response_body=F]; every key
+ * starting with http_rule holds one rule or several, comma-separated).
  *
  * The table also holds the descriptor pool of every loaded plugin (for
  * JSON <-> protobuf). It is built per worker thread from the registry
