@@ -301,6 +301,9 @@ static int on_headers_complete(http_parser *p)
     bool chunked = (p->flags & F_CHUNKED) != 0;
     bool has_length = (p->flags & F_CONTENTLENGTH) != 0;
     bool wants_body = p->method == HTTP_POST || p->method == HTTP_PUT || p->method == HTTP_PATCH;
+    size_t te_len;
+    if (!chunked && web_field_get(r, "transfer-encoding", &te_len))
+        return stop(h, 400, "Transfer-Encoding must end in chunked");
     if (wants_body && !chunked && !has_length)
         return stop(h, 411, "a request body needs Content-Length or chunked Transfer-Encoding");
     if (has_length && p->content_length > s->max_recv_message)
