@@ -283,7 +283,12 @@ static void flush_http1(conn *c)
         }
         buf_clear(out, 64 * 1024);
     }
-    if (!buf_avail(&c->pend) && http1_done(c)) conn_close(c, "HTTP/1.1 connection finished");
+    if (buf_avail(&c->pend)) return;
+    /* All written: a streaming response paused on the output goes on
+     * (what it adds marks the connection dirty again). */
+    http1_output_written(c);
+    if (c->state == CONN_HTTP1 && !buf_avail(out) && http1_done(c))
+        conn_close(c, "HTTP/1.1 connection finished");
 }
 
 void conn_flush(conn *c)

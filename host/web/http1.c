@@ -157,7 +157,13 @@ static void resp_end(web_req *r)
     timer_arm(&h->c->w->timers, &h->resume, now_ns(), resume_fired);
 }
 
-static const web_resp_ops http1_ops = {resp_head, resp_body, resp_end};
+static size_t resp_queued(const web_req *r)
+{
+    const conn *c = r->c;
+    return buf_avail(&c->h1->out) + buf_avail(&c->pend);
+}
+
+static const web_resp_ops http1_ops = {resp_head, resp_body, resp_end, resp_queued};
 
 /* An HTTP-level error: a short text body, and the connection closes (the
  * request's framing may not be trustworthy). */
@@ -452,6 +458,8 @@ void http1_free(conn *c)
 }
 
 buf *http1_output(conn *c) { return &h1_of(c)->out; }
+
+void http1_output_written(conn *c) { web_output_drained(&h1_of(c)->req); }
 
 bool http1_done(const conn *c)
 {

@@ -35,6 +35,8 @@ int http1_feed(conn *c, const uint8_t *data, size_t n);
 bool http1_input_paused(const conn *c);
 /* Response bytes to write (conn_flush takes them). */
 buf *http1_output(conn *c);
+/* conn_flush wrote everything: a streaming response may go on. */
+void http1_output_written(conn *c);
 /* True when the connection should close once its output is written. */
 bool http1_done(const conn *c);
 /* Server stop: close when idle, else after the current response. */

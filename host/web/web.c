@@ -812,7 +812,12 @@ void web_call_output(rh_call *call)
         const uint8_t *p = call->outq.p + call->outq.off;
         size_t off = 0;
         bool stream = streams_out(r);
+        r->out_blocked = false;
         while (off + 5 <= n) {
+            if (stream && r->ops->queued(r) > WEB_OUT_HIGH) {
+                r->out_blocked = true; /* the rest waits in the call's queue */
+                break;
+            }
             size_t len = (size_t)p[off + 1] << 24 | (size_t)p[off + 2] << 16 |
                          (size_t)p[off + 3] << 8 | p[off + 4];
             if (len > n - off - 5) break;
@@ -825,12 +830,20 @@ void web_call_output(rh_call *call)
         }
         call_outq_taken(call, off);
     }
-    if (!call->finished || call->trailers_submitted) return;
+    /* the status goes after every message */
+    if (!call->finished || call->trailers_submitted || buf_avail(&call->outq)) return;
     call->trailers_submitted = true;
     if (streams_out(r))
         stream_end(r, call);
     else
         unary_end(r, call);
+}
+
+void web_output_drained(web_req *r)
+{
+    rh_call *call = r->call;
+    if (!r->out_blocked || !call || !call->conn || call->closed) return;
+    web_call_output(call);
 }
 
 void web_req_release(web_req *r)

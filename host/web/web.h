@@ -33,7 +33,15 @@ typedef struct web_resp_ops {
     void (*body)(web_req *r, const uint8_t *p, size_t n);
     /* The response is complete; r may be reused by the transport. */
     void (*end)(web_req *r);
+    /* Response bytes the transport holds and has not written yet. */
+    size_t (*queued)(const web_req *r);
 } web_resp_ops;
+
+/* Past this many unwritten response bytes a streaming response stops
+ * taking messages from its call: they stay in the call's queue, where
+ * send_queued / notify_writable / max_send_queue pace the plugin as for
+ * gRPC. The transport calls web_output_drained when it wrote them. */
+#define WEB_OUT_HIGH (256 * 1024)
 
 /* A header field of the request: offsets into web_req.raw. Names are
  * lowercased by the transport. */
@@ -74,6 +82,7 @@ struct web_req {
     const struct web_rule *rule; /* WEB_GATEWAY */
     buf resp;           /* unary: framed response messages until the status */
     uint32_t n_resp;    /* response messages seen */
+    bool out_blocked;   /* messages wait in the call for the transport */
 };
 
 /* The field's value (not NUL-terminated) or NULL; *len its length. */
@@ -86,6 +95,9 @@ void web_dispatch(web_req *r);
 /* From call.c, for a call with call->web set and its stream open: new
  * framed response bytes in call->outq, or the status was decided. */
 void web_call_output(rh_call *call);
+
+/* The transport wrote what it held: a blocked response goes on. */
+void web_output_drained(web_req *r);
 
 /* The response is complete: the call's stream ends (the transport calls
  * this before it reuses r). */

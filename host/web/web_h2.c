@@ -19,7 +19,14 @@ struct web_h2 {
     bool deferred;    /* the data provider waits for bytes */
     bool dispatched;
     bool too_big;     /* the body passed max_recv_message: answered 413 */
+    rh_timer drained; /* out emptied while the response was blocked */
 };
+
+static void drained_fired(rh_timer *t)
+{
+    web_h2 *x = (web_h2 *)((char *)t - offsetof(web_h2, drained));
+    web_output_drained(&x->req);
+}
 
 static void resume(web_h2 *x)
 {
@@ -44,6 +51,9 @@ static ssize_t data_read(nghttp2_session *s, int32_t stream_id, uint8_t *dst, si
     memcpy(dst, x->out.p + x->out.off, n);
     buf_consume(&x->out, n);
     if (!buf_avail(&x->out)) {
+        /* go on from the loop, not inside nghttp2's callback */
+        if (x->req.out_blocked && !x->eof)
+            timer_arm(&x->carrier->w->timers, &x->drained, now_ns(), drained_fired);
         if (x->eof) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             buf_clear(&x->out, 0);
@@ -99,7 +109,9 @@ static void resp_end(web_req *r)
     resume(x);
 }
 
-static const web_resp_ops h2_ops = {resp_head, resp_body, resp_end};
+static size_t resp_queued(const web_req *r) { return buf_avail(&((const web_h2 *)r)->out); }
+
+static const web_resp_ops h2_ops = {resp_head, resp_body, resp_end, resp_queued};
 
 /* The carrier's headers as the web request's fields (-bin values back to
  * base64, as they came). */
@@ -217,6 +229,7 @@ void web_h2_close(rh_call *carrier)
 {
     web_h2 *x = carrier->exchange;
     carrier->exchange = NULL;
+    timer_cancel(&carrier->w->timers, &x->drained);
     web_req_release(&x->req);
     free(x->req.raw.p);
     free(x->req.body.p);

@@ -149,6 +149,17 @@ def grpc_web(h):
     expect(hd["content-type"].startswith("application/grpc-web-text") and
            [len(messages.StreamingOutputCallResponse.FromString(p).payload.body) for f, p in fr[:-1]]
            == [1, 2, 3] and fr[-1][0] == 0x80, "grpc-web-text stream %r" % fr)
+    # a response far over the transport's high-water mark: paced, complete
+    big = messages.StreamingOutputCallRequest(
+        response_parameters=[messages.ResponseParameters(size=65536) for _ in range(48)])
+    for http in ("1.1", "2"):
+        st, hd, body = curl(h, SVC + "StreamingOutputCall", "-H", AUTH, "-H",
+                            "content-type: application/grpc-web+proto", http=http,
+                            data=envelope(big.SerializeToString()))
+        fr = frames(body)
+        expect(len(fr) == 49 and all(len(p) > 65536 for _, p in fr[:-1]) and
+               grpc_web_trailers(fr[-1][1])["grpc-status"] == "0",
+               "3 MiB stream over HTTP/%s: %d frames" % (http, len(fr)))
     # errors travel in the trailer frame
     st, hd, body = curl(h, SVC + "UnaryCall", "-H", "content-type: application/grpc-web+proto",
                         data=envelope(b""))

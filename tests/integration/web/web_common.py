@@ -101,9 +101,11 @@ def frames(body):
     """gRPC-Web / Connect envelopes: [(flags, payload)]."""
     out, off = [], 0
     while off < len(body):
-        expect(len(body) - off >= 5, "truncated envelope in %r" % body)
+        if len(body) - off < 5:
+            raise AssertionError("truncated envelope at %d in %r" % (off, body[:200]))
         flags, n = struct.unpack(">BI", body[off:off + 5])
-        expect(len(body) - off - 5 >= n, "truncated envelope payload in %r" % body)
+        if len(body) - off - 5 < n:
+            raise AssertionError("truncated envelope payload at %d in %r" % (off, body[:200]))
         out.append((flags, body[off + 5:off + 5 + n]))
         off += 5 + n
     return out
