@@ -19,12 +19,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "log.h"
-#include "registry.h"
+#include "builtin/builtin.h"
+#include "core/log.h"
+#include "registry/registry.h"
 #include "server.h"
-#include "settings.h"
-#include "watch.h"
+#include "config/settings.h"
+#include "registry/watch.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {

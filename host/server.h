@@ -5,8 +5,8 @@
 #define RPCHOST_HOST_SERVER_H
 
 #include "rpchost/plugin.h"
-#include "registry.h"
-#include "settings.h"
+#include "registry/registry.h"
+#include "config/settings.h"
 
 /* Loads TLS material and binds every listener of every worker. Any error
  * (unreadable cert/key, mismatch, port in use) is logged as one line on

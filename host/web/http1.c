@@ -15,7 +15,7 @@
  * (slow headers or slow bodies get 408 and the connection closes);
  * `keepalive_timeout` closes an idle connection between requests. While a
  * request is served no timer runs: the call's deadline applies. */
-#include "http1.h"
+#include "web/http1.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "web.h"
-#include "worker.h"
+#include "core/log.h"
+#include "web/web.h"
+#include "event/worker.h"
 
 typedef struct http1 http1;
 

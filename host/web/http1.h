@@ -17,8 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "conn.h"
+#include "core/buf.h"
+#include "transport/conn.h"
 
 /* Unparsed bytes of pipelined requests kept while one is served. */
 #define HTTP1_PIPELINE_MAX (64 * 1024)

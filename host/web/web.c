@@ -7,7 +7,7 @@
  * request messages, then the end of the stream. So routing, interceptors
  * (authentication, access log), deadlines and message limits are shared.
  * The call's response frames come back through web_call_output. */
-#include "web.h"
+#include "web/web.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -17,12 +17,12 @@
 #include <strings.h>
 
 #include "base64.h"
-#include "call.h"
+#include "rpc/call.h"
 #include "json_pb.h"
-#include "log.h"
+#include "core/log.h"
 #include "percent.h"
-#include "web_gateway.h"
-#include "web_rules.h"
+#include "web/web_gateway.h"
+#include "web/web_rules.h"
 
 const char *web_proto_name(web_proto p)
 {

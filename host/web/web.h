@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "conn.h"
+#include "core/buf.h"
+#include "transport/conn.h"
 #include "rpchost/plugin.h"
 
 typedef struct web_req web_req;

@@ -2,7 +2,7 @@
  * one JSON object and encoded by json_pb, so every rule of the proto3
  * JSON mapping (names, 64-bit strings, enums, well-known types) holds for
  * bodies, path variables and query parameters alike. */
-#include "web_gateway.h"
+#include "web/web_gateway.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
-#include "web_rules.h"
+#include "core/buf.h"
+#include "web/web_rules.h"
 
 /* Appends the framed request message(s) to out. 0, or -EINVAL with a
  * one-line reason in err (answered INVALID_ARGUMENT), -ENOMEM.

@@ -1,5 +1,5 @@
 /* Web requests on HTTP/2 streams (web_h2.h). */
-#include "web_h2.h"
+#include "web/web_h2.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "base64.h"
-#include "call.h"
-#include "log.h"
-#include "web.h"
+#include "rpc/call.h"
+#include "core/log.h"
+#include "web/web.h"
 
 struct web_h2 {
     web_req req;      /* first: web.c's view */

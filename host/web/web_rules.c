@@ -1,5 +1,5 @@
 /* HTTP rules: templates, matching, and the per-worker table (web_rules.h). */
-#include "web_rules.h"
+#include "web/web_rules.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "core/log.h"
 #include "percent.h"
 
 /* google.api.http: the MethodOptions extension number of HttpRule. */

@@ -27,7 +27,7 @@
 #include <stddef.h>
 
 #include "descpool.h"
-#include "registry.h"
+#include "registry/registry.h"
 
 #define WEB_RULE_MAX_SEGS 32
 #define WEB_RULE_MAX_VARS 8
