@@ -33,7 +33,7 @@ def expect(cond, what):
         raise AssertionError(what)
 
 
-def host(tmp_config="", plaintext=False, workers=1):
+def host(tmp_config="", plaintext=False, workers=1, port=None):
     """A host serving rides + interop behind authlog, with the Rides
     gateway rules of scripts/dev.ini."""
     tokens = os.path.join(rpchost_test.tempfile.mkdtemp(prefix="rpchost-web-"), "tokens")
@@ -64,7 +64,7 @@ def host(tmp_config="", plaintext=False, workers=1):
         "",
     ])
     return rpchost_test.Host(plugins=("authlog", "rides", "interop"), config=config,
-                             plaintext=plaintext, workers=workers)
+                             plaintext=plaintext, workers=workers, port=port)
 
 
 def curl(h, path, *args, http="1.1", data=None, scheme=None):
