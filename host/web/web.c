@@ -23,6 +23,7 @@
 #include "percent.h"
 #include "web/web_gateway.h"
 #include "web/web_rules.h"
+#include "web/web_static.h"
 
 const char *web_proto_name(web_proto p)
 {
@@ -525,6 +526,19 @@ void web_dispatch(web_req *r)
     }
     if (method_is(r, "OPTIONS") && web_field_get(r, "access-control-request-method", &olen)) {
         preflight(r);
+        return;
+    }
+    bool head = method_is(r, "HEAD");
+    const web_static_file *f = (head || method_is(r, "GET")) ? web_static_find(target, plen) : NULL;
+    if (f) {
+        hdrs h = {.n = 0};
+        hdr_add(&h, "Content-Type", f->content_type);
+        hdr_add(&h, "Cache-Control", "no-cache");
+        cors_headers(r, &h);
+        r->ops->head(r, 200, h.h, h.n, (int64_t)f->len);
+        if (!head) r->ops->body(r, f->body, f->len);
+        r->head_sent = true;
+        r->ops->end(r);
         return;
     }
     reg_snapshot *snap = worker_snapshot(r->c->w);
