@@ -19,6 +19,7 @@
 
 #include "rpc/api.h"
 #include "rpc/call.h"
+#include "web/web_rules.h"
 #include "transport/conn.h"
 #include "core/log.h"
 
@@ -614,6 +615,7 @@ static void *worker_main(void *arg)
     w->snap = NULL;
     pthread_mutex_unlock(&w->late_lock);
     free_dead(true);
+    web_table_release(); /* this thread's HTTP rules and descriptor pool */
     worker_self = NULL;
     return NULL;
 }

@@ -249,6 +249,19 @@ static void add_rule(web_table *t, web_rule *r, const char *plugin)
         web_rule_free(r);
         return;
     }
+    if (t->n_rules == t->cap_rules) {
+        /* rules point into their own strings, never into the array: it may move */
+        size_t cap = t->cap_rules ? t->cap_rules * 2 : 8;
+        web_rule *grown = realloc(t->rules, cap * sizeof *grown);
+        if (!grown) {
+            log_warn("plugin %s: out of memory; HTTP rule %s %s left out", plugin, r->http_method,
+                     r->pattern);
+            web_rule_free(r);
+            return;
+        }
+        t->rules = grown;
+        t->cap_rules = cap;
+    }
     t->rules[t->n_rules++] = *r;
 }
 
@@ -448,8 +461,7 @@ static void config_key(const char *key, const char *value, void *arg)
 static web_table *table_build(const reg_snapshot *snap)
 {
     web_table *t = calloc(1, sizeof *t);
-    if (!t || !(t->pool = descpool_new()) ||
-        !(t->rules = calloc(WEB_RULES_MAX, sizeof *t->rules))) {
+    if (!t || !(t->pool = descpool_new())) {
         table_free(t);
         return NULL;
     }

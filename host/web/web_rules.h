@@ -65,7 +65,7 @@ typedef struct web_table {
     uint64_t generation;
     descpool *pool;
     web_rule *rules;
-    size_t n_rules;
+    size_t n_rules, cap_rules;
 } web_table;
 
 /* Parses a template into r (pattern is copied). 0, or -EINVAL with the
