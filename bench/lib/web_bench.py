@@ -3,13 +3,18 @@ native gRPC, the JSON gateway (POST /start), Connect (JSON and proto) and
 gRPC-Web, over HTTP/2 and HTTP/1.1 (h2load --h1, keep-alive, requests
 pipelined -m deep). Same server, same run, rounds alternating; medians.
 
-    bench/web [--calls N] [--rounds R] [--conc 4x16]
+    bench/web [--calls N] [--rounds R] [--conc 4x16] [--callgrind]
 
 rpchost runs pinned to CPU 0 with one worker, h2load to CPU 1 (as
 bench/run). Server CPU = utime + stime from /proc over the run / calls.
 Every run must end with all calls answered 2xx and exactly calls x the
 expected answer bytes (a failed call has another size), so a figure is
 never one of errors.
+
+--callgrind: the server runs under valgrind's callgrind instead; the
+counters are zeroed before each scenario and dumped after it, giving
+instructions per call (deterministic, unlike CPU time on a shared
+machine). One round.
 """
 import argparse
 import json
@@ -81,11 +86,25 @@ def run_one(server, sc, calls, conns, streams, tmp):
     return (cpu1 - cpu0) / calls * 1e6, res["rps"]
 
 
+def callgrind_dump(pid, tmp):
+    """Dumps the counters; returns the instructions since the last zeroing."""
+    before = set(os.listdir(tmp))
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True, timeout=120)
+    new = sorted(set(os.listdir(tmp)) - before)
+    for f in new:
+        with open(os.path.join(tmp, f), errors="replace") as fh:
+            for line in fh:
+                if line.startswith("summary:") or line.startswith("totals:"):
+                    return int(line.split()[1])
+    raise LoadError("no callgrind dump appeared")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", type=int, default=20000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--conc", default="4x16")
+    ap.add_argument("--callgrind", action="store_true")
     for k in ("rpchost", "plugins", "rides-proto", "cert", "key", "out"):
         ap.add_argument("--" + k, required=True)
     a = ap.parse_args()
@@ -108,13 +127,30 @@ def main():
            "--key", a.key, "--workers", "1", "--config", cfg]
     scs = scenarios(start_request_pb(rides_pb2))
     figures = {sc[0]: [] for sc in scs}
-    with Server("rpchost", pinned(0) + cmd, port, 0, a.out).start(timeout=60) as server:
+    if a.callgrind:
+        cg_out = os.path.join(tmp, "callgrind.out")
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg_out, "--dump-instr=no"] + cmd
+    with Server("rpchost", pinned(0) + cmd, port, 0, a.out).start(timeout=120) as server:
         for sc in scs:  # warm-up
             run_one(server, sc, min(2000, a.calls), conns, streams, tmp)
-        for _ in range(a.rounds):
+        for _ in range(1 if a.callgrind else a.rounds):
             for sc in scs:
-                figures[sc[0]].append(run_one(server, sc, a.calls, conns, streams, tmp))
+                if a.callgrind:
+                    subprocess.run(["callgrind_control", "-z", str(server.pid)], check=True,
+                                   capture_output=True, timeout=60)
+                cpu, rps = run_one(server, sc, a.calls, conns, streams, tmp)
+                if a.callgrind:
+                    cpu = callgrind_dump(server.pid, tmp) / a.calls
+                figures[sc[0]].append((cpu, rps))
     shutil.rmtree(tmp, ignore_errors=True)
+    if a.callgrind:
+        base = figures[scs[0][0]][0][0]
+        print("| protocol | server instructions/call | vs gRPC |")
+        print("|---|---:|---:|")
+        for sc in scs:
+            ins = figures[sc[0]][0][0]
+            print("| %s | %s | %.2f |" % (sc[0], "{:,.0f}".format(ins), ins / base))
+        return
     base = statistics.median(c for c, _ in figures[scs[0][0]])
     print("| protocol | server CPU/call | vs gRPC | calls/s |")
     print("|---|---:|---:|---:|")
