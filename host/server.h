@@ -4,9 +4,10 @@
 #ifndef RPCHOST_HOST_SERVER_H
 #define RPCHOST_HOST_SERVER_H
 
-#include "rpchost/plugin.h"
+#include "config/config.h"
 #include "registry/registry.h"
-#include "config/settings.h"
+#include "rpc/rpc.h"
+#include "rpchost/plugin.h"
 
 /* Loads TLS material and binds every listener of every worker. Any error
  * (unreadable cert/key, mismatch, port in use) is logged as one line on
@@ -27,8 +28,5 @@ int server_reload_tls(void);
 /* Cancels every running call of an instance (drain timeout on removal):
  * the handlers get on_cancel and clients get `code` + `message`. */
 void server_cancel_instance(reg_instance *inst, rh_status code, const char *message);
-
-/* The function table handed to every plugin's init. */
-const rh_host_api *host_api(void);
 
 #endif

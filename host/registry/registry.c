@@ -25,9 +25,9 @@
 #include <unistd.h>
 
 #include "registry/loader.h"
-#include "core/log.h"
+#include "core/core.h"
 #include "registry/reg_routes.h"
-#include "config/settings.h"
+#include "config/config.h"
 
 #define REG_DEFAULT_DRAIN_MS 30000
 

@@ -8,7 +8,6 @@
 
 #include "base64.h"
 #include "grpc_timeout.h"
-#include "core/log.h"
 #include "pb_depth.h"
 #include "percent.h"
 #include "web/web.h"
@@ -1218,3 +1217,27 @@ int call_notify_writable_local(rh_call *call, size_t low_water, void (*cb)(rh_ca
     writable_check(call);
     return 0;
 }
+
+uint32_t call_header_bytes(const rh_call *call) { return call->hdr_bytes; }
+
+void call_close_all(conn *c)
+{
+    while (c->calls) {
+        rh_call *call = c->calls;
+        if (c->h2) nghttp2_session_set_stream_user_data(c->h2, call->stream_id, NULL);
+        call_on_stream_close(call, NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+/* The transport's view of a call: one per request stream (h2.h). */
+const h2_stream_ops call_stream_ops = {
+    .open = call_new,
+    .header = call_on_header,
+    .header_bytes = call_header_bytes,
+    .headers_end = call_on_headers_end,
+    .remote_end = call_on_remote_end,
+    .data = call_on_data,
+    .close = call_on_stream_close,
+    .send_data = call_data_send,
+    .close_all = call_close_all,
+};

@@ -409,7 +409,7 @@ static void resume_fired(rh_timer *t)
     }
     if (!buf_avail(&h->in)) buf_clear(&h->in, 0);
     /* Reading may have stopped while the pipeline was full. */
-    if (!h->done) worker_mark_readable(c->w, c);
+    if (!h->done) conns_mark_readable(c->w, c);
 }
 
 /* ---------------------------------------------------------------------
