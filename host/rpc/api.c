@@ -11,7 +11,6 @@
 
 #include "grpc_frame.h"
 #include "rpc/call.h"
-#include "web/web.h"
 
 /* A call operation posted to the call's worker from another thread. */
 typedef enum call_op_kind {

@@ -10,8 +10,12 @@
 #include "grpc_timeout.h"
 #include "pb_depth.h"
 #include "percent.h"
-#include "web/web.h"
-#include "web/web_h2.h"
+
+/* The web layer's entry points (call_set_web_hooks); call->web and
+ * call->exchange are only ever set through them. */
+static const call_web_hooks *web_hooks;
+
+void call_set_web_hooks(const call_web_hooks *hooks) { web_hooks = hooks; }
 
 #define FREE_CALLS_MAX 512
 #define KEEP_READER_BUF (64 * 1024)
@@ -335,7 +339,7 @@ static void submit_trailers(rh_call *call)
 static void submit_trailers_only(rh_call *call, const char *http_status)
 {
     if (call->web) {
-        web_call_output(call);
+        web_hooks->output(call);
         return;
     }
     size_t cap = 4 + call->init_md.n + call->trail_md.n;
@@ -374,7 +378,7 @@ static void kick_output(rh_call *call)
 {
     if (!stream_open(call)) return;
     if (call->web) {
-        web_call_output(call);
+        web_hooks->output(call);
         return;
     }
     if (!call->headers_sent) {
@@ -390,7 +394,7 @@ static void send_status(rh_call *call)
 {
     if (!stream_open(call) || call->trailers_submitted) return;
     if (call->web) {
-        web_call_output(call);
+        web_hooks->output(call);
         return;
     }
     if (!call->headers_sent)
@@ -612,7 +616,7 @@ void call_on_headers_end(rh_call *call)
     call->headers_done = true;
     if (call->finished) return;
     /* Not gRPC: gRPC-Web, Connect or the JSON gateway may take it. */
-    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_h2_claim(call)) return;
+    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) return;
     if (header_errors(call)) return;
     worker *w = call->w;
     reg_snapshot *snap = worker_snapshot(w);
@@ -864,7 +868,7 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
 {
     if (call->exchange) {
         /* an HTTP/2 stream carrying a web request: its body */
-        web_h2_data(call, data, len);
+        web_hooks->data(call, data, len);
         window_return(call, len, !last);
         return;
     }
@@ -902,7 +906,7 @@ void call_on_remote_end(rh_call *call)
 {
     call->remote_end = true;
     if (call->exchange) {
-        web_h2_end(call);
+        web_hooks->end(call);
         return;
     }
     if (buf_avail(&call->held) || holding(call)) {
@@ -954,7 +958,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
-    if (call->exchange) web_h2_close(call); /* ends the web request's call */
+    if (call->exchange) web_hooks->close(call); /* ends the web request's call */
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
                    error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL

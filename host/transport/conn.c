@@ -14,7 +14,7 @@
 
 #include "transport/h2.h"
 #include "transport/tls.h"
-#include "web/http1.h"
+#include "transport/http1.h"
 
 /* Output batched per flush before one write; past PEND_HIGH unsent bytes
  * the connection stops reading (the client is not reading its answers). */

@@ -4,7 +4,7 @@
  * and the idle scan of the 1 s tick. The event layer calls in through
  * conn_worker_hooks (event/worker.h, worker_hooks). Worker thread only. */
 #include "transport/conn.h"
-#include "web/web_rules.h"
+#include "transport/http_req.h"
 
 #include <stdlib.h>
 
@@ -105,7 +105,8 @@ static void loop_end(worker *w)
 {
     (void)w;
     free_dead(true);
-    web_table_release(); /* this thread's HTTP rules and descriptor pool */
+    const web_handler *wh = web_get_handler();
+    if (wh && wh->thread_end) wh->thread_end(); /* the web layer's per-thread state */
 }
 
 static void accept_conn(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,

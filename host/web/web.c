@@ -17,38 +17,14 @@
 #include <strings.h>
 
 #include "base64.h"
-#include "rpc/call.h"
+#include "core/core.h"
 #include "json_pb.h"
-#include "core/log.h"
 #include "percent.h"
+#include "rpc/rpc.h"
 #include "web/web_gateway.h"
 #include "web/web_rules.h"
 #include "web/web_static.h"
-
-const char *web_proto_name(web_proto p)
-{
-    switch (p) {
-    case WEB_GATEWAY: return "http-json";
-    case WEB_CONNECT:
-    case WEB_CONNECT_STREAM: return "connect";
-    case WEB_GRPC_WEB:
-    case WEB_GRPC_WEB_TEXT: return "grpc-web";
-    default: return "grpc";
-    }
-}
-
-const char *web_field_get(const web_req *r, const char *name, size_t *len)
-{
-    size_t n = strlen(name);
-    for (uint32_t i = 0; i < r->n_fields; i++) {
-        const web_field *f = &r->fields[i];
-        if (f->name_len == n && memcmp(r->raw.p + f->name_off, name, n) == 0) {
-            *len = f->value_len;
-            return (const char *)r->raw.p + f->value_off;
-        }
-    }
-    return NULL;
-}
+#include "web/web_h2.h"
 
 /* ---------------------------------------------------------------------
  * Status mappings
@@ -867,4 +843,29 @@ void web_req_release(web_req *r)
     r->call = NULL;
     call->web = NULL;
     if (call->conn) call_on_stream_close(call, NGHTTP2_NO_ERROR);
+}
+
+/* ---------------------------------------------------------------------
+ * Wiring
+ * ------------------------------------------------------------------- */
+
+static const web_handler handler = {
+    .dispatch = web_dispatch,
+    .release = web_req_release,
+    .drained = web_output_drained,
+    .thread_end = web_table_release,
+};
+
+static const call_web_hooks call_hooks = {
+    .output = web_call_output,
+    .claim = web_h2_claim,
+    .data = web_h2_data,
+    .end = web_h2_end,
+    .close = web_h2_close,
+};
+
+void web_init(void)
+{
+    web_set_handler(&handler);
+    call_set_web_hooks(&call_hooks);
 }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "core/core.h"
 #include "web/web_rules.h"
 
 /* Appends the framed request message(s) to out. 0, or -EINVAL with a

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "base64.h"
-#include "rpc/call.h"
-#include "core/log.h"
+#include "rpc/rpc.h"
+#include "core/core.h"
 #include "web/web.h"
 
 struct web_h2 {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
+#include "core/core.h"
 #include "percent.h"
 
 /* google.api.http: the MethodOptions extension number of HttpRule. */

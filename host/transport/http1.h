@@ -3,22 +3,23 @@
  * requests are answered in order, keep-alive, chunked bodies, limits and
  * timeouts, and the response writer the web protocols use.
  *
- * A parsed request goes to web_dispatch (web.c), which answers it through
- * the web_req's response functions (web.h). While a request is served,
+ * A parsed request goes up through the web_handler (http_req.h), which
+ * answers it through the web_req's response functions. While a request is served,
  * bytes of the next ones wait in the connection's input buffer (at most
  * HTTP1_PIPELINE_MAX; past it the connection stops reading).
  *
  * Everything here runs on the connection's worker thread. The http1
  * object belongs to the conn (conn->h1) and goes with it. */
-#ifndef RPCHOST_HOST_WEB_HTTP1_H
-#define RPCHOST_HOST_WEB_HTTP1_H
+#ifndef RPCHOST_HOST_TRANSPORT_HTTP1_H
+#define RPCHOST_HOST_TRANSPORT_HTTP1_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/buf.h"
+#include "core/core.h"
 #include "transport/conn.h"
+#include "transport/http_req.h"
 
 /* Unparsed bytes of pipelined requests kept while one is served. */
 #define HTTP1_PIPELINE_MAX (64 * 1024)

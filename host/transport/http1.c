@@ -15,7 +15,7 @@
  * (slow headers or slow bodies get 408 and the connection closes);
  * `keepalive_timeout` closes an idle connection between requests. While a
  * request is served no timer runs: the call's deadline applies. */
-#include "web/http1.h"
+#include "transport/http1.h"
 
 #include <ctype.h>
 #include <http_parser.h>
@@ -23,9 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/log.h"
-#include "web/web.h"
-#include "event/worker.h"
+#include "core/core.h"
+#include "event/event.h"
 
 typedef struct http1 http1;
 
@@ -345,6 +344,17 @@ static int on_message_complete(http_parser *p)
  * Input
  * ------------------------------------------------------------------- */
 
+/* A complete request goes up to the web layer. */
+static void dispatch(http1 *h)
+{
+    const web_handler *wh = web_get_handler();
+    if (!wh) {
+        answer_error(h, 503, "no web protocols in this build");
+        return;
+    }
+    wh->dispatch(&h->req);
+}
+
 /* Parses from data until a request is complete (then serves it), the
  * bytes are used up or an error ends the connection. Returns the bytes
  * taken; the caller keeps the rest for later. */
@@ -359,7 +369,7 @@ static size_t parse(http1 *h, const uint8_t *data, size_t n)
         enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
         if (e == HPE_PAUSED) {
             http_parser_pause(&h->parser, 0);
-            web_dispatch(&h->req);
+            dispatch(h);
             continue;
         }
         if (e != HPE_OK) {
@@ -400,7 +410,8 @@ static void resume_fired(rh_timer *t)
     http1 *h = (http1 *)((char *)t - offsetof(http1, resume));
     conn *c = h->c;
     if (h->phase == H1_SERVING) return;
-    web_req_release(&h->req);
+    const web_handler *wh = web_get_handler();
+    if (wh) wh->release(&h->req);
     arm_timer(h, c->w->s->http1_keepalive_timeout_ms);
     if (buf_avail(&h->in)) {
         size_t taken = parse(h, h->in.p + h->in.off, buf_avail(&h->in));
@@ -459,7 +470,11 @@ void http1_free(conn *c)
 
 buf *http1_output(conn *c) { return &h1_of(c)->out; }
 
-void http1_output_written(conn *c) { web_output_drained(&h1_of(c)->req); }
+void http1_output_written(conn *c)
+{
+    const web_handler *wh = web_get_handler();
+    if (wh) wh->drained(&h1_of(c)->req);
+}
 
 bool http1_done(const conn *c)
 {
