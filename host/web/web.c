@@ -405,8 +405,9 @@ static bool serve_rpc_path(web_req *r, const web_table *t, const reg_route *rout
             if (!in) {
                 snprintf(err, sizeof err, "no descriptor for %.200s", path);
                 rv = -EINVAL;
-            } else if ((rv = json_pb_encode(t->pool, in, (const char *)r->body.p, r->body.len, &pb,
-                                            &pl, &je)) < 0) {
+            } else if ((rv = json_pb_encode(t->pool, in,
+                                            r->body.len ? (const char *)r->body.p : "{}",
+                                            r->body.len ? r->body.len : 2, &pb, &pl, &je)) < 0) {
                 snprintf(err, sizeof err, "%s", je.text);
             } else {
                 rv = web_frame_append(&framed, pb, pl, 0);

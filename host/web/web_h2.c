@@ -48,8 +48,10 @@ static ssize_t data_read(nghttp2_session *s, int32_t stream_id, uint8_t *dst, si
     web_h2 *x = src->ptr;
     size_t n = buf_avail(&x->out);
     if (n > length) n = length;
-    memcpy(dst, x->out.p + x->out.off, n);
-    buf_consume(&x->out, n);
+    if (n) { /* an empty body (204, HEAD) has no buffer at all */
+        memcpy(dst, x->out.p + x->out.off, n);
+        buf_consume(&x->out, n);
+    }
     if (!buf_avail(&x->out)) {
         /* go on from the loop, not inside nghttp2's callback */
         if (x->req.out_blocked && !x->eof)
