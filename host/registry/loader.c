@@ -1,6 +1,7 @@
 /* Plugin files -> loaded private copies. See loader.h for why a copy. */
 #define _GNU_SOURCE
 #include "registry/loader.h"
+#include "registry/trust.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -126,6 +127,8 @@ int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
     memset(img, 0, sizeof *img);
     img->memfd = -1;
     uint8_t *data = NULL;
+    /* Nothing is read from a file others could have written. */
+    if (trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
     int rc = read_file(path, &data, &img->st, err, errlen);
     if (rc < 0) return rc;
     rc = elfnote_parse(data, (size_t)img->st.st_size, &img->elf, err, errlen);
@@ -163,6 +166,8 @@ int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
     } else if (!d) {
         snprintf(err, errlen, "%s() returned NULL", RPCHOST_PLUGIN_SYMBOL);
         rc = -EINVAL;
+    } else if (d->abi.magic == 0 && img->elf.abi.abi_minor >= 2) {
+        /* RPCHOST_PLUGIN: the identity is written once, in the note. */
     } else if (!same_identity(&d->abi, &img->elf.abi)) {
         snprintf(err, errlen,
                  "the descriptor's identity block (%.*s %.*s, ABI %u.%u, size %u) differs from "
@@ -180,9 +185,11 @@ int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
         return rc;
     }
     img->plugin_desc = d;
-    size_t n = d->abi.descriptor_size;
+    /* The note's size: it equals the descriptor's when both carry one. */
+    size_t n = img->elf.abi.descriptor_size;
     if (n > sizeof img->desc) n = sizeof img->desc;
     memcpy(&img->desc, d, n);
+    img->desc.abi = img->elf.abi;
     return 0;
 }
 

@@ -86,6 +86,8 @@ struct conn {
     bool goaway_final;  /* GOAWAY(last id) sent */
     bool closing;       /* terminate once the output is written */
     int64_t last_active_ns; /* last input, for idle_timeout_ms */
+    uint8_t mx_goaway; /* mx_goaway_reason of the next GOAWAY we send; 0:
+                          nghttp2 sends it on its own (protocol error) */
 
     uint8_t sniffed[CONN_H2_PREFACE_LEN]; /* CONN_SNIFF: first bytes seen */
     uint8_t n_sniffed;

@@ -5,6 +5,7 @@
  * conn_worker_hooks (event/worker.h, worker_hooks). Worker thread only. */
 #include "transport/conn.h"
 #include "transport/http_req.h"
+#include "metrics/metrics.h"
 
 #include <stdlib.h>
 
@@ -95,6 +96,7 @@ static void tick(worker *w)
         conn *next = c->next;
         if (c->state == CONN_H2 && c->n_calls == 0 && now - c->last_active_ns > idle) {
             log_debug("%s: idle for %u ms; sending GOAWAY", c->peer->addr, w->s->idle_timeout_ms);
+            c->mx_goaway = MX_GOAWAY_IDLE;
             conn_final_goaway(c);
         }
         c = next;

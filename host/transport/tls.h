@@ -1,6 +1,7 @@
 /* TLS for the data plane (OpenSSL 3): one server SSL_CTX with TLS 1.2
- * minimum, ALPN "h2" required (a client that does not offer h2 fails the
- * handshake with no_application_protocol), optional client-certificate
+ * minimum, ALPN "h2" or "http/1.1" (a client offering neither fails the
+ * handshake with no_application_protocol; one sending no ALPN is sniffed),
+ * optional client-certificate
  * verification, and reload (SIGHUP) that swaps the context for new
  * connections only. */
 #ifndef RPCHOST_HOST_TLS_H

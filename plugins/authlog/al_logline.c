@@ -215,6 +215,10 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         putu(&o, r->bytes_in);
         put_lit(&o, ",\"bytes_out\":");
         putu(&o, r->bytes_out);
+        put_lit(&o, ",\"bytes_in_uncompressed\":");
+        putu(&o, r->bytes_in_uncompressed);
+        put_lit(&o, ",\"bytes_out_uncompressed\":");
+        putu(&o, r->bytes_out_uncompressed);
         put_lit(&o, ",\"messages_in\":");
         putu(&o, r->messages_in);
         put_lit(&o, ",\"messages_out\":");
@@ -244,6 +248,12 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         if (r->protocol && strcmp(r->protocol, "grpc") != 0) {
             put_lit(&o, " protocol=");
             puts_(&o, r->protocol);
+        }
+        if (r->bytes_in_uncompressed != r->bytes_in || r->bytes_out_uncompressed != r->bytes_out) {
+            put_lit(&o, " in_uncompressed=");
+            putu(&o, r->bytes_in_uncompressed);
+            put_lit(&o, " out_uncompressed=");
+            putu(&o, r->bytes_out_uncompressed);
         }
         if (has_msg) {
             put_lit(&o, " message=\"");
