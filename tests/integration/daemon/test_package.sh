@@ -13,7 +13,7 @@ out=$(mktemp -d /tmp/rpchost-pkg-XXXXXX)
 pid=""
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-  DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq rpchost rpchost-dev >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 purge -y -qq rpchost rpchost-dev >/dev/null 2>&1 || true
   rm -rf "$out"
 }
 trap cleanup EXIT
@@ -32,7 +32,7 @@ done
 dpkg-deb -I "$deb" conffiles | grep -x /etc/rpchost/rpchost.ini >/dev/null || fail "rpchost.ini is not a conffile"
 dpkg-deb -c "$dev" | grep '/usr/include/rpchost/plugin.h$' >/dev/null || fail "plugin.h missing from rpchost-dev"
 
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" "$dev" > "$out/apt.log" 2>&1 ||
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$deb" "$dev" > "$out/apt.log" 2>&1 ||
   { cat "$out/apt.log" >&2; fail "apt-get install failed"; }
 getent passwd rpchost >/dev/null || fail "postinst made no rpchost user"
 [ "$(stat -c %U /var/lib/rpchost)" = rpchost ] || fail "/var/lib/rpchost not owned by rpchost"
