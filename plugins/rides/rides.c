@@ -190,7 +190,7 @@ static writer_job *track_job_new(rh_call *call, track_state *ts, writer_job_kind
     j->call = call;
     j->track_failed = &ts->failed;
     if (ts->stage_id == 0)
-        ts->stage_id = backend_new_stage_id(R.b);
+        ts->stage_id = R.b ? backend_new_stage_id(R.b) : 1; /* no backend: RIDES_NO_STORE */
     return j;
 }
 
@@ -237,7 +237,7 @@ static void track_pause(rh_call *call, track_state *ts)
 static void track_discard(track_state *ts)
 {
     ts->done = 1;
-    if (ts->stage_id == 0 || ts->flushed == 0)
+    if (ts->stage_id == 0 || ts->flushed == 0 || R.b == NULL) /* NULL: RIDES_NO_STORE */
         return;
     writer_job *j = malloc(sizeof *j);
     if (j == NULL)
