@@ -5,7 +5,8 @@
  *  - ""  (the host as a whole): SERVING, NOT_SERVING once draining;
  *  - a service of an instance in the current registry snapshot: SERVING,
  *    NOT_SERVING once draining;
- *  - a service that was served earlier and whose plugin is gone:
+ *  - a service that was served earlier and whose plugin is gone, or a
+ *    service of a quarantined plugin (crashed the host too often):
  *    NOT_SERVING;
  *  - any other name: Check answers NOT_FOUND; Watch sends SERVICE_UNKNOWN
  *    and keeps watching (the plugin may arrive later).
@@ -117,11 +118,13 @@ static int status_of(const char *name)
         return drain ? ST_NOT_SERVING : ST_SERVING;
     reg_snapshot *snap = reg_acquire();
     bool served = snapshot_serves(snap, name);
+    /* A quarantined plugin's service exists but does not serve. */
+    bool quarantined = !served && reg_service_quarantined(snap, name);
     if (snap)
         reg_snapshot_release(snap);
     if (served)
         return drain ? ST_NOT_SERVING : ST_SERVING;
-    return known_has(name) ? ST_NOT_SERVING : ST_NOT_FOUND;
+    return quarantined || known_has(name) ? ST_NOT_SERVING : ST_NOT_FOUND;
 }
 
 static int send_status(rh_call *call, int st)

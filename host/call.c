@@ -1,4 +1,5 @@
 #include "call.h"
+#include "crash.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -449,10 +450,12 @@ static void run_on_end(rh_call *call)
         .messages_out = call->msgs_out,
     };
     const reg_snapshot *snap = call->snap;
+    CRASH_ENTER(call);
     for (size_t i = 0; i < snap->n_chain; i++) {
         const rh_interceptor *ic = snap->chain[i].interceptor;
         if (ic->on_end) ic->on_end(call, &st);
     }
+    CRASH_LEAVE();
 }
 
 static void set_status(rh_call *call, rh_status code, const char *message, bool cancelled)
@@ -502,7 +505,11 @@ void call_abort(rh_call *call, rh_status code, const char *message)
     send_status(call);
     if (call->handler) {
         call->handler = false;
-        if (call->m->on_cancel) call->m->on_cancel(call);
+        if (call->m->on_cancel) {
+            CRASH_ENTER(call);
+            call->m->on_cancel(call);
+            CRASH_LEAVE();
+        }
     }
     run_on_end(call);
 }
@@ -596,6 +603,10 @@ void call_on_headers_end(rh_call *call)
         reply_unimplemented(call, snap ? snap : &empty);
         return;
     }
+    if (route->unavailable) { /* a quarantined plugin's method */
+        reply_error(call, "200", RH_UNAVAILABLE, route->unavailable);
+        return;
+    }
     reg_snapshot_ref(snap);
     call->snap = snap;
     call->route = route;
@@ -623,7 +634,9 @@ void call_on_headers_end(rh_call *call)
             const rh_interceptor *ic = snap->chain[i].interceptor;
             if (!ic->on_start) continue;
             const char *msg = NULL;
+            CRASH_ENTER(call);
             rh_status st = ic->on_start(call, &msg);
+            CRASH_LEAVE();
             if (st != RH_OK) {
                 set_status(call, st, msg, true);
                 send_status(call);
@@ -728,7 +741,9 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         }
         return;
     }
+    CRASH_ENTER(call);
     call->m->on_message(call, pm);
+    CRASH_LEAVE();
 }
 
 /* Feeds request bytes to the frame reader and delivers the messages, until
@@ -839,9 +854,11 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
 static void remote_end_deliver(rh_call *call)
 {
     if (!call->handler) return;
+    CRASH_ENTER(call);
     if (!call->finished) {
         if (grpc_frame_reader_partial(&call->reader)) {
             call_abort(call, RH_INTERNAL, "request stream ended inside a message");
+            CRASH_LEAVE();
             return;
         }
         if (!call->route->client_streaming) {
@@ -849,12 +866,14 @@ static void remote_end_deliver(rh_call *call)
                 char msg[256];
                 snprintf(msg, sizeof msg, "unary method %.200s got no request message", call->path);
                 call_abort(call, RH_INTERNAL, msg);
+                CRASH_LEAVE();
                 return;
             }
             call->m->on_message(call, call->unary_msg);
         }
     }
     if (call->handler && call->m->on_half_close) call->m->on_half_close(call);
+    CRASH_LEAVE();
 }
 
 void call_on_remote_end(rh_call *call)
@@ -1087,7 +1106,9 @@ static void later_fired(rh_timer *t)
 {
     later_timer *l = (later_timer *)t;
     rh_call *call = l->call;
+    CRASH_ENTER(call);
     l->cb(call, l->arg);
+    CRASH_LEAVE();
     if (l->heap) free(l);
     call_unref_local(call); /* the timer's reference */
 }
@@ -1132,7 +1153,9 @@ static void writable_fired(rh_timer *t)
     while (due) {
         flow_waiter *wt = due;
         due = wt->next;
+        CRASH_ENTER(call);
         wt->cb(call, wt->arg);
+        CRASH_LEAVE();
         free(wt);
         call_unref_local(call);
     }

@@ -1,9 +1,12 @@
 /* rpchost: start-up and the control loop.
  *
- * Start-up: settings -> log level -> server_init (bind, TLS; any error is
- * one line and exit 2 before anything is served) -> registry, built-in
- * services, plugin directory (watched before it is scanned, so a file that
- * arrives in between is not missed) -> workers -> "serving on ...".
+ * Start-up: settings -> log level -> bind the listening sockets (any error
+ * is one line and exit 2) -> the supervisor (supervisor.c) forks the
+ * serving process, which runs serve(): crash handlers -> server_init
+ * (TLS, listen) -> registry, built-in services, plugin directory (watched
+ * before it is scanned, so a file that arrives in between is not missed)
+ * -> workers -> "serving on ...". --no-supervisor runs serve() in the
+ * started process itself (debugging under gdb).
  *
  * The main thread then is the control thread: signals (signalfd), plugin
  * directory events (inotify), registry work (instances to finalise, admin
@@ -13,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
@@ -20,10 +24,12 @@
 #include <unistd.h>
 
 #include "builtins.h"
+#include "crash.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
 #include "settings.h"
+#include "supervisor.h"
 #include "watch.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
@@ -112,16 +118,10 @@ static int add_builtins(void)
     return reg_add_builtin(builtin_admin());
 }
 
-int main(int argc, char **argv)
+/* The serving process: today's host, threads and all. chan is the
+ * supervisor's channel (-1 when not supervised). */
+static int serve(rh_settings *s, const listen_set *sets, int chan)
 {
-    static rh_settings s;
-    int rc = settings_load(&s, argc, argv);
-    if (rc == 1) return 0;
-    if (rc != 0) return 2;
-    settings_set(&s);
-    log_set_level((rh_log_level)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-
     /* Block the control signals before any thread exists, so every worker
      * inherits the mask and only the signalfd sees them. */
     sigset_t sigs;
@@ -135,6 +135,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: signalfd: %s\n", strerror(errno));
         return 2;
     }
+    if (crash_init(chan) < 0) log_warn("crash handlers not installed: %s", strerror(errno));
+    if (server_init(s, sets) < 0) return 2; /* it printed the one line */
+    reg_set_host(host_api(), server_cancel_instance);
+    if (reg_init() < 0 || add_builtins() < 0) return 2;
+    int wfd = watch_start(s->plugins_dir);
+    if (wfd < 0)
+        log_warn("plugin directory %s is not watched: changes need SIGHUP", s->plugins_dir);
+    if (reg_load_dir(s->plugins_dir) < 0) return 2;
+    if (server_start() < 0) {
+        fprintf(stderr, "rpchost: cannot start the worker threads\n");
+        return 2;
+    }
+    char where[1024];
+    describe_listen(s, where, sizeof where);
+    log_info("serving on %s (%s, %d workers)", where, s->plaintext ? "h2c" : "TLS",
+             server_workers(s));
+    sup_report_ready();
+
+    if (control_loop(s, sfd, wfd) < 0) log_error("control loop failed; stopping");
+
+    watch_stop();
+    health_begin_shutdown();
+    server_shutdown(s->drain_timeout_ms);
+    reg_shutdown();
+    server_free(); /* after fini: plugins may release calls until then */
+    log_info("stopped");
+    close(sfd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static rh_settings s;
+    int rc = settings_load(&s, argc, argv);
+    if (rc == 1) return 0;
+    if (rc != 0) return 2;
+    settings_set(&s);
+    log_set_level((rh_log_level)s.log_level);
+    signal(SIGPIPE, SIG_IGN);
 
     struct stat st;
     if (stat(s.plugins_dir, &st) < 0) {
@@ -145,31 +184,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
         return 2;
     }
-    if (server_init(&s) < 0) return 2; /* it printed the one line */
-    reg_set_host(host_api(), server_cancel_instance);
-    if (reg_init() < 0 || add_builtins() < 0) return 2;
-    int wfd = watch_start(s.plugins_dir);
-    if (wfd < 0)
-        log_warn("plugin directory %s is not watched: changes need SIGHUP", s.plugins_dir);
-    if (reg_load_dir(s.plugins_dir) < 0) return 2;
-    if (server_start() < 0) {
-        fprintf(stderr, "rpchost: cannot start the worker threads\n");
-        return 2;
-    }
-    char where[1024];
-    describe_listen(&s, where, sizeof where);
-    log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
-
-    if (control_loop(&s, sfd, wfd) < 0) log_error("control loop failed; stopping");
-
-    watch_stop();
-    health_begin_shutdown();
-    server_shutdown(s.drain_timeout_ms);
-    reg_shutdown();
-    server_free(); /* after fini: plugins may release calls until then */
-    log_info("stopped");
-    close(sfd);
+    /* The sockets belong to the supervisor: bound once, they outlive every
+     * serving process. */
+    int n_workers = server_workers(&s);
+    listen_set *sets = calloc((size_t)n_workers, sizeof *sets);
+    if (!sets) return 2;
+    for (int i = 0; i < n_workers; i++)
+        if (worker_bind(i, &s, &sets[i]) < 0) {
+            for (int k = 0; k < i; k++) listen_set_close(&sets[k]);
+            free(sets);
+            return 2; /* it logged the one line */
+        }
+    rc = s.no_supervisor ? serve(&s, sets, -1) : supervisor_run(&s, sets, n_workers, serve);
+    free(sets);
     settings_set(NULL);
     settings_free(&s);
-    return 0;
+    return rc;
 }

@@ -24,6 +24,13 @@ static bool running;
         if (!cfg.field) cfg.field = (value);                                                 \
     } while (0)
 
+int server_workers(const rh_settings *s)
+{
+    if (s->workers > 0) return s->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
 static void fill_defaults(const rh_settings *s)
 {
     cfg = *s; /* strings stay owned by s, which lives until exit */
@@ -48,10 +55,7 @@ static void fill_defaults(const rh_settings *s)
     /* One message must always fit. */
     if (cfg.max_send_queue < cfg.max_send_message + 5) cfg.max_send_queue = cfg.max_send_message + 5;
     DEFAULT(drain_timeout_ms, 30000);
-    if (cfg.workers <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.workers = n > 0 ? (int)n : 1;
-    }
+    cfg.workers = server_workers(s);
 }
 
 static void free_workers(void)
@@ -62,7 +66,7 @@ static void free_workers(void)
     n_workers = 0;
 }
 
-int server_init(const rh_settings *s)
+int server_init(const rh_settings *s, const listen_set *sets)
 {
     /* A peer that vanished must not kill the process on write. */
     signal(SIGPIPE, SIG_IGN);
@@ -78,7 +82,7 @@ int server_init(const rh_settings *s)
     for (int i = 0; i < cfg.workers; i++) {
         n_workers = i + 1;
         if ((rv = worker_init(&workers[i], i, &cfg)) < 0 ||
-            (rv = worker_listen(&workers[i], &cfg)) < 0) {
+            (rv = worker_listen(&workers[i], &sets[i])) < 0) {
             free_workers();
             h2_free();
             tls_free();

@@ -176,7 +176,8 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
 
 /* ------------------------------------------------- the [rpchost] keys */
 
-typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN } key_kind;
+typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN,
+               K_QUARANTINE } key_kind;
 
 typedef struct key_def {
     const char *name;
@@ -200,6 +201,7 @@ static const key_def keys[] = {
     {"admin_principals", K_STR, F(admin_principals), 0},
     {"interceptors", K_STR, F(interceptors), 0},
     {"drain_timeout", K_SECONDS, F(drain_timeout_ms), 0},
+    {"crash_quarantine", K_QUARANTINE, 0, 0},
     {"drain_timeout_ms", K_U32, F(drain_timeout_ms), 3600000},
     {"max_concurrent_streams", K_U32, F(max_concurrent_streams), UINT32_MAX},
     {"header_list_soft", K_U32, F(header_list_soft), 1u << 24},
@@ -222,6 +224,27 @@ static const key_def keys[] = {
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
 };
 #undef F
+
+/* "3/60s" (crashes within seconds) or "off" (count 0). */
+static int parse_quarantine(const char *v, uint32_t *count, uint32_t *window_ms)
+{
+    if (strcmp(v, "off") == 0) {
+        *count = 0;
+        *window_ms = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || *end != '/' || n < 1 || n > 64) return -EINVAL;
+    const char *w = end + 1;
+    unsigned long sec = strtoul(w, &end, 10);
+    if (errno || end == w || sec < 1 || sec > 86400 || !(end[0] == 's' && end[1] == '\0'))
+        return -EINVAL;
+    *count = (uint32_t)n;
+    *window_ms = (uint32_t)sec * 1000;
+    return 0;
+}
 
 static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_err *e,
                      const char *where)
@@ -282,6 +305,14 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         return 0;
     case K_LISTEN:
         return parse_listen_list(s, v, e, where);
+    case K_QUARANTINE:
+        if (parse_quarantine(v, &s->crash_quarantine_count, &s->crash_quarantine_window_ms) < 0) {
+            err_set(e, "%s%s must be CRASHES/SECONDSs like 3/60s (1-64 crashes in 1-86400 s) "
+                       "or off, not '%s'",
+                    where, k->name, v);
+            return -EINVAL;
+        }
+        return 0;
     }
     return -EINVAL;
 }
@@ -447,14 +478,18 @@ static const char usage[] =
     "  --log-level L         error, warn, info (default) or debug\n"
     "  --drain-timeout S     seconds running calls get on stop or plugin removal (30)\n"
     "  --admin-socket PATH   also listen on a Unix socket (admin service allowed)\n"
+    "  --no-supervisor       serve in this process: a crashing plugin then stops the host\n"
+    "                        (for debuggers; see docs/hot-operations.md)\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP rescans the plugin directory,\n"
-    "reloads TLS certificates and the config's plugin sections.\n";
+    "reloads TLS certificates and the config's plugin sections. The started process\n"
+    "supervises a serving process and restarts it if a plugin crashes it.\n";
 
 enum {
     OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
-    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION
+    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION,
+    OPT_NO_SUPERVISOR
 };
 
 static const struct option long_opts[] = {
@@ -470,6 +505,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
     {"admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET},
+    {"no-supervisor", no_argument, NULL, OPT_NO_SUPERVISOR},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -504,6 +540,8 @@ static void set_defaults(rh_settings *s)
     s->max_send_message = 4u << 20;
     s->max_send_queue = 64u << 20;
     s->drain_timeout_ms = 30000;
+    s->crash_quarantine_count = 3;
+    s->crash_quarantine_window_ms = 60000;
 }
 
 static int apply_env(rh_settings *s, settings_err *e)
@@ -580,6 +618,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;
+        case OPT_NO_SUPERVISOR: s->no_supervisor = true; break;
         case OPT_WORKERS:
         case OPT_LOG_LEVEL:
         case OPT_DRAIN: {

@@ -76,6 +76,11 @@ typedef struct rh_settings {
                                         * past it the sending call ends
                                         * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
+    /* [rpchost] crash_quarantine = 3/60s: a plugin build that crashed the
+     * serving process this many times within the window is quarantined;
+     * "off" = count 0 (never). */
+    uint32_t crash_quarantine_count;
+    uint32_t crash_quarantine_window_ms;
 
     /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */
     char *interceptors;
@@ -86,6 +91,8 @@ typedef struct rh_settings {
     /* Principals (set by an interceptor) allowed to use the admin service,
      * comma-separated; NULL = none (only Unix-socket peers). */
     char *admin_principals;
+    /* --no-supervisor: serve in the started process (no crash restarts). */
+    bool no_supervisor;
     /* Whether log_level came from the command line (SIGHUP keeps it). */
     bool log_level_from_argv;
 } rh_settings;
