@@ -933,7 +933,9 @@ static int load_locked(const char *path, const char *source, const struct stat *
         if (err) snprintf(err, errlen, "%s: %s", path, why);
         return -EPERM;
     }
-    if (blocked) {
+    /* Another build of the file (not a kept copy restored after a crash:
+     * that is the build the blocked one was to replace): the block goes. */
+    if (blocked && !source) {
         log_info("plugin %s: %s build lifted (%s)", path,
                  blocked->state == BUILD_QUARANTINED ? "quarantine of its" : "refusal of its",
                  force ? "reloaded by the admin service" : "the file changed");
@@ -942,6 +944,10 @@ static int load_locked(const char *path, const char *source, const struct stat *
     crash_init_begin(path, img.elf.abi.name, img.elf.abi.version, img.elf.build_id,
                      img.build_key);
     rc = loader_link(&img, why, sizeof why);
+    /* From here a fault in its code (init included) is attributed by pc. */
+    int slot = rc < 0 ? -1
+                      : crash_image_add(img.handle, NULL, path, img.elf.abi.name,
+                                        img.elf.abi.version, img.elf.build_id, img.build_key);
     if (rc < 0) {
         crash_init_end();
         refuse(path, why, old_serving);
@@ -952,6 +958,7 @@ static int load_locked(const char *path, const char *source, const struct stat *
     reg_instance *inst = inst_new(&img.desc, path);
     if (!inst) {
         crash_init_end();
+        crash_image_remove(slot);
         char tmp[8];
         loader_close(&img, tmp, sizeof tmp);
         refuse(path, "out of memory", old_serving);
@@ -969,6 +976,7 @@ static int load_locked(const char *path, const char *source, const struct stat *
     rc = install(inst, why, sizeof why);
     crash_init_end();
     if (rc < 0) {
+        crash_image_remove(slot);
         refuse(path, why, old_serving);
         rec_set(path, &img.st, FR_FAILED);
         if (err) snprintf(err, errlen, "%s: %s", path, why);
@@ -976,6 +984,7 @@ static int load_locked(const char *path, const char *source, const struct stat *
         return rc;
     }
     register_build(inst);
+    crash_image_remove(slot); /* register_build added it with its instance */
     rec_set(path, &img.st, FR_LOADED);
     return 0;
 }
