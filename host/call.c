@@ -632,6 +632,14 @@ void call_on_headers_end(rh_call *call)
         call->chain = true;
         for (size_t i = 0; i < snap->n_chain; i++) {
             const rh_interceptor *ic = snap->chain[i].interceptor;
+            if (snap->chain[i].unavailable) {
+                /* A quarantined interceptor fails closed: an auth check
+                 * that cannot run must not let calls through. */
+                set_status(call, RH_UNAVAILABLE, snap->chain[i].unavailable, true);
+                send_status(call);
+                run_on_end(call);
+                return;
+            }
             if (!ic->on_start) continue;
             const char *msg = NULL;
             CRASH_ENTER(call);

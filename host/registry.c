@@ -787,15 +787,22 @@ static void discard(reg_instance *inst)
 
 /* The newline-separated full names of an instance's services and its
  * method paths (for the supervisor: what a quarantine placeholder needs). */
-static void describe_routes(const reg_instance *inst, char **services, char **methods)
+static void describe_routes(const reg_instance *inst, char **services, char **methods,
+                            char **icpts)
 {
-    size_t sl = 1, ml = 1;
+    size_t sl = 1, ml = 1, il = 1;
     for (size_t i = 0; i < inst->desc.n_services; i++)
         sl += strlen(inst->desc.services[i].descriptor->name) + 1;
     for (size_t i = 0; i < inst->n_routes; i++) ml += inst->routes[i].path_len + 1;
+    for (size_t i = 0; i < inst->n_icpts; i++) il += strlen(inst->icpts[i].full_name) + 1;
     *services = calloc(1, sl);
     *methods = calloc(1, ml);
-    if (!*services || !*methods) return;
+    *icpts = calloc(1, il);
+    if (!*services || !*methods || !*icpts) return;
+    for (size_t i = 0; i < inst->n_icpts; i++) {
+        strcat(*icpts, inst->icpts[i].full_name);
+        strcat(*icpts, "\n");
+    }
     for (size_t i = 0; i < inst->desc.n_services; i++) {
         strcat(*services, inst->desc.services[i].descriptor->name);
         strcat(*services, "\n");
@@ -825,11 +832,12 @@ static void register_build(reg_instance *inst)
     m.ident.ino = img->st.st_ino;
     m.ident.size = img->st.st_size;
     m.ident.mtime = img->st.st_mtim;
-    char *services = NULL, *methods = NULL;
-    describe_routes(inst, &services, &methods);
-    if (services && methods) sup_report_build(&m, services, methods, img->memfd);
+    char *services = NULL, *methods = NULL, *icpts = NULL;
+    describe_routes(inst, &services, &methods, &icpts);
+    if (services && methods && icpts) sup_report_build(&m, services, methods, icpts, img->memfd);
     free(services);
     free(methods);
+    free(icpts);
 }
 
 /* A quarantined build keeps its method paths and services, without its
@@ -870,6 +878,27 @@ static int install_quarantined(const char *path, const sup_build *b)
             r->instance = inst;
             r->unavailable = inst->q_message;
             inst->n_routes++;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    /* Its interceptors stay in the chain and refuse every call. */
+    static const rh_interceptor refusing = {"quarantined", NULL, NULL};
+    size_t ni = 0;
+    for (const char *p = b->interceptors; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+        ni++;
+    if (ni && !(inst->icpts = calloc(ni, sizeof *inst->icpts))) {
+        inst_free(inst);
+        return -ENOMEM;
+    }
+    for (const char *p = b->interceptors; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        reg_chain_entry *e = &inst->icpts[inst->n_icpts];
+        if (len && (e->full_name = strndup(p, len))) {
+            e->instance = inst;
+            e->interceptor = &refusing;
+            e->unavailable = inst->q_message;
+            inst->n_icpts++;
         }
         p += len + (nl ? 1 : 0);
     }

@@ -41,6 +41,9 @@ typedef struct reg_chain_entry {
     reg_instance *instance;
     const rh_interceptor *interceptor;
     const char *full_name; /* "plugin.name" */
+    /* Set for a quarantined plugin's interceptor: every call gets
+     * UNAVAILABLE with this message (it fails closed). */
+    const char *unavailable;
 } reg_chain_entry;
 
 typedef struct reg_snapshot {

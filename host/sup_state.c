@@ -79,6 +79,7 @@ static void build_clear(sup_build *b)
 {
     free(b->services);
     free(b->methods);
+    free(b->interceptors);
     if (b->memfd >= 0) close(b->memfd);
     memset(b, 0, sizeof *b);
     b->memfd = -1;
@@ -134,6 +135,7 @@ static void build_maybe_forget(sup_build *b)
         /* the moved slot's memfd now belongs to b */
         T.builds[T.n_builds].memfd = -1;
         T.builds[T.n_builds].services = T.builds[T.n_builds].methods = NULL;
+        T.builds[T.n_builds].interceptors = NULL;
     }
 }
 
@@ -160,10 +162,14 @@ static void apply_build(const sup_build_msg *m, const char *text, size_t text_le
     b->ident = m->ident;
     size_t sl = m->services_len <= text_len ? m->services_len : text_len;
     size_t ml = m->methods_len <= text_len - sl ? m->methods_len : text_len - sl;
+    size_t il = m->interceptors_len <= text_len - sl - ml ? m->interceptors_len
+                                                          : text_len - sl - ml;
     free(b->services);
     free(b->methods);
+    free(b->interceptors);
     b->services = text_dup(text, sl);
     b->methods = text_dup(text + sl, ml);
+    b->interceptors = text_dup(text + sl + ml, il);
     b->current = true;
     if (memfd >= 0) {
         if (b->memfd >= 0) close(b->memfd);
@@ -353,21 +359,26 @@ static void send_msg(uint32_t type, const void *a, size_t alen, const void *b, s
 }
 
 void sup_report_build(const sup_build_msg *m, const char *services, const char *methods,
-                      int memfd)
+                      const char *interceptors, int memfd)
 {
-    size_t sl = strlen(services), ml = strlen(methods);
-    if (sl > SUP_MAX_TEXT) sl = SUP_MAX_TEXT;
-    if (ml > SUP_MAX_TEXT - sl) ml = SUP_MAX_TEXT - sl;
-    char *text = malloc(sl + ml + 1);
+    /* Cut at the limit (a plugin with thousands of methods): a quarantine
+     * placeholder then lacks the rest, which answer UNIMPLEMENTED. */
+    size_t sl = strlen(services), ml = strlen(methods), il = strlen(interceptors);
+    if (il > SUP_MAX_TEXT / 4) il = 0;
+    if (sl > SUP_MAX_TEXT - il) sl = SUP_MAX_TEXT - il;
+    if (ml > SUP_MAX_TEXT - il - sl) ml = SUP_MAX_TEXT - il - sl;
+    char *text = malloc(sl + ml + il + 1);
     if (!text) return;
     memcpy(text, services, sl);
     memcpy(text + sl, methods, ml);
+    memcpy(text + sl + ml, interceptors, il);
     sup_build_msg copy = *m;
     copy.services_len = (uint32_t)sl;
     copy.methods_len = (uint32_t)ml;
+    copy.interceptors_len = (uint32_t)il;
     /* Locally without the memfd: the serving process keeps its own. */
-    apply_build(&copy, text, sl + ml, -1);
-    send_msg(SUP_MSG_BUILD, &copy, sizeof copy, text, sl + ml, memfd);
+    apply_build(&copy, text, sl + ml + il, -1);
+    send_msg(SUP_MSG_BUILD, &copy, sizeof copy, text, sl + ml + il, memfd);
     free(text);
 }
 

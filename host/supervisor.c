@@ -41,7 +41,8 @@ static struct {
     int64_t died_at_ns;
     bool crash_record_seen; /* since the last death */
     uint8_t *rx;
-} S;
+    int own_fds[3]; /* epoll, signalfd, our channel end: not the child's */
+} S = {.own_fds = {-1, -1, -1}};
 
 static int64_t mono_ns(void)
 {
@@ -112,6 +113,8 @@ static pid_t spawn(rh_settings *s, const listen_set *sets, int child_end, sup_se
         sigset_t all;
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
+        for (int i = 0; i < 3; i++)
+            if (S.own_fds[i] >= 0) close(S.own_fds[i]);
         sup_chan = child_end;
         _exit(serve(s, sets, child_end));
     }
@@ -202,6 +205,9 @@ int supervisor_run(rh_settings *s, listen_set *sets, int n_sets, sup_serve_fn se
         fprintf(stderr, "rpchost: supervisor set-up: %s\n", strerror(errno));
         return 2;
     }
+    S.own_fds[0] = ep;
+    S.own_fds[1] = sfd;
+    S.own_fds[2] = sv[0];
     if (spawn(s, sets, sv[1], serve) < 0) return 2;
     int result = -1;
     while (result < 0) {

@@ -54,8 +54,9 @@ typedef struct sup_ident {
 } sup_ident;
 
 /* SUP_MSG_BUILD: a build now serves for file (sent with its memfd).
- * services_len + methods_len bytes of text follow ("\n"-separated full
- * service names, then method paths). */
+ * services_len + methods_len + interceptors_len bytes of text follow
+ * ("\n"-separated full service names, method paths, then interceptor
+ * full names). */
 typedef struct sup_build_msg {
     char file[SUP_PATH_MAX];
     char key[17];
@@ -63,7 +64,7 @@ typedef struct sup_build_msg {
     char version[32];
     char build_id[65];
     sup_ident ident;
-    uint32_t services_len, methods_len;
+    uint32_t services_len, methods_len, interceptors_len;
 } sup_build_msg;
 
 /* SUP_MSG_FILE: what the registry last did with a file (registry.c's
@@ -93,6 +94,7 @@ typedef struct sup_build {
     sup_ident ident;
     char *services; /* "\n"-separated; NULL if never reported (init crash) */
     char *methods;
+    char *interceptors;
     int memfd;      /* the kept private copy (current builds), or -1 */
     bool current;   /* serving for its file */
     uint32_t crashes;                          /* since loaded or lifted */
@@ -127,7 +129,7 @@ bool sup_attached(void);
 /* memfd: the private copy (dup'ed for the message; the caller keeps its
  * own). */
 void sup_report_build(const sup_build_msg *m, const char *services, const char *methods,
-                      int memfd);
+                      const char *interceptors, int memfd);
 void sup_report_file(const char *path, const struct stat *st, int state);
 void sup_report_lift(const char *file);
 void sup_report_ready(void);

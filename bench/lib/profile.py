@@ -103,7 +103,9 @@ def profile_perf(a, req, conns, streams):
 
 def profile_callgrind(a, req, conns, streams):
     outfile = os.path.join(a.out, "callgrind.out.%s" % a.req)
-    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outfile, "--dump-instr=no"]
+    # %p: rpchost's supervisor and its serving process each write their own
+    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outfile + ".%p",
+            "--dump-instr=no"]
     s = start_server(a, wrap, a.out)
     calls = a.calls or 20000
     try:

@@ -163,10 +163,38 @@ def case_init_crash_on_add_and_on_replace():
         assert h.proc.poll() is None and h.proc.pid == pid
 
 
+def case_quarantined_interceptor_fails_closed():
+    with rt.Host(plugins=["interop"], config="[rpchost]\ncrash_quarantine = 1/60s\n") as h:
+        cl.install(h, "crashgate", "crashgate.so")
+        cl.wait_until("gate loaded", lambda: "plugin crashgate 1 loaded" in h.logs())
+        ch = h.channel()
+        req = cl.msgs.SimpleRequest(response_size=4)
+
+        def interop(md=()):
+            try:
+                rt.unary(ch, cl.UNARY, req, cl.msgs.SimpleResponse, timeout=5, metadata=md)
+                return grpc.StatusCode.OK, ""
+            except grpc.RpcError as e:
+                return e.code(), e.details()
+        assert interop()[0] == grpc.StatusCode.OK
+        assert interop((("x-crash", "1"),))[0] == grpc.StatusCode.UNAVAILABLE
+        line = cl.wait_crash_lines(h, 1)[0]
+        assert "plugin crashgate 1" in line and "serving /grpc.testing.TestService/UnaryCall" in line
+        # an auth-like check that cannot run must not let calls through
+        code, details = cl.wait_until(
+            "calls refused", lambda: (lambda r: r if "quarantined" in r[1] else None)(interop()))
+        assert code == grpc.StatusCode.UNAVAILABLE, code
+        assert "plugin crashgate 1 is quarantined" in details, details
+        # the operator removes it: calls pass again
+        os.unlink(os.path.join(h.plugin_dir, "crashgate.so"))
+        cl.wait_until("calls pass", lambda: interop()[0] == grpc.StatusCode.OK)
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("each_fault_is_contained_and_attributed", case_each_fault_is_contained_and_attributed)
     res.run("quarantine_under_load_and_replace_lifts", case_quarantine_under_load_and_replace_lifts)
     res.run("admin_reload_lifts_quarantine", case_admin_reload_lifts_quarantine)
     res.run("init_crash_on_add_and_on_replace", case_init_crash_on_add_and_on_replace)
+    res.run("quarantined_interceptor_fails_closed", case_quarantined_interceptor_fails_closed)
     res.finish()

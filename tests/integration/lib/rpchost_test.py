@@ -56,6 +56,21 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def serving_pid(pid, timeout=10):
+    """The child the supervising rpchost (pid) serves with; waits for it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise RuntimeError("rpchost %d has no serving process" % pid)
+
+
 _proto_cache = {}
 
 
@@ -169,6 +184,13 @@ class Host:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("rpchost not ready after %ss:\n%s" % (timeout, self.logs()))
+
+    @property
+    def serving_pid(self):
+        """The serving process (the started process supervises it and
+        restarts it after a crash; its own figures are tiny). Measure
+        memory, descriptors and CPU of the host here."""
+        return serving_pid(self.proc.pid)
 
     @property
     def address(self):

@@ -1,7 +1,9 @@
 /* Test-only plugin that faults on request, for crash containment tests.
  * Builds (CMakeLists.txt): crashy_v1 and crashy_v2 differ in their
  * version only; crashy_initcrash stores through NULL in its init (a hot
- * add or replace that must not take the host down). Every fault is real:
+ * add or replace that must not take the host down); crashgate is an
+ * interceptor that faults on calls with metadata x-crash (a quarantined
+ * interceptor must fail closed). Every fault is real:
  * the kernel raises the signal, nothing calls raise(). */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,6 +19,9 @@
 
 #ifndef CRASHY_VERSION
 #define CRASHY_VERSION "1"
+#endif
+#ifndef CRASHY_NAME
+#define CRASHY_NAME "crashy"
 #endif
 
 static const rh_host_api *api;
@@ -86,13 +91,32 @@ static void crash_on_message(rh_call *call, const ProtobufCMessage *msg)
     api->finish(call, RH_OK, NULL);
 }
 
-static const rh_method crashy_methods[] = {
+__attribute__((unused)) static const rh_method crashy_methods[] = {
     {"Crash", 0, crash_on_message, NULL, NULL},
 };
 
+#ifndef CRASHY_INTERCEPTOR
 static const rh_service services[] = {
     {&rpchost__test__crashy__descriptor, crashy_methods},
 };
+#define N_SERVICES 1
+static const rh_interceptor *const interceptors = NULL;
+#define N_INTERCEPTORS 0
+#else
+/* An interceptor only: every call passes it; one with metadata x-crash
+ * makes it store through NULL. */
+static rh_status gate_on_start(rh_call *call, const char **message)
+{
+    (void)message;
+    size_t len;
+    if (api->metadata_get(call, "x-crash", &len)) fault_segv();
+    return RH_OK;
+}
+static const rh_interceptor interceptors[] = {{"gate", gate_on_start, NULL}};
+#define N_INTERCEPTORS 1
+static const rh_service *const services = NULL;
+#define N_SERVICES 0
+#endif
 
 static int crashy_init(const rh_host_api *host, rh_plugin_ctx *ctx)
 {
@@ -104,12 +128,14 @@ static int crashy_init(const rh_host_api *host, rh_plugin_ctx *ctx)
     return 0;
 }
 
-RPCHOST_PLUGIN_NOTE("crashy", CRASHY_VERSION);
+RPCHOST_PLUGIN_NOTE(CRASHY_NAME, CRASHY_VERSION);
 
 static const rh_plugin_descriptor descriptor = {
-    .abi = RH_ABI_BLOCK_INIT("crashy", CRASHY_VERSION),
+    .abi = RH_ABI_BLOCK_INIT(CRASHY_NAME, CRASHY_VERSION),
     .services = services,
-    .n_services = 1,
+    .n_services = N_SERVICES,
+    .interceptors = interceptors,
+    .n_interceptors = N_INTERCEPTORS,
     .descriptor_set = rh_descriptor_set,
     .descriptor_set_len = sizeof rh_descriptor_set,
     .init = crashy_init,
