@@ -23,14 +23,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "crash.h"
-#include "log.h"
-#include "registry.h"
+#include "builtin/builtin.h"
+#include "core/log.h"
+#include "registry/registry.h"
 #include "server.h"
-#include "settings.h"
-#include "supervisor.h"
-#include "watch.h"
+#include "config/settings.h"
+#include "registry/watch.h"
+#include "supervisor/crash.h"
+#include "supervisor/supervisor.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {

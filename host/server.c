@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "h2.h"
-#include "log.h"
-#include "tls.h"
-#include "worker.h"
+#include "transport/h2.h"
+#include "core/log.h"
+#include "transport/tls.h"
+#include "event/worker.h"
 
 static rh_settings cfg; /* the settings with defaults filled in */
 static worker *workers;

@@ -5,9 +5,9 @@
 #define RPCHOST_HOST_SERVER_H
 
 #include "rpchost/plugin.h"
-#include "registry.h"
-#include "settings.h"
-#include "worker.h"
+#include "registry/registry.h"
+#include "config/settings.h"
+#include "event/worker.h"
 
 /* The number of workers (--workers, default: online CPUs). */
 int server_workers(const rh_settings *s);

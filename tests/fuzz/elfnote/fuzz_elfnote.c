@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "elfnote.h"
+#include "registry/elfnote.h"
 #include "fuzz.h"
 
 static void check_err(const char *err, size_t cap)

@@ -1,7 +1,7 @@
 /* The host's HTTP/2 + gRPC request path, in process and without a network:
  * each input is turned into the bytes a client would send on one h2c
  * connection (client preface, then frames), which go through a socketpair
- * into a real connection (host/conn.c -> nghttp2 -> h2.c -> call.c ->
+ * into a real connection (host/transport/conn.c -> nghttp2 -> h2.c -> rpc/call.c ->
  * interceptors and handlers -> responses -> nghttp2 -> the socket). The
  * harness is the worker loop: it reads, runs timers (deadlines,
  * call_later), flushes, and drains what the server answered.
@@ -44,18 +44,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "builtins.h"
-#include "call.h"
-#include "conn.h"
+#include "builtin/builtin.h"
+#include "rpc/call.h"
+#include "transport/conn.h"
 #include "fuzz.h"
 #include "grpc_frame.h"
-#include "h2.h"
-#include "log.h"
-#include "registry.h"
+#include "transport/h2.h"
+#include "core/log.h"
+#include "registry/registry.h"
 #include "server.h"
-#include "settings.h"
-#include "timer.h"
-#include "worker.h"
+#include "config/settings.h"
+#include "core/timer.h"
+#include "event/worker.h"
 
 /* ---- one-time set-up -------------------------------------------------- */
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "elfnote.h"
+#include "registry/elfnote.h"
 
 static uint8_t *slurp(const char *name, size_t *len)
 {

@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "registry.h"
-#include "settings.h"
+#include "core/log.h"
+#include "registry/registry.h"
+#include "config/settings.h"
 
 static rh_host_api test_api;
 static char dir[64];

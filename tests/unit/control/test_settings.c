@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "settings.h"
+#include "core/log.h"
+#include "config/settings.h"
 
 static int load(rh_settings *s, const char **args)
 {

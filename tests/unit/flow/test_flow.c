@@ -1,4 +1,4 @@
-/* host/flow.c: rx_hold (connection window of held request bytes) and the
+/* host/transport/flow.c: rx_hold (connection window of held request bytes) and the
  * notify_writable waiter list. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "flow.h"
+#include "transport/flow.h"
 
 /* Under the budget every held byte gets its connection window back at once. */
 static void test_hold_under_budget(void **state)

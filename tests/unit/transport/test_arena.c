@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "arena.h"
+#include "core/arena.h"
 
 static void test_inline_then_blocks(void **state)
 {

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "buf.h"
+#include "core/buf.h"
 
 static void test_fifo(void **state)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 #define N 500
 

@@ -1,0 +1,108 @@
+/* One client connection: a non-blocking socket, TLS or plaintext h2c with
+ * prior knowledge, an nghttp2 server session driven with mem_recv /
+ * mem_send, output gathered into one buffer per loop iteration and
+ * written with one SSL_write (or write), backpressure, and the handshake
+ * timeout. */
+#ifndef RPCHOST_HOST_CONN_H
+#define RPCHOST_HOST_CONN_H
+
+#include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "transport/flow.h"
+#include "core/timer.h"
+#include "transport/tls.h"
+#include "event/worker.h"
+
+typedef struct rh_call rh_call;
+
+/* Bytes of partly received messages one connection may hold across its
+ * calls: 4 messages of the receive limit, at least 16 MiB. Without it 100
+ * streams could each hold a message just under the limit. */
+#define CONN_RX_BUDGET(max_recv) ((max_recv) * 4 > (16u << 20) ? (max_recv) * 4 : (16u << 20))
+
+/* Who the peer is: shared by the connection and its calls, so a call a
+ * plugin holds after the connection went away still answers peer().
+ * Reference counted on the worker thread only. */
+typedef struct peer_info {
+    int refs;
+    char *subject;     /* TLS client certificate subject, or NULL */
+    char **sans;       /* its subjectAltNames */
+    size_t n_sans;
+    char addr[];       /* "ipv4:1.2.3.4:5", "ipv6:[::1]:5", "unix:/path" */
+} peer_info;
+
+void peer_info_release(peer_info *p);
+
+typedef enum conn_state {
+    CONN_HANDSHAKE, /* TLS handshake running */
+    CONN_H2,        /* HTTP/2 session up */
+    CONN_CLOSED,
+} conn_state;
+
+struct conn {
+    ev_handle ev;
+    worker *w;
+    int fd;
+    SSL *ssl; /* NULL for plaintext */
+    nghttp2_session *h2;
+    conn_state state;
+    bool dirty;        /* on the worker's dirty list */
+    bool in_readable;  /* on the worker's readable list */
+    bool read_blocked; /* too much unsent output: stop reading */
+    bool preface_seen; /* the client's SETTINGS arrived */
+    bool rdhup;        /* epoll saw the peer's FIN: read to the end */
+    conn *next_dirty, *next_readable;
+    conn *prev, *next; /* worker's list */
+
+    buf pend;          /* output written only in part: the rest */
+    rh_timer hs_timer; /* handshake (TLS + h2 preface) timeout */
+    rh_timer shutdown_timer;
+
+    rh_call *calls;    /* open streams with a call (doubly linked) */
+    uint32_t n_calls;
+    size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
+    size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
+    rx_hold hold;      /* request bytes held for paused calls (budget: conn_window) */
+
+    /* abuse limits nghttp2 1.52 does not have */
+    double reset_tokens;     /* resets the server may still issue */
+    int64_t reset_refill_ns; /* last refill */
+    uint32_t ping_strikes;
+    int64_t last_ping_ns;
+    bool goaway_notice; /* shutdown: GOAWAY(max id) + PING sent */
+    bool goaway_final;  /* GOAWAY(last id) sent */
+    bool closing;       /* terminate once the output is written */
+    int64_t last_active_ns; /* last input, for idle_timeout_ms */
+
+    peer_info *peer;
+    tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
+};
+
+/* Takes ownership of fd (accepted, non-blocking). NULL on failure (fd
+ * closed). */
+conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
+               const char *unix_path);
+void conn_on_event(conn *c, uint32_t events);
+/* Reads what the socket has (bounded), feeding nghttp2. */
+void conn_read(conn *c);
+/* Produces nghttp2 output and writes it; closes a finished connection. */
+void conn_flush(conn *c);
+/* Cancels the calls, frees the session, closes the socket. */
+void conn_close(conn *c, const char *why);
+void conn_mark_dirty(conn *c);
+
+/* Graceful shutdown, stage one (GOAWAY with the max stream id + PING);
+ * stage two follows the PING ack (or a timeout). */
+void conn_begin_shutdown(conn *c);
+void conn_final_goaway(conn *c);
+
+/* Counts a reset the server issues; false when the budget is spent (the
+ * connection is then being terminated with ENHANCE_YOUR_CALM). */
+bool conn_charge_reset(conn *c);
+
+#endif
