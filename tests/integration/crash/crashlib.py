@@ -43,7 +43,7 @@ def crash(ch, how, timeout=10):
         return e.code(), e.details()
 
 
-def wait_until(what, fn, timeout=15):
+def wait_until(what, fn, timeout=15, host=None):
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -51,7 +51,9 @@ def wait_until(what, fn, timeout=15):
         if last:
             return last
         time.sleep(0.02)
-    raise AssertionError("%s: not within %ss (last: %r)" % (what, timeout, last))
+    raise AssertionError("%s: not within %ss (last: %r)%s"
+                         % (what, timeout, last,
+                            "; log:\n" + host.logs()[-5000:] if host else ""))
 
 
 def wait_ok(ch, want_version=None, timeout=15):
@@ -112,7 +114,10 @@ class InteropLoad:
     """n client threads, each with its own channel (and so its own
     connection), calling interop UnaryCall without pause; plus one thread
     that opens a new channel for every call (new connections throughout).
-    Every call is counted; failures are kept with their status."""
+    Every call is counted; failures are kept with their status. After a
+    failure a client waits 10 ms before its next call, as a retrying client
+    would: without it, a channel in reconnect backoff fails calls at once
+    and a busy loop would count thousands of failures for one outage."""
 
     def __init__(self, host, n=4):
         self.host = host
@@ -142,6 +147,7 @@ class InteropLoad:
             except grpc.RpcError as e:
                 with self.lock:
                     self.failures.append("%s: %s" % (e.code(), e.details()))
+                time.sleep(0.01)
         ch.close()
 
     def _new_conns(self):
@@ -155,6 +161,7 @@ class InteropLoad:
             except grpc.RpcError as e:
                 with self.lock:
                     self.new_conn_failures.append("%s: %s" % (e.code(), e.details()))
+                time.sleep(0.01)
             ch.close()
 
     def total(self):
