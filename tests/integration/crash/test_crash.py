@@ -191,6 +191,32 @@ def case_quarantined_interceptor_fails_closed():
         cl.wait_until("calls pass", lambda: interop()[0] == grpc.StatusCode.OK)
 
 
+def case_sighup_reload_survives_restart():
+    """A configuration reloaded by SIGHUP is what a restarted serving
+    process starts with; the PID the operator signals stays the same."""
+    swap_pb2 = rt.proto_module("swap.proto",
+                               extra_paths=[os.path.join(rt.SOURCE_DIR, "tests/plugins/hotswap")])
+
+    def greeting(ch):
+        return rt.unary(ch, "/rpchost.test.Swap/Version", swap_pb2.VersionRequest(),
+                        swap_pb2.VersionReply, timeout=5).greeting
+    with rt.Host(plugins=[], config="[plugin.swap]\ngreeting = before\n") as h:
+        cl.install(h, "swap_v1", "swap.so")
+        cl.install(h, "crashy_v1")
+        ch = h.channel()
+        cl.wait_ok(ch, "1")
+        cl.wait_until("swap serves", lambda: greeting(ch) == "before")
+        with open(h.config_path, "w") as f:
+            f.write("[plugin.swap]\ngreeting = after\n")
+        h.signal(__import__("signal").SIGHUP)
+        cl.wait_until("reloaded", lambda: greeting(ch) == "after")
+        assert cl.crash(ch, "segv")[0] == grpc.StatusCode.UNAVAILABLE
+        cl.wait_crash_lines(h, 1)
+        cl.wait_ok(ch, "1")
+        assert greeting(ch) == "after"
+        assert h.proc.poll() is None
+
+
 if __name__ == "__main__":
     res = rt.Results()
     res.run("each_fault_is_contained_and_attributed", case_each_fault_is_contained_and_attributed)
@@ -198,4 +224,5 @@ if __name__ == "__main__":
     res.run("admin_reload_lifts_quarantine", case_admin_reload_lifts_quarantine)
     res.run("init_crash_on_add_and_on_replace", case_init_crash_on_add_and_on_replace)
     res.run("quarantined_interceptor_fails_closed", case_quarantined_interceptor_fails_closed)
+    res.run("sighup_reload_survives_restart", case_sighup_reload_survives_restart)
     res.finish()
