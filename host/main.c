@@ -24,13 +24,12 @@
 #include <unistd.h>
 
 #include "builtin/builtin.h"
-#include "core/log.h"
+#include "config/config.h"
+#include "core/core.h"
 #include "registry/registry.h"
 #include "server.h"
-#include "config/settings.h"
-#include "registry/watch.h"
-#include "supervisor/crash.h"
-#include "supervisor/supervisor.h"
+#include "crash/crash.h"
+#include "supervisor.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {

@@ -1,6 +1,9 @@
 /* The data plane's entry points for main: init (TLS, HTTP/2 options,
  * workers with their listeners), start, graceful shutdown, TLS reload and
- * the cancellation of an instance's calls. */
+ * the cancellation of an instance's calls. Also the wiring of the layers:
+ * the transport's hooks into the event loop, the calls' stream ops into
+ * HTTP/2, and the operations that span connections and calls (drain,
+ * instance cancellation), posted to each worker. */
 #include "server.h"
 
 #include <errno.h>
@@ -9,10 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "transport/h2.h"
-#include "core/log.h"
-#include "transport/tls.h"
-#include "event/worker.h"
+#include "core/core.h"
+#include "crash/crash.h"
+#include "event/event.h"
+#include "transport/transport.h"
+
+#define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
 
 static rh_settings cfg; /* the settings with defaults filled in */
 static worker *workers;
@@ -60,7 +65,11 @@ static void fill_defaults(const rh_settings *s)
 
 static void free_workers(void)
 {
-    for (int i = 0; i < n_workers; i++) worker_free(&workers[i]);
+    for (int i = 0; i < n_workers; i++) {
+        conns_close_all(&workers[i], "server freed");
+        call_free_list(&workers[i]);
+        worker_free(&workers[i]);
+    }
     free(workers);
     workers = NULL;
     n_workers = 0;
@@ -73,7 +82,9 @@ int server_init(const rh_settings *s, const listen_set *sets)
     fill_defaults(s);
     int rv = tls_init(&cfg);
     if (rv < 0) return rv;
-    if ((rv = h2_init(&cfg)) < 0) {
+    worker_set_hooks(&conn_worker_hooks);
+    crash_set_call_describer(call_crash_describe); /* method and peer of a crash */
+    if ((rv = h2_init(&cfg, &call_stream_ops)) < 0) {
         log_error("http2: cannot set up nghttp2 (out of memory)");
         return rv;
     }
@@ -98,9 +109,78 @@ static void registry_changed(void *arg)
     /* Wake idle workers so they drop a snapshot that pins retired
      * instances. */
     for (int i = 0; i < n_workers; i++) {
-        xop *op = xop_new(XOP_REFRESH, 0);
+        xop *op = xop_new(sizeof *op, worker_refresh);
         if (op) worker_post(&workers[i], op);
     }
+}
+
+/* --- graceful stop, on each worker ------------------------------------------ */
+
+typedef struct shutdown_op {
+    xop base;
+    int64_t drain_deadline;
+} shutdown_op;
+
+static void cancel_all(worker *w, rh_status code, const char *msg)
+{
+    for (conn *c = w->conns; c; c = c->next)
+        for (rh_call *call = c->calls; call; call = call->next) call_abort(call, code, msg);
+}
+
+static void hard_stop(rh_timer *t)
+{
+    worker *w = (worker *)((char *)t - offsetof(worker, hard_timer));
+    while (w->conns) conn_close(w->conns, "server stopped");
+}
+
+static void drain_expired(rh_timer *t)
+{
+    worker *w = (worker *)((char *)t - offsetof(worker, drain_timer));
+    if (w->n_conns) log_info("worker %d: drain timeout: cancelling what is still running", w->id);
+    cancel_all(w, RH_UNAVAILABLE, "server shutting down");
+    conns_flush_dirty(w);
+    /* Whatever is left after the statuses went out: close. */
+    conn *c = w->conns;
+    while (c) {
+        conn *next = c->next;
+        if (!c->calls && !buf_avail(&c->pend)) conn_close(c, "server stopped");
+        c = next;
+    }
+    /* A last second for the statuses to leave, then everything goes. */
+    if (w->n_conns) timer_arm(&w->timers, &w->hard_timer, now_ns() + HARD_STOP_NS, hard_stop);
+}
+
+static void shutdown_begin(worker *w, xop *base)
+{
+    int64_t drain_deadline = ((shutdown_op *)base)->drain_deadline;
+    free(base);
+    if (!worker_stop_accepting(w)) return;
+    w->drain_deadline = drain_deadline;
+    for (conn *c = w->conns; c;) {
+        conn *next = c->next;
+        conn_begin_shutdown(c);
+        c = next;
+    }
+    timer_arm(&w->timers, &w->drain_timer, drain_deadline, drain_expired);
+}
+
+/* --- an instance's calls cancelled, on each worker --------------------------- */
+
+typedef struct cancel_op {
+    xop base;
+    reg_instance *inst;
+    rh_status code;
+    char message[]; /* NUL-terminated */
+} cancel_op;
+
+static void cancel_instance(worker *w, xop *base)
+{
+    cancel_op *op = (cancel_op *)base;
+    for (conn *c = w->conns; c; c = c->next)
+        for (rh_call *call = c->calls; call; call = call->next)
+            if (call->routed && call->route->instance == op->inst)
+                call_abort(call, op->code, op->message);
+    free(op);
 }
 
 int server_start(void)
@@ -120,10 +200,10 @@ void server_shutdown(uint32_t drain_timeout_ms)
     if (running) {
         int64_t deadline = now_ns() + (int64_t)drain_timeout_ms * 1000000;
         for (int i = 0; i < n_workers; i++) {
-            xop *op = xop_new(XOP_SHUTDOWN, 0);
+            shutdown_op *op = xop_new(sizeof *op, shutdown_begin);
             if (!op) continue; /* the worker then stops at the hard limit below */
-            op->u.shutdown.drain_deadline = deadline;
-            worker_post(&workers[i], op);
+            op->drain_deadline = deadline;
+            worker_post(&workers[i], &op->base);
         }
         for (int i = 0; i < n_workers; i++) worker_join(&workers[i]);
         running = false;
@@ -140,11 +220,11 @@ void server_cancel_instance(reg_instance *inst, rh_status code, const char *mess
 {
     size_t mlen = message ? strlen(message) : 0;
     for (int i = 0; i < n_workers; i++) {
-        xop *op = xop_new(XOP_CANCEL_INST, mlen + 1);
+        cancel_op *op = xop_new(sizeof *op + mlen + 1, cancel_instance);
         if (!op) continue;
-        op->u.cancel.inst = inst;
-        op->u.cancel.code = code;
-        memcpy(op->data, message ? message : "", mlen + 1);
-        worker_post(&workers[i], op);
+        op->inst = inst;
+        op->code = code;
+        memcpy(op->message, message ? message : "", mlen + 1);
+        worker_post(&workers[i], &op->base);
     }
 }

@@ -4,10 +4,11 @@
 #ifndef RPCHOST_HOST_SERVER_H
 #define RPCHOST_HOST_SERVER_H
 
-#include "rpchost/plugin.h"
+#include "config/config.h"
 #include "registry/registry.h"
-#include "config/settings.h"
-#include "event/worker.h"
+#include "rpc/rpc.h"
+#include "rpchost/plugin.h"
+#include "event/event.h"
 
 /* The number of workers (--workers, default: online CPUs). */
 int server_workers(const rh_settings *s);
@@ -31,8 +32,5 @@ int server_reload_tls(void);
 /* Cancels every running call of an instance (drain timeout on removal):
  * the handlers get on_cancel and clients get `code` + `message`. */
 void server_cancel_instance(reg_instance *inst, rh_status code, const char *message);
-
-/* The function table handed to every plugin's init. */
-const rh_host_api *host_api(void);
 
 #endif

@@ -15,7 +15,7 @@
 #include "builtin/builtin.h"
 #include "registry/registry.h"
 #include "rpchost/admin/v1/admin.pb-c.h"
-#include "config/settings.h"
+#include "config/config.h"
 
 #define ADMIN_MAX_LIST 64 /* services / interceptors listed per plugin */
 

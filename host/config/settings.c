@@ -16,7 +16,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "core/core.h"
 
 #ifndef RPCHOST_VERSION
 #define RPCHOST_VERSION "0.0.0"

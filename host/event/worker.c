@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,19 +18,18 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "rpc/api.h"
-#include "rpc/call.h"
-#include "transport/conn.h"
-#include "core/log.h"
-#include "supervisor/crash.h"
+#include "crash/crash.h"
 
 __thread worker *worker_self;
+
+static const worker_hooks *hooks;
+
+void worker_set_hooks(const worker_hooks *h) { hooks = h; }
 
 #define RBUF_SIZE (64 * 1024)
 #define MAX_EVENTS 256
 #define ACCEPT_BUDGET 64
 #define TICK_NS (1000LL * 1000000) /* idle check of the registry generation */
-#define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
 #define ACCEPT_PAUSE_NS (100LL * 1000000)  /* out of descriptors: retry after */
 #define ACCEPT_WARN_NS (10LL * 1000000000) /* one log line per 10 s at most */
 
@@ -274,12 +274,10 @@ int worker_listen(worker *w, const listen_set *ls)
  * The cross-thread queue
  * ---------------------------------------------------------------------- */
 
-xop *xop_new(xop_kind kind, size_t extra)
+void *xop_new(size_t size, void (*apply)(worker *w, xop *op))
 {
-    xop *op = malloc(sizeof *op + extra);
-    if (!op) return NULL;
-    memset(op, 0, sizeof *op);
-    op->kind = kind;
+    xop *op = calloc(1, size);
+    if (op) op->apply = apply;
     return op;
 }
 
@@ -310,9 +308,6 @@ void worker_post(worker *w, xop *op)
     }
 }
 
-static void shutdown_begin(worker *w, int64_t drain_deadline);
-static void cancel_instance(worker *w, reg_instance *inst, rh_status code, const char *msg);
-
 static void drain_inbox(worker *w)
 {
     uint64_t v;
@@ -330,25 +325,15 @@ static void drain_inbox(worker *w)
     while (fifo) {
         xop *op = fifo;
         fifo = op->next;
-        switch (op->kind) {
-        case XOP_SHUTDOWN:
-            shutdown_begin(w, op->u.shutdown.drain_deadline);
-            free(op);
-            break;
-        case XOP_REFRESH:
-            if (w->snap && !atomic_load(&w->exited) && reg_generation() != w->snap_gen)
-                worker_snapshot(w);
-            free(op);
-            break;
-        case XOP_CANCEL_INST:
-            cancel_instance(w, op->u.cancel.inst, op->u.cancel.code, (const char *)op->data);
-            free(op);
-            break;
-        default:
-            api_apply(op); /* call operations; frees op */
-            break;
-        }
+        op->apply(w, op); /* frees op */
     }
+}
+
+void worker_refresh(worker *w, xop *op)
+{
+    free(op);
+    if (w->snap && !atomic_load(&w->exited) && reg_generation() != w->snap_gen)
+        worker_snapshot(w);
 }
 
 /* ------------------------------------------------------------------------
@@ -366,53 +351,6 @@ reg_snapshot *worker_snapshot(worker *w)
         if (snap && snap->generation != gen) w->snap_gen = snap->generation;
     }
     return w->snap;
-}
-
-void worker_mark_dirty(worker *w, conn *c)
-{
-    c->dirty = true;
-    c->next_dirty = w->dirty;
-    w->dirty = c;
-}
-
-void worker_mark_readable(worker *w, conn *c)
-{
-    if (c->in_readable) return;
-    c->in_readable = true;
-    c->next_readable = w->readable;
-    w->readable = c;
-}
-
-static __thread conn *tls_dead; /* closed this iteration */
-
-void worker_conn_closed(worker *w, conn *c)
-{
-    if (c->prev) c->prev->next = c->next;
-    else w->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
-    w->n_conns--;
-    /* Freed at the end of the iteration: lists may still point to it. */
-    c->prev = NULL;
-    c->next = tls_dead;
-    tls_dead = c;
-}
-
-/* Frees the connections closed so far, except those still on this
- * iteration's readable or dirty list (those lists drop closed connections
- * when they are next walked; the free then happens one iteration later). */
-static void free_dead(bool force)
-{
-    conn **pp = &tls_dead;
-    while (*pp) {
-        conn *c = *pp;
-        if (!force && (c->in_readable || c->dirty)) {
-            pp = &c->next;
-            continue;
-        }
-        *pp = c->next;
-        peer_info_release(c->peer);
-        free(c);
-    }
 }
 
 static void accept_resume(rh_timer *t)
@@ -474,29 +412,8 @@ static void do_accept(worker *w, listener *l)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        conn_new(w, fd, (struct sockaddr *)&ss, len, upath);
-    }
-}
-
-static void flush_dirty(worker *w)
-{
-    while (w->dirty) {
-        conn *c = w->dirty;
-        w->dirty = c->next_dirty;
-        c->dirty = false;
-        conn_flush(c);
-    }
-}
-
-static void run_readable(worker *w)
-{
-    conn *list = w->readable;
-    w->readable = NULL;
-    while (list) {
-        conn *c = list;
-        list = c->next_readable;
-        c->in_readable = false;
-        if (c->state == CONN_H2) conn_read(c);
+        hooks->accept(w, fd, (struct sockaddr *)&ss, len, upath);
+        if (w->n_conns > w->conns_peak) w->conns_peak = w->n_conns;
     }
 }
 
@@ -517,77 +434,36 @@ static void close_listeners(worker *w)
     }
 }
 
-static void cancel_all(worker *w, rh_status code, const char *msg)
+bool worker_stop_accepting(worker *w)
 {
-    for (conn *c = w->conns; c; c = c->next)
-        for (rh_call *call = c->calls; call; call = call->next) call_abort(call, code, msg);
-}
-
-static void hard_stop(rh_timer *t)
-{
-    worker *w = (worker *)((char *)t - offsetof(worker, hard_timer));
-    while (w->conns) conn_close(w->conns, "server stopped");
-}
-
-static void drain_expired(rh_timer *t)
-{
-    worker *w = (worker *)((char *)t - offsetof(worker, drain_timer));
-    if (w->n_conns) log_info("worker %d: drain timeout: cancelling what is still running", w->id);
-    cancel_all(w, RH_UNAVAILABLE, "server shutting down");
-    flush_dirty(w);
-    /* Whatever is left after the statuses went out: close. */
-    conn *c = w->conns;
-    while (c) {
-        conn *next = c->next;
-        if (!c->calls && !buf_avail(&c->pend)) conn_close(c, "server stopped");
-        c = next;
-    }
-    /* A last second for the statuses to leave, then everything goes. */
-    if (w->n_conns) timer_arm(&w->timers, &w->hard_timer, now_ns() + HARD_STOP_NS, hard_stop);
-}
-
-static void shutdown_begin(worker *w, int64_t drain_deadline)
-{
-    if (w->stopping) return;
+    if (w->stopping) return false;
     w->stopping = true;
-    w->drain_deadline = drain_deadline;
     timer_cancel(&w->timers, &w->accept_timer);
     close_listeners(w);
-    for (conn *c = w->conns; c;) {
-        conn *next = c->next;
-        conn_begin_shutdown(c);
-        c = next;
-    }
-    timer_arm(&w->timers, &w->drain_timer, drain_deadline, drain_expired);
+    return true;
 }
 
-static void cancel_instance(worker *w, reg_instance *inst, rh_status code, const char *msg)
+/* A storm of connections leaves their memory (TLS objects, buffers, the
+ * connection and call structs) in the allocator's free lists when they
+ * close: glibc gives a thread arena's pages back only from its top, so the
+ * process would keep its peak RSS for good. Once the worker holds at most
+ * half the connections it held at its peak since the last trim, free pages
+ * go back to the system (malloc_trim walks every arena: at most once a
+ * second per worker, and never while the connection count is steady). */
+static void trim_after_storm(worker *w)
 {
-    for (conn *c = w->conns; c; c = c->next)
-        for (rh_call *call = c->calls; call; call = call->next)
-            if (call->routed && call->route->instance == inst) call_abort(call, code, msg);
+    if (!w->conns_peak || w->n_conns > w->conns_peak / 2) return;
+    malloc_trim(0);
+    w->conns_peak = w->n_conns;
 }
 
 static void tick(rh_timer *t)
 {
     worker *w = (worker *)((char *)t - offsetof(worker, tick_timer));
+    trim_after_storm(w);
     /* An idle worker must not pin a retired plugin instance forever. */
     if (w->snap && reg_generation() != w->snap_gen) worker_snapshot(w);
-    /* Connections without calls and without input for idle_timeout_ms get
-     * a graceful GOAWAY (a scan per second: no timer work per read). */
-    int64_t idle = (int64_t)w->s->idle_timeout_ms * 1000000;
-    if (idle && !w->stopping) {
-        int64_t now = now_ns();
-        for (conn *c = w->conns; c;) {
-            conn *next = c->next;
-            if (c->state == CONN_H2 && c->n_calls == 0 && now - c->last_active_ns > idle) {
-                log_debug("%s: idle for %u ms; sending GOAWAY", c->peer->addr,
-                          w->s->idle_timeout_ms);
-                conn_final_goaway(c);
-            }
-            c = next;
-        }
-    }
+    hooks->tick(w);
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
 }
 
@@ -595,7 +471,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     worker_self = w;
-    crash_thread_init(); /* a stack overflow in a handler is still reported */
+    crash_thread_init(CRASH_THREAD_WORKER); /* a stack overflow in a handler is still reported */
     struct epoll_event evs[MAX_EVENTS];
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
     for (;;) {
@@ -622,20 +498,16 @@ static void *worker_main(void *arg)
             case EV_LISTENER:
                 do_accept(w, (listener *)h);
                 break;
-            case EV_CONN: {
-                conn *c = (conn *)h;
-                if (c->state != CONN_CLOSED) conn_on_event(c, evs[i].events);
+            case EV_IO:
+                h->on_event(h, evs[i].events);
                 break;
-            }
             case EV_WAKE:
                 drain_inbox(w);
                 break;
             }
         }
         timer_run(&w->timers, now_ns());
-        run_readable(w);
-        flush_dirty(w);
-        free_dead(false);
+        hooks->iteration_end(w);
     }
     /* Stopped: timers still armed are call_later callbacks of cancelled
      * calls; each runs exactly once, as promised. */
@@ -653,7 +525,7 @@ static void *worker_main(void *arg)
     if (w->snap) reg_snapshot_release(w->snap);
     w->snap = NULL;
     pthread_mutex_unlock(&w->late_lock);
-    free_dead(true);
+    hooks->loop_end(w);
     crash_thread_fini();
     worker_self = NULL;
     return NULL;
@@ -679,11 +551,8 @@ void worker_join(worker *w)
 void worker_free(worker *w)
 {
     close_listeners(w);
-    while (w->conns) conn_close(w->conns, "server freed");
-    free_dead(true);
     if (w->snap) reg_snapshot_release(w->snap);
     w->snap = NULL;
-    call_free_list(w);
     timer_heap_free(&w->timers);
     free(w->listeners);
     free(w->rbuf);

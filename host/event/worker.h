@@ -3,7 +3,14 @@
  * life), its timers and a queue other threads post operations to (send /
  * finish / unref of calls it owns, shutdown, instance cancellation),
  * woken through an eventfd. Nothing here is shared between workers, so
- * the hot path takes no lock. */
+ * the hot path takes no lock.
+ *
+ * The event layer knows no connection and no call: the layers above plug
+ * in through three seams, each set up by server.c before the workers run:
+ *  - an ev_handle's on_event, called for its epoll events (a connection);
+ *  - worker_hooks: a socket accepted, the end of a loop iteration, the 1 s
+ *    tick, the loop's end;
+ *  - an xop's apply: what a posted operation does on the worker. */
 #ifndef RPCHOST_HOST_WORKER_H
 #define RPCHOST_HOST_WORKER_H
 
@@ -11,20 +18,22 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
-#include "core/buf.h"
+#include "config/config.h"
+#include "core/core.h"
 #include "registry/registry.h"
-#include "config/settings.h"
-#include "core/timer.h"
 
 typedef struct conn conn;
 typedef struct worker worker;
 
-typedef enum ev_kind { EV_LISTENER, EV_CONN, EV_WAKE } ev_kind;
+typedef enum ev_kind { EV_LISTENER, EV_IO, EV_WAKE } ev_kind;
 
-/* First member of everything registered with epoll. */
+/* First member of everything registered with epoll. EV_IO handles (the
+ * transport's connections) get their events through on_event. */
 typedef struct ev_handle {
     ev_kind kind;
+    void (*on_event)(struct ev_handle *h, uint32_t events);
 } ev_handle;
 
 typedef struct listener {
@@ -33,59 +42,33 @@ typedef struct listener {
     bool is_unix;
 } listener;
 
-/* An operation posted to a worker from another thread. */
-typedef enum xop_kind {
-    XOP_SEND,        /* call: queue packed bytes */
-    XOP_FINISH,      /* call: status + message */
-    XOP_ADD_MD,      /* call: metadata */
-    XOP_UNREF,       /* call: drop a reference */
-    XOP_LATER,       /* call: arm a call_later timer */
-    XOP_PAUSE,       /* call: pause_reading */
-    XOP_NOTIFY,      /* call: notify_writable */
-    XOP_SHUTDOWN,    /* worker: graceful stop */
-    XOP_CANCEL_INST, /* worker: cancel every call of an instance */
-    XOP_REFRESH,     /* worker: the registry changed */
-} xop_kind;
-
+/* An operation posted to a worker from another thread. The layer that
+ * posts it embeds an xop first in its own struct (rpc/api.c: the call
+ * operations; server.c: shutdown, cancellation) and says with apply what
+ * it does: apply runs on the worker's thread (or, once the loop has ended,
+ * on the posting thread under late_lock) and frees op. */
 typedef struct xop {
     struct xop *next;
-    xop_kind kind;
-    struct rh_call *call;
-    union {
-        struct {
-            size_t len; /* bytes (prefix included) follow in data */
-        } send;
-        struct {
-            rh_status code;
-            bool has_msg; /* message follows in data, NUL-terminated */
-        } fin;
-        struct {
-            rh_md_where where;
-            size_t key_len, val_len; /* key NUL value follow in data */
-        } md;
-        struct {
-            uint64_t delay_ns;
-            void (*cb)(struct rh_call *call, void *arg);
-            void *arg;
-        } later;
-        struct {
-            size_t low_water;
-            void (*cb)(struct rh_call *call, void *arg);
-            void *arg;
-        } notify;
-        struct {
-            bool paused;
-        } pause;
-        struct {
-            int64_t drain_deadline;
-        } shutdown;
-        struct {
-            reg_instance *inst;
-            rh_status code; /* message follows in data */
-        } cancel;
-    } u;
-    _Alignas(16) uint8_t data[];
+    void (*apply)(worker *w, struct xop *op);
 } xop;
+
+/* What the layers above do at the loop's fixed points (server.c sets
+ * them once, before any worker starts; every one is required). */
+typedef struct worker_hooks {
+    /* A socket accepted on one of w's listeners; takes ownership of fd
+     * (non-blocking, close-on-exec). unix_path is the listener's path for
+     * a Unix socket, else NULL. */
+    void (*accept)(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
+                   const char *unix_path);
+    /* After each iteration's events and timers: pending reads, output. */
+    void (*iteration_end)(worker *w);
+    /* Once a second, on the worker (idle connections). */
+    void (*tick)(worker *w);
+    /* The loop has ended: free what the connections left. */
+    void (*loop_end)(worker *w);
+} worker_hooks;
+
+void worker_set_hooks(const worker_hooks *hooks);
 
 struct worker {
     int id;
@@ -106,13 +89,17 @@ struct worker {
     atomic_bool exited;
     pthread_mutex_t late_lock;
 
-    conn *conns; /* all connections (doubly linked) */
+    /* The transport's: all connections (doubly linked), those with output
+     * to produce this iteration, those that still had input when their
+     * read budget ran out (transport/conns.c). */
+    conn *conns;
     size_t n_conns;
-    conn *dirty;    /* connections with output to produce this iteration */
-    conn *readable; /* connections that still had input when their read
-                       budget ran out */
+    size_t conns_peak; /* most connections at once since the last trim */
+    conn *dirty;
+    conn *readable;
 
-    struct rh_call *free_calls; /* recycled call objects */
+    /* The rpc layer's: recycled call objects (rpc/call.c). */
+    struct rh_call *free_calls;
     size_t n_free_calls;
 
     reg_snapshot *snap; /* acquired; re-acquired when the generation moves */
@@ -124,7 +111,8 @@ struct worker {
     buf obuf; /* output scratch: one batch of frames per flush */
 
     int64_t now; /* CLOCK_MONOTONIC at the last wake-up */
-    bool stopping;
+    bool stopping; /* listeners closed; the loop ends with the last connection */
+    /* Graceful stop (server.c arms them on the worker). */
     int64_t drain_deadline;
     rh_timer drain_timer;
     rh_timer hard_timer;
@@ -162,14 +150,20 @@ void worker_free(worker *w);
 /* Posts an op from any thread and wakes the worker if it was idle; once
  * the worker's loop has ended, applies it at once on the caller's thread. */
 void worker_post(worker *w, xop *op);
-xop *xop_new(xop_kind kind, size_t extra);
+/* A zeroed op of `size` bytes (the poster's struct, xop first) that will
+ * run apply; NULL without memory. */
+void *xop_new(size_t size, void (*apply)(worker *w, xop *op));
+/* Posted by server.c when the registry changed: an idle worker drops the
+ * snapshot that pins retired instances. */
+void worker_refresh(worker *w, xop *op);
+
+/* Graceful stop, stage one on the event side: no more accepts, listeners
+ * closed, `stopping` set (the loop ends once n_conns is 0). False if the
+ * worker was already stopping. */
+bool worker_stop_accepting(worker *w);
 
 /* The registry snapshot the worker routes with (current generation). */
 reg_snapshot *worker_snapshot(worker *w);
 
-/* Connections with output: flushed once at the end of the iteration. */
-void worker_mark_dirty(worker *w, conn *c);
-void worker_mark_readable(worker *w, conn *c);
-void worker_conn_closed(worker *w, conn *c);
 
 #endif

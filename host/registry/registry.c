@@ -25,11 +25,10 @@
 #include <unistd.h>
 
 #include "registry/loader.h"
-#include "core/log.h"
+#include "core/core.h"
 #include "registry/reg_routes.h"
-#include "config/settings.h"
-#include "supervisor/crash.h"
-#include "supervisor/supervisor.h"
+#include "config/config.h"
+#include "crash/crash.h"
 
 #define REG_DEFAULT_DRAIN_MS 30000
 

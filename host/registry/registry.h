@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "registry/watch.h"
 #include "rpchost/plugin.h"
 
 typedef struct reg_instance reg_instance;

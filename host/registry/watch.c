@@ -8,7 +8,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "core/log.h"
+#include "core/core.h"
 #include "registry/registry.h"
 
 static int watch_fd = -1;

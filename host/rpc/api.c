@@ -6,12 +6,65 @@
 #include "rpc/api.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "rpc/call.h"
 #include "grpc_frame.h"
-#include "core/log.h"
-#include "server.h"
+#include "rpc/call.h"
+
+/* A call operation posted to the call's worker from another thread. */
+typedef enum call_op_kind {
+    XOP_SEND,   /* queue packed bytes */
+    XOP_FINISH, /* status + message */
+    XOP_ADD_MD, /* metadata */
+    XOP_UNREF,  /* drop a reference */
+    XOP_LATER,  /* arm a call_later timer */
+    XOP_PAUSE,  /* pause_reading */
+    XOP_NOTIFY, /* notify_writable */
+} call_op_kind;
+
+typedef struct call_op {
+    xop base; /* apply: apply_call_op */
+    call_op_kind kind;
+    rh_call *call;
+    union {
+        struct {
+            size_t len; /* bytes (prefix included) follow in data */
+        } send;
+        struct {
+            rh_status code;
+            bool has_msg; /* message follows in data, NUL-terminated */
+        } fin;
+        struct {
+            rh_md_where where;
+            size_t key_len, val_len; /* key NUL value follow in data */
+        } md;
+        struct {
+            uint64_t delay_ns;
+            void (*cb)(rh_call *call, void *arg);
+            void *arg;
+        } later;
+        struct {
+            size_t low_water;
+            void (*cb)(rh_call *call, void *arg);
+            void *arg;
+        } notify;
+        struct {
+            bool paused;
+        } pause;
+    } u;
+    _Alignas(16) uint8_t data[];
+} call_op;
+
+static void apply_call_op(worker *w, xop *base);
+
+/* A zeroed op with `extra` bytes of data; NULL without memory. */
+static call_op *call_op_new(call_op_kind kind, size_t extra)
+{
+    call_op *op = xop_new(sizeof *op + extra, apply_call_op);
+    if (op) op->kind = kind;
+    return op;
+}
 
 static inline bool on_worker(const rh_call *call) { return worker_self == call->w; }
 
@@ -21,15 +74,18 @@ static void call_ref_atomic(rh_call *call)
 }
 
 /* Posts a call op; the op carries a call reference. */
-static void post(rh_call *call, xop *op)
+static void post(rh_call *call, call_op *op)
 {
     call_ref_atomic(call);
     op->call = call;
-    worker_post(call->w, op);
+    worker_post(call->w, &op->base);
 }
 
-void api_apply(xop *op)
+/* Applies a call operation on the call's worker; frees op. */
+static void apply_call_op(worker *w, xop *base)
 {
+    (void)w; /* the call's own */
+    call_op *op = (call_op *)base;
     rh_call *call = op->call;
     switch (op->kind) {
     case XOP_SEND:
@@ -78,7 +134,7 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
     size_t n = protobuf_c_message_get_packed_size(msg);
     size_t max = call->w->s->max_send_message;
     if (n > max) {
-        xop *op = xop_new(XOP_FINISH, 128);
+        call_op *op = call_op_new(XOP_FINISH, 128);
         if (!op) return RH_E_NOMEM;
         op->u.fin.code = (rh_status)-1;
         snprintf((char *)op->data, 128, "response message of %zu bytes exceeds the send limit of %zu",
@@ -87,7 +143,7 @@ static int api_send(rh_call *call, const ProtobufCMessage *msg)
         return RH_E_INVALID;
     }
     /* Serialised now: the caller may free msg as soon as we return. */
-    xop *op = xop_new(XOP_SEND, n + GRPC_FRAME_PREFIX);
+    call_op *op = call_op_new(XOP_SEND, n + GRPC_FRAME_PREFIX);
     if (!op) return RH_E_NOMEM;
     grpc_frame_prefix(op->data, false, (uint32_t)n);
     protobuf_c_message_pack(msg, op->data + GRPC_FRAME_PREFIX);
@@ -106,7 +162,7 @@ static int api_finish(rh_call *call, rh_status code, const char *message)
     if (prev & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
     if (on_worker(call)) return call_finish(call, code, message);
     size_t mlen = message ? strlen(message) : 0;
-    xop *op = xop_new(XOP_FINISH, mlen + 1);
+    call_op *op = call_op_new(XOP_FINISH, mlen + 1);
     if (!op) return RH_E_NOMEM;
     op->u.fin.code = code;
     op->u.fin.has_msg = message != NULL;
@@ -144,7 +200,7 @@ static int api_add_metadata(rh_call *call, rh_md_where where, const char *key, c
     if (xs & XS_CANCELLED) return RH_E_CANCELLED;
     if (xs & (XS_FINISH_REQ | XS_DONE)) return RH_E_INVALID;
     size_t klen = strlen(key);
-    xop *op = xop_new(XOP_ADD_MD, klen + 1 + len);
+    call_op *op = call_op_new(XOP_ADD_MD, klen + 1 + len);
     if (!op) return RH_E_NOMEM;
     op->u.md.where = where;
     op->u.md.key_len = klen;
@@ -171,13 +227,13 @@ static void api_call_unref(rh_call *call)
                                                   memory_order_relaxed))
             return;
     }
-    xop *op = xop_new(XOP_UNREF, 0);
+    call_op *op = call_op_new(XOP_UNREF, 0);
     if (!op) {
         log_error("out of memory dropping a call reference; the call leaks");
         return;
     }
     op->call = call; /* carries the reference being dropped */
-    worker_post(call->w, op);
+    worker_post(call->w, &op->base);
 }
 
 static const char *api_method(rh_call *call) { return call->path ? call->path : ""; }
@@ -235,7 +291,7 @@ static int api_call_later(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *
 {
     if (!call || !cb) return RH_E_INVALID;
     if (on_worker(call)) return call_later_local(call, delay_ns, cb, arg, false);
-    xop *op = xop_new(XOP_LATER, 0);
+    call_op *op = call_op_new(XOP_LATER, 0);
     if (!op) return RH_E_NOMEM;
     op->u.later.delay_ns = delay_ns;
     op->u.later.cb = cb;
@@ -263,7 +319,7 @@ static int api_pause_reading(rh_call *call, int paused)
         call_pause_reading(call, paused != 0);
         return 0;
     }
-    xop *op = xop_new(XOP_PAUSE, 0);
+    call_op *op = call_op_new(XOP_PAUSE, 0);
     if (!op) return RH_E_NOMEM;
     op->u.pause.paused = paused != 0;
     post(call, op);
@@ -280,7 +336,7 @@ static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_ca
 {
     if (!call || !cb) return RH_E_INVALID;
     if (on_worker(call)) return call_notify_writable_local(call, low_water, cb, arg);
-    xop *op = xop_new(XOP_NOTIFY, 0);
+    call_op *op = call_op_new(XOP_NOTIFY, 0);
     if (!op) return RH_E_NOMEM;
     op->u.notify.low_water = low_water;
     op->u.notify.cb = cb;

@@ -1,11 +1,11 @@
-/* The rh_host_api table handed to plugins (host_api() in server.h), and
- * the worker-side half of operations plugins start on other threads. */
+/* The rh_host_api table handed to plugins. Its call functions run on any
+ * thread: off the call's worker they post a call operation to it (api.c). */
 #ifndef RPCHOST_HOST_API_H
 #define RPCHOST_HOST_API_H
 
-#include "event/worker.h"
+#include "rpchost/plugin.h"
 
-/* Applies a call operation posted from another thread; frees op. */
-void api_apply(xop *op);
+/* The function table handed to every plugin's init. */
+const rh_host_api *host_api(void);
 
 #endif

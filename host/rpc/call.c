@@ -1,5 +1,5 @@
 #include "rpc/call.h"
-#include "supervisor/crash.h"
+#include "crash/crash.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -9,7 +9,6 @@
 
 #include "base64.h"
 #include "grpc_timeout.h"
-#include "core/log.h"
 #include "pb_depth.h"
 #include "percent.h"
 
@@ -1201,4 +1200,48 @@ int call_notify_writable_local(rh_call *call, size_t low_water, void (*cb)(rh_ca
     flow_waiters_push(&call->waiters, wt);
     writable_check(call);
     return 0;
+}
+
+uint32_t call_header_bytes(const rh_call *call) { return call->hdr_bytes; }
+
+void call_close_all(conn *c)
+{
+    while (c->calls) {
+        rh_call *call = c->calls;
+        if (c->h2) nghttp2_session_set_stream_user_data(c->h2, call->stream_id, NULL);
+        call_on_stream_close(call, NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+/* The transport's view of a call: one per request stream (h2.h). */
+const h2_stream_ops call_stream_ops = {
+    .open = call_new,
+    .header = call_on_header,
+    .header_bytes = call_header_bytes,
+    .headers_end = call_on_headers_end,
+    .remote_end = call_on_remote_end,
+    .data = call_on_data,
+    .close = call_on_stream_close,
+    .send_data = call_data_send,
+    .close_all = call_close_all,
+};
+
+/* ------------------------------------------------------------------------
+ * Crash records (crash/crash.h): runs in a fatal-signal handler, so plain
+ * reads and bounded copies only.
+ * ---------------------------------------------------------------------- */
+
+static void copy_field(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; src && i < n && i + 1 < cap && src[i]; i++) dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+const void *call_crash_describe(const rh_call *call, crash_record *r)
+{
+    r->has_call = 1;
+    copy_field(r->method, sizeof r->method, call->path, call->path_len);
+    if (call->peer) copy_field(r->peer, sizeof r->peer, call->peer->addr, sizeof r->peer);
+    return call->routed && call->route ? call->route->instance : NULL;
 }

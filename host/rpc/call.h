@@ -18,14 +18,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/arena.h"
-#include "core/buf.h"
-#include "transport/conn.h"
-#include "transport/flow.h"
+#include "core/core.h"
+#include "crash/crash.h"
 #include "grpc_frame.h"
 #include "registry/registry.h"
 #include "rpchost/plugin.h"
-#include "core/timer.h"
+#include "transport/transport.h"
 
 #define CALL_ARENA_INLINE 2048
 #define CALL_MSG_INLINE 1024
@@ -121,7 +119,9 @@ struct rh_call {
     _Alignas(16) uint8_t msg_inline[CALL_MSG_INLINE];
 };
 
-/* --- driven by h2.c (worker thread) ---------------------------------------- */
+/* --- driven by the transport through call_stream_ops (worker thread) ------- */
+extern const h2_stream_ops call_stream_ops;
+
 rh_call *call_new(conn *c, int32_t stream_id);
 /* 0, or an nghttp2 error code to return from the header callback. */
 int call_on_header(rh_call *call, const uint8_t *name, size_t namelen,
@@ -155,6 +155,9 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key,
  * removal): status to the client if the stream is open, on_cancel to the
  * handler, on_end to the interceptors. No effect on a finished call. */
 void call_abort(rh_call *call, rh_status code, const char *message);
+/* For the crash handler (crash_set_call_describer): the call's method and
+ * peer into r, and the instance it runs in. Signal-handler safe. */
+const void *call_crash_describe(const rh_call *call, crash_record *r);
 void call_unref_local(rh_call *call);
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *),
                      void *arg, bool heap);
@@ -169,5 +172,9 @@ void *call_arena_alloc(rh_call *call, size_t size);
 
 /* Worker teardown: frees recycled call objects. */
 void call_free_list(worker *w);
+/* Ends the call of every open stream of c (the connection is closing). */
+void call_close_all(conn *c);
+/* The request header list's size so far (RFC 9113's count). */
+uint32_t call_header_bytes(const rh_call *call);
 
 #endif

@@ -12,9 +12,7 @@
 
 #include <openssl/err.h>
 
-#include "rpc/call.h"
 #include "transport/h2.h"
-#include "core/log.h"
 #include "transport/tls.h"
 
 /* Output batched per flush before one write; past PEND_HIGH unsent bytes
@@ -84,6 +82,13 @@ static int start_h2(conn *c)
     return 0;
 }
 
+/* The event loop's entry: epoll events of the connection's socket. */
+static void conn_ev(ev_handle *h, uint32_t events)
+{
+    conn *c = (conn *)h;
+    if (c->state != CONN_CLOSED) conn_on_event(c, events);
+}
+
 conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
                const char *unix_path)
 {
@@ -93,7 +98,8 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
         close(fd);
         return NULL;
     }
-    c->ev.kind = EV_CONN;
+    c->ev.kind = EV_IO;
+    c->ev.on_event = conn_ev;
     c->w = w;
     c->fd = fd;
     c->peer = peer_new(sa, unix_path);
@@ -132,7 +138,7 @@ fail:
 
 void conn_mark_dirty(conn *c)
 {
-    if (!c->dirty && c->state != CONN_CLOSED) worker_mark_dirty(c->w, c);
+    if (!c->dirty && c->state != CONN_CLOSED) conns_mark_dirty(c->w, c);
 }
 
 void conn_close(conn *c, const char *why)
@@ -142,11 +148,7 @@ void conn_close(conn *c, const char *why)
     log_debug("%s: closing connection: %s", c->peer->addr, why);
     c->state = CONN_CLOSED;
     /* nghttp2_session_del does not call on_stream_close: end the calls. */
-    while (c->calls) {
-        rh_call *call = c->calls;
-        if (c->h2) nghttp2_session_set_stream_user_data(c->h2, call->stream_id, NULL);
-        call_on_stream_close(call, NGHTTP2_INTERNAL_ERROR);
-    }
+    h2_close_streams(c);
     timer_cancel(&w->timers, &c->hs_timer);
     timer_cancel(&w->timers, &c->shutdown_timer);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -163,7 +165,7 @@ void conn_close(conn *c, const char *why)
     c->fd = -1;
     free(c->pend.p);
     c->pend.p = NULL;
-    worker_conn_closed(w, c); /* frees c at the end of the iteration */
+    conns_closed(w, c); /* frees c at the end of the iteration */
 }
 
 /* --------------------------------------------------------------------- */
@@ -244,7 +246,7 @@ static int write_pending(conn *c)
     buf_clear(&c->pend, 0); /* idle connections keep no output buffer */
     if (c->read_blocked) {
         c->read_blocked = false;
-        worker_mark_readable(c->w, c);
+        conns_mark_readable(c->w, c);
     }
     return 0;
 }
@@ -358,7 +360,7 @@ void conn_read(conn *c)
          * no other edge would come, so read on to see the end. */
         if ((size_t)n < w->rbuf_size && !c->rdhup) return;
     }
-    worker_mark_readable(w, c); /* budget spent: more next iteration */
+    conns_mark_readable(w, c); /* budget spent: more next iteration */
 }
 
 void conn_on_event(conn *c, uint32_t events)

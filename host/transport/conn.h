@@ -12,11 +12,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "core/buf.h"
+#include "core/core.h"
+#include "event/event.h"
 #include "transport/flow.h"
-#include "core/timer.h"
 #include "transport/tls.h"
-#include "event/worker.h"
 
 typedef struct rh_call rh_call;
 
@@ -104,5 +103,18 @@ void conn_final_goaway(conn *c);
 /* Counts a reset the server issues; false when the budget is spent (the
  * connection is then being terminated with ENHANCE_YOUR_CALM). */
 bool conn_charge_reset(conn *c);
+
+/* --- a worker's connections (conns.c) -------------------------------------- */
+/* What the event loop calls at its fixed points (server.c installs it). */
+extern const worker_hooks conn_worker_hooks;
+/* Output to produce at the end of this iteration / input left to read. */
+void conns_mark_dirty(worker *w, conn *c);
+void conns_mark_readable(worker *w, conn *c);
+/* c was closed: off the worker's list, freed at the end of the iteration. */
+void conns_closed(worker *w, conn *c);
+/* Produces and writes the output of every dirty connection now. */
+void conns_flush_dirty(worker *w);
+/* Closes every connection of w and frees them (teardown). */
+void conns_close_all(worker *w, const char *why);
 
 #endif

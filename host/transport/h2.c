@@ -22,15 +22,14 @@
 
 #include <string.h>
 
-#include "rpc/call.h"
 #include "transport/h2mem.h"
-#include "core/log.h"
 
 const uint8_t h2_drain_ping[8] = {'r', 'h', 'd', 'r', 'a', 'i', 'n', 0};
 
 static nghttp2_session_callbacks *callbacks;
 static nghttp2_option *options;
 static const rh_settings *settings;
+static const h2_stream_ops *ops;
 
 static rh_call *stream_call(nghttp2_session *s, int32_t stream_id)
 {
@@ -41,7 +40,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
 {
     conn *c = user;
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-    rh_call *call = call_new(c, frame->hd.stream_id);
+    rh_call *call = ops->open(c, frame->hd.stream_id);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
     nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
     return 0;
@@ -55,8 +54,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     conn *c = user;
     rh_call *call = stream_call(s, frame->hd.stream_id);
     if (!call) return 0;
-    int rv = call_on_header(call, name, namelen, value, valuelen);
-    if (rv != 0 && call->hdr_bytes > settings->header_list_hard && !c->closing) {
+    int rv = ops->header(call, name, namelen, value, valuelen);
+    if (rv != 0 && ops->header_bytes(call) > settings->header_list_hard && !c->closing) {
         /* Past the hard limit: this stream is reset, and the client is
          * told to go away once its other calls are done. */
         log_debug("%s: request header list over %u bytes; resetting the stream and sending GOAWAY",
@@ -93,13 +92,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     case NGHTTP2_HEADERS:
         call = stream_call(s, frame->hd.stream_id);
         if (!call) break;
-        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) call_on_headers_end(call);
-        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) call_on_remote_end(call);
+        if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) ops->headers_end(call);
+        if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ops->remote_end(call);
         break;
     case NGHTTP2_DATA:
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
             call = stream_call(s, frame->hd.stream_id);
-            if (call) call_on_remote_end(call);
+            if (call) ops->remote_end(call);
         }
         break;
     case NGHTTP2_SETTINGS:
@@ -129,7 +128,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
     (void)user;
     rh_call *call = stream_call(s, stream_id);
     if (call)
-        call_on_data(call, data, len, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
+        ops->data(call, data, len, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
     else
         nghttp2_session_consume(s, stream_id, len); /* no call: dropped */
     return 0;
@@ -142,7 +141,7 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
     rh_call *call = stream_call(s, stream_id);
     if (call) {
         nghttp2_session_set_stream_user_data(s, stream_id, NULL);
-        call_on_stream_close(call, error_code);
+        ops->close(call, error_code);
     }
     return 0; /* never fatal: a closing stream must not take the connection */
 }
@@ -177,7 +176,7 @@ static int send_data(nghttp2_session *s, nghttp2_frame *frame, const uint8_t *fr
     (void)s;
     (void)frame;
     (void)user;
-    return call_data_send(src->ptr, framehd, length);
+    return ops->send_data(src->ptr, framehd, length);
 }
 
 static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *frame, int err, void *user)
@@ -198,9 +197,10 @@ static int on_error(nghttp2_session *s, int code, const char *msg, size_t len, v
     return 0;
 }
 
-int h2_init(const rh_settings *s)
+int h2_init(const rh_settings *s, const h2_stream_ops *stream_ops)
 {
     settings = s;
+    ops = stream_ops;
     if (nghttp2_session_callbacks_new(&callbacks) != 0) return -12;
     nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
@@ -248,3 +248,5 @@ int h2_session_new(conn *c)
                                                             (int32_t)settings->conn_window);
     return rv == 0 ? 0 : -22;
 }
+
+void h2_close_streams(conn *c) { ops->close_all(c); }

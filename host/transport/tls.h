@@ -9,7 +9,7 @@
 #include <openssl/ssl.h>
 #include <stddef.h>
 
-#include "config/settings.h"
+#include "config/config.h"
 
 /* Builds the context from the settings' cert, key and client CA. On
  * failure logs one line (what, which file, OpenSSL's reason) and returns

@@ -115,7 +115,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     settings_set(&settings);
     log_set_level(RH_LOG_ERROR);
     signal(SIGPIPE, SIG_IGN);
-    if (h2_init(&settings) < 0) die("h2_init");
+    if (h2_init(&settings, &call_stream_ops) < 0) die("h2_init");
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || reg_add_builtin(builtin_reflection()) < 0 ||
         reg_add_builtin(builtin_health()) < 0)
@@ -535,6 +535,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pump(&w, c, -1);
     while (w.conns) conn_close(w.conns, "fuzz: end of input");
     timer_run(&w.timers, INT64_MAX);
+    conns_close_all(&w, "fuzz: end of input"); /* frees the closed connections */
+    call_free_list(&w);
     worker_free(&w);
     worker_self = NULL;
     nghttp2_hd_deflate_del(cl.hd);

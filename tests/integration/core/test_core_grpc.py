@@ -189,8 +189,9 @@ with rpchost_test.Host(plugins=["testsvc"]) as h:
     results.run("tls without client-ca: no peer identity", no_mtls_identity)
 
     def reload_tls():
+        start = h.log_size()
         h.signal(signal.SIGHUP)
-        time.sleep(0.5)
+        h.wait_log(r"tls: reloaded certificate", start=start)
         ch2 = h.channel()
         cl.echo(ch2)(pb.Req(text="after reload"), timeout=cl.TIMEOUT)
         cl.echo(ch)(pb.Req(text="old connection"), timeout=cl.TIMEOUT)

@@ -53,15 +53,7 @@ def stream(channel, count, interval_ms, timeout=30):
 def wait_log(host, pattern, timeout=10, start=0):
     """Waits until the host's log (from byte offset start) matches pattern;
     returns the match."""
-    deadline = time.time() + timeout
-    rx = re.compile(pattern)
-    while time.time() < deadline:
-        m = rx.search(host.logs()[start:])
-        if m:
-            return m
-        time.sleep(0.02)
-    raise AssertionError("no log line matching %r within %ss; log:\n%s"
-                         % (pattern, timeout, host.logs()[-4000:]))
+    return host.wait_log(pattern, timeout=timeout, start=start)
 
 
 def log_count(host, pattern):
@@ -132,6 +124,16 @@ class Load:
 
     def __exit__(self, *exc):
         self.stop()
+
+    def wait_ok(self, n, timeout=60):
+        """Waits until n calls succeeded (or one failed): a load that must
+        show n calls waits for them instead of running for a fixed time."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if self.ok >= n or self.failures:
+                    return
+            time.sleep(0.02)
 
     def assert_clean(self, min_ok=1):
         if self.failures:

@@ -58,8 +58,7 @@ def case_add_latency():
             times.append(time.monotonic() - t0)
             os.unlink(os.path.join(h.plugin_dir, dest))
             wait_log(h, r"finalised after \d+ calls and unloaded", start=0)
-            while log_count(h, r"finalised after \d+ calls and unloaded") < i + 1:
-                time.sleep(0.02)
+            h.wait_log(r"finalised after \d+ calls and unloaded", count=i + 1)
         ms = [t * 1000 for t in times]
         print("add-to-first-OK-call: median %.1f ms, max %.1f ms (%s)"
               % (statistics.median(ms), max(ms), ", ".join("%.1f" % m for m in ms)))
@@ -82,7 +81,7 @@ def case_replace_under_load():
                         raise AssertionError("swap %d not done:\n%s" % (i, h.logs()[-3000:]))
                     time.sleep(0.005)
                 time.sleep(0.05)
-            time.sleep(0.3)
+            load.wait_ok(200)
             load.stop()
         print("replace under load: %d OK calls, versions seen %s, %d swaps"
               % (load.ok, load.versions, swaps))
@@ -180,7 +179,8 @@ def case_failing_replacements_keep_old():
             with open(path, "wb") as f:
                 f.write(data)
             wait_log(h, r"plugin swap 2 replaced 1")
-            time.sleep(0.3)
+            n = load.ok
+            load.wait_ok(max(100, n + 16))  # calls that started after the swap
             load.stop()
         load.assert_clean(min_ok=100)
         assert "2" in load.versions
@@ -296,7 +296,7 @@ def case_replace_rides_under_load():
                                                  % (i, h.logs()[-3000:]))
                         time.sleep(0.005)
                     time.sleep(0.05)
-                time.sleep(0.3)
+                load.wait_ok(100)
                 load.stop()
             print("rides replace under load: %d OK calls (%d Start), %d failed, 50 swaps"
                   % (load.ok, starts[0], len(load.failures)))
@@ -352,7 +352,7 @@ def case_replace_interceptor_under_load():
                         raise AssertionError("interceptor swap %d not done" % i)
                     time.sleep(0.005)
                 time.sleep(0.03)
-            time.sleep(0.2)
+            load.wait_ok(100)
             load.stop()
         load.assert_clean(min_ok=100)
         assert seen["ok"] > 30 and not seen["bad"], seen

@@ -8,6 +8,7 @@ RPCHOST_SOURCE_DIR in the environment.
 """
 import importlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -149,6 +150,11 @@ class Host:
             cmd += ["--config", self.config_path]
         cmd += list(args)
         self.cmd = cmd
+        # Whether info lines (and so "serving on") are written.
+        quiet = re.search(r"^\s*log_level\s*=\s*(warn|error)", config or "", re.M)
+        self._logs_info = not quiet and not any(
+            a in ("warn", "error") and i > 0 and cmd[i - 1] == "--log-level"
+            for i, a in enumerate(cmd))
         full_env = dict(os.environ)
         for k in ("HOST", "PORT", "CERT_FILE", "KEY_FILE"):
             full_env.pop(k, None)
@@ -173,17 +179,47 @@ class Host:
         os.rename(tmp, dest)
         return dest
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=30):
+        """Waits until the host serves: its "serving on" line is written
+        after the plugins were loaded and the workers started. The port
+        alone is not enough: it accepts (into the backlog) from the moment
+        it is bound, before any plugin is loaded, so a test that reads the
+        start-up log lines after a mere connect races the host."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("rpchost exited with %s:\n%s" % (self.proc.returncode, self.logs()))
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+            if not self._logs_info or "serving on " in self.logs():
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                        return
+                except OSError:
+                    pass
+            time.sleep(0.02)
         raise RuntimeError("rpchost not ready after %ss:\n%s" % (timeout, self.logs()))
+
+    def wait_log(self, pattern, timeout=15, start=0, count=1):
+        """Waits until the log (from byte offset `start`) has `count`
+        matches of the regular expression `pattern`; returns the last
+        match. Fails with the log's tail at the deadline."""
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while True:
+            found = list(rx.finditer(self.logs()[start:]))
+            if len(found) >= count:
+                return found[count - 1]
+            if time.time() > deadline:
+                raise AssertionError("%d of %d log lines matching %r within %ss; log:\n%s"
+                                     % (len(found), count, pattern, timeout, self.logs()[-4000:]))
+            if self.proc.poll() is not None:
+                raise AssertionError("rpchost exited with %s before a log line matching %r:\n%s"
+                                     % (self.proc.returncode, pattern, self.logs()[-4000:]))
+            time.sleep(0.02)
+
+    def log_size(self):
+        """The log's length now: pass it as wait_log's start to wait for a
+        line written after this point."""
+        return len(self.logs())
 
     @property
     def serving_pid(self):
@@ -249,6 +285,15 @@ class Host:
         if exc[0] is None and code not in (0, -signal.SIGKILL):
             raise AssertionError("rpchost exited with %s:\n%s" % (code, self.logs()))
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def wait_until(pred, what, timeout=15, step=0.02):
+    """Waits until pred() is true; fails naming `what` at the deadline."""
+    deadline = time.time() + timeout
+    while not pred():
+        if time.time() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(step)
 
 
 def unary(channel, path, request, response_cls, **kw):

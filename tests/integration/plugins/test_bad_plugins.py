@@ -88,7 +88,7 @@ def case_added_live():
             for dest, (plugin, _) in CASES.items():
                 put(h, dest, plugin)
                 wait_log(h, re.escape("/" + dest) + r" refused")
-            time.sleep(0.3)
+            load.wait_ok(50)
             load.stop()
         load.assert_clean(min_ok=50)
         assert set(load.versions) == {"1"}

@@ -133,11 +133,20 @@ def test_watch_churn():
         deadline = time.time() + 15
         while check(ch, TEST_SERVICE) != S.SERVING and time.time() < deadline:
             time.sleep(0.1)
-        time.sleep(1.0)  # let the last sends arrive
+        deadline = time.time() + 15
         for w in keep:
+            # What each stream was sent: taken until it ends on SERVING (a
+            # NOT_SERVING still in flight is followed by its SERVING).
             seen = []
-            while not w.q.empty():
-                seen.append(w.q.get_nowait())
+            while True:
+                while not w.q.empty():
+                    seen.append(w.q.get_nowait())
+                if (not seen or seen[-1] == S.SERVING) or time.time() > deadline:
+                    break
+                try:
+                    seen.append(w.q.get(timeout=0.1))
+                except queue.Empty:
+                    pass
             assert seen == [] or seen[-1] == S.SERVING, seen
             assert all(a != b for a, b in zip(seen, seen[1:])), "repeated status: %s" % seen
             assert all(x in (S.SERVING, S.NOT_SERVING) for x in seen), seen

@@ -36,7 +36,7 @@ def held_calls_then_stop(n, plugins=("review_hold",)):
                               request_serializer=pb.Req.SerializeToString,
                               response_deserializer=pb.Resp.FromString)
         futures = [keep.future(pb.Req(text=str(i)), timeout=30) for i in range(n)]
-        time.sleep(1.0)  # the calls reach the handler
+        h.wait_log(r"holding call %d\b" % n, timeout=30)  # every call reached the handler
         code = h.stop()
         for f in futures:
             try:

@@ -251,10 +251,23 @@ def test_bench(host):
 def test_bench_interrupt(host):
     # Ctrl-C ends a --duration run early with the report of what was done.
     import signal
+    import sqlite3
+    db = os.path.join(host.tmp, "rides.db")  # the rides plugin's default
+
+    def stored():
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+        try:
+            return con.execute("SELECT count(*) FROM rides").fetchone()[0]
+        finally:
+            con.close()
+    before = stored()
     p = subprocess.Popen([RPCALL, "bench"] + conn_args(host) + ["-c", "4", "--duration", "60",
-                         "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"],
+                         "--format", "json", host.address, "Rides/Start", "-d", ORIGINAL_JSON],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
+    # Interrupted once calls were answered, not after a guessed time: with 4
+    # calls in flight, 8 stored rides mean at least 4 answers reached rpcall.
+    rt.wait_until(lambda: p.poll() is not None or stored() >= before + 8,
+                  "rides stored by the bench", timeout=60)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, (out, err)

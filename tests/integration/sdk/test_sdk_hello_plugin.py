@@ -178,7 +178,7 @@ def main():
         with rt.Host(plugins=(), plaintext=True, plugin_dir=plugin_dir,
                      config="[plugin.hello]\ngreeting = Hi\n") as host:
             res.run("host loads hello 1.0.0",
-                    lambda: rt_assert("plugin hello 1.0.0 loaded" in host.logs(), host.logs()))
+                    lambda: host.wait_log(r"plugin hello 1\.0\.0 loaded"))
             res.run("grpcio: unary, server stream, errors", grpc_calls, host, pb)
             res.run("rpcall via reflection: list, describe, calls", rpcall_calls, host)
     finally:

@@ -5,7 +5,7 @@
  * the channel. It never loads a plugin, never touches TLS and runs no
  * plugin code, so nothing a plugin does can take it down. */
 #define _GNU_SOURCE
-#include "supervisor/supervisor.h"
+#include "supervisor.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -19,8 +19,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/log.h"
-#include "event/worker.h"
+#include "core/core.h"
+#include "crash/crash.h"
 
 #define SUP_RX_MAX (sizeof(sup_msg_hdr) + sizeof(sup_build_msg) + SUP_MAX_TEXT + 64)
 /* A serving process that dies before it is ready, without a record that
@@ -28,7 +28,6 @@
  * plugin): wait longer each time, up to this. */
 #define SUP_BACKOFF_MAX_MS 2000
 
-extern int sup_chan; /* sup_state.c: the serving process's end */
 
 static struct {
     pid_t child;

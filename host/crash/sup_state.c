@@ -5,7 +5,7 @@
  * quarantines. The next serving process inherits the tables by fork.
  * See supervisor.h. */
 #define _GNU_SOURCE
-#include "supervisor/supervisor.h"
+#include "crash/crash.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,8 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "supervisor/crash.h"
-#include "core/log.h"
+#include "core/core.h"
 
 static struct {
     sup_build builds[SUP_MAX_BUILDS];

@@ -8,7 +8,7 @@
  * backtrace(), which is primed at start so it never loads libgcc in the
  * handler. */
 #define _GNU_SOURCE
-#include "supervisor/crash.h"
+#include "crash/crash.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -24,10 +24,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include "rpc/call.h"
-#include "transport/conn.h"
-#include "supervisor/supervisor.h"
-#include "event/worker.h"
 
 #define CRASH_ALTSTACK_SIZE (64 * 1024)
 #define CRASH_STACK_FRAMES 32
@@ -50,6 +46,10 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
 
 __thread struct rh_call *crash_current_call;
 static __thread void *altstack;
+static __thread int thread_kind; /* 0: a thread the host did not mark */
+static crash_call_describer describe_call;
+
+void crash_set_call_describer(crash_call_describer fn) { describe_call = fn; }
 
 /* The dlopen/init in progress (control thread). */
 static struct {
@@ -216,8 +216,8 @@ static void attribute(crash_record *r, uintptr_t pc, const struct rh_call *call)
         r->in_init = 1;
         return;
     }
-    if (call && call->routed && call->route && (im = image_by_inst(call->route->instance)))
-        take_image(r, im, 0, CRASH_BY_CALL);
+    const void *inst = call && describe_call ? describe_call(call, r) : NULL;
+    if ((im = image_by_inst(inst))) take_image(r, im, 0, CRASH_BY_CALL);
 }
 
 static void on_fatal(int sig, siginfo_t *si, void *uctx)
@@ -237,7 +237,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx)
         r->fault_addr = si ? (uint64_t)(uintptr_t)si->si_addr : 0;
         r->pc = context_pc(uctx);
         r->tid = (int32_t)syscall(SYS_gettid);
-        r->thread_kind = worker_self                 ? CRASH_THREAD_WORKER
+        r->thread_kind = thread_kind                 ? (uint8_t)thread_kind
                          : r->tid == (int32_t)getpid() ? CRASH_THREAD_CONTROL
                                                        : CRASH_THREAD_OTHER;
         const struct rh_call *call = crash_current_call;
@@ -247,11 +247,7 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx)
             r->thread_kind == CRASH_THREAD_CONTROL)
             r->in_init = 1;
         attribute(r, (uintptr_t)r->pc, call);
-        if (call) {
-            r->has_call = 1;
-            copy_bounded(r->method, sizeof r->method, call->path, call->path_len);
-            if (call->peer) copy_str(r->peer, sizeof r->peer, call->peer->addr);
-        }
+        if (call && describe_call && !r->has_call) describe_call(call, r);
         ssize_t w = send(chan, &m, sizeof m, MSG_DONTWAIT | MSG_NOSIGNAL);
         (void)w;
     }
@@ -263,8 +259,9 @@ static void on_fatal(int sig, siginfo_t *si, void *uctx)
 
 /* ------------------------------------------------------------ set-up */
 
-void crash_thread_init(void)
+void crash_thread_init(int kind)
 {
+    thread_kind = kind;
     if (altstack) return;
     void *p = malloc(CRASH_ALTSTACK_SIZE);
     if (!p) return;
@@ -291,7 +288,7 @@ int crash_init(int chan_fd)
     /* backtrace() loads libgcc's unwinder on first use: not in a handler. */
     void *prime[2];
     backtrace(prime, 2);
-    crash_thread_init();
+    crash_thread_init(CRASH_THREAD_CONTROL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_fatal;
