@@ -149,10 +149,10 @@ static int add_md(sbuf *sb, long *name_off, long *value_off, const char *md, cha
 
 int call_headers_build(call_headers *hd, const char *scheme, const char *authority,
                        const char *path, int64_t timeout_ns, const char *const *md,
-                       size_t n_md, char *err, size_t errlen)
+                       size_t n_md, const call_encoding *enc, char *err, size_t errlen)
 {
     memset(hd, 0, sizeof(*hd));
-    size_t max = 8 + n_md;
+    size_t max = 10 + n_md;
     long (*off)[2] = calloc(max, sizeof(*off));
     sbuf sb = {0};
     size_t n = 0;
@@ -176,6 +176,19 @@ int call_headers_build(call_headers *hd, const char *scheme, const char *authori
         size_t l = grpc_timeout_format(timeout_ns, tmo);
         off[n][0] = sb_add(&sb, "grpc-timeout", 12);
         off[n][1] = sb_add(&sb, tmo, l);
+        if (off[n][0] < 0 || off[n][1] < 0)
+            goto out;
+        n++;
+    }
+    const char *codec_hdr[2][2] = {
+        {"grpc-encoding", enc && enc->send != GRPC_CODEC_IDENTITY ? grpc_codec_name(enc->send) : NULL},
+        {"grpc-accept-encoding", enc ? enc->accept : NULL},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        if (!codec_hdr[i][1])
+            continue;
+        off[n][0] = sb_add(&sb, codec_hdr[i][0], strlen(codec_hdr[i][0]));
+        off[n][1] = sb_add(&sb, codec_hdr[i][1], strlen(codec_hdr[i][1]));
         if (off[n][0] < 0 || off[n][1] < 0)
             goto out;
         n++;
@@ -301,6 +314,7 @@ int call_start(call *c, h2c *h, const call_headers *hd, size_t max_recv, bool ke
     c->h = h;
     c->keep_md = keep_md;
     c->grpc_status = -1;
+    c->recv_enc = GRPC_CODEC_IDENTITY;
     c->cbs = *cbs;
     c->ud = ud;
     c->start_ns = conn_now_ns();
@@ -338,12 +352,46 @@ static void resume(call *c)
     }
 }
 
+int call_frame_compressed(h2c *h, const uint8_t *msg, size_t len, const uint8_t **framed,
+                          size_t *framed_len)
+{
+    h2c_codec *z = &h->codec;
+    if (!z->deflater && !(z->deflater = grpc_deflater_new(GRPC_CODEC_LEVEL_DEFAULT)))
+        return -ENOMEM;
+    size_t need = GRPC_FRAME_PREFIX + grpc_codec_bound(z->deflater, z->send, len);
+    if (need > z->zcap) {
+        uint8_t *p = realloc(z->zbuf, need);
+        if (!p)
+            return -ENOMEM;
+        z->zbuf = p;
+        z->zcap = need;
+    }
+    size_t clen = grpc_deflate(z->deflater, z->send, msg, len, z->zbuf + GRPC_FRAME_PREFIX,
+                               need - GRPC_FRAME_PREFIX);
+    if (clen == 0 || clen > UINT32_MAX)
+        return -ENOMEM;
+    grpc_frame_prefix(z->zbuf, true, (uint32_t)clen);
+    *framed = z->zbuf;
+    *framed_len = GRPC_FRAME_PREFIX + clen;
+    return 0;
+}
+
 int call_send(call *c, const uint8_t *msg, size_t len)
 {
     if (c->done || c->half_close)
         return -EPIPE;
     if (len > UINT32_MAX)
         return -EMSGSIZE;
+    const uint8_t *framed = NULL;
+    size_t framed_len = 0;
+    if (c->h->codec.send != GRPC_CODEC_IDENTITY) {
+        int rc = call_frame_compressed(c->h, msg, len, &framed, &framed_len);
+        if (rc < 0)
+            return rc;
+        /* from here on, the framed message is what is queued */
+        msg = framed + GRPC_FRAME_PREFIX;
+        len = framed_len - GRPC_FRAME_PREFIX;
+    }
     size_t need = GRPC_FRAME_PREFIX + len;
     if (c->q_off > 0 && c->q_off == c->q_len)
         c->q_off = c->q_len = 0;
@@ -364,7 +412,7 @@ int call_send(call *c, const uint8_t *msg, size_t len)
             c->q_cap = cap;
         }
     }
-    grpc_frame_prefix(c->q + c->q_len, false, (uint32_t)len);
+    grpc_frame_prefix(c->q + c->q_len, framed != NULL, (uint32_t)len);
     if (len)
         memcpy(c->q + c->q_len + GRPC_FRAME_PREFIX, msg, len);
     c->q_len += need;
@@ -474,6 +522,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
     }
     if (c->http_status >= 100 && c->http_status < 200)
         return 0; /* interim response */
+    if (!trailer && name_is(name, nlen, "grpc-encoding")) {
+        c->recv_enc = grpc_codec_from_name((const char *)value, vlen);
+        size_t l = vlen < sizeof(c->recv_enc_name) - 1 ? vlen : sizeof(c->recv_enc_name) - 1;
+        memcpy(c->recv_enc_name, value, l);
+        c->recv_enc_name[l] = 0;
+    }
     if (name_is(name, nlen, "content-type")) {
         size_t l = vlen < sizeof(c->content_type) - 1 ? vlen : sizeof(c->content_type) - 1;
         memcpy(c->content_type, value, l);
@@ -526,6 +580,46 @@ int call_on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+/* Inflates a compressed response message in place of m, at most
+ * --max-msg-size bytes. -1 after cancelling the call. */
+static int inflate_message(call *c, grpc_frame_msg *m)
+{
+    char msg[200];
+    if (c->recv_enc == GRPC_CODEC_IDENTITY) {
+        call_cancel(c, 13, "the server sent a compressed message without a grpc-encoding");
+        return -1;
+    }
+    if (c->recv_enc < 0) {
+        snprintf(msg, sizeof(msg), "the server compressed with grpc-encoding %s, which rpcall "
+                 "does not support (it accepts gzip and deflate)", c->recv_enc_name);
+        call_cancel(c, 12, msg);
+        return -1;
+    }
+    h2c_codec *z = &c->h->codec;
+    if (!z->inflater && !(z->inflater = grpc_inflater_new())) {
+        call_cancel(c, 8, "out of memory inflating a response message");
+        return -1;
+    }
+    int rc = grpc_inflate(z->inflater, (grpc_codec_algo)c->recv_enc, m->data, m->len,
+                          c->fr.max_len, &z->inflated);
+    if (rc != GRPC_INFLATE_OK) {
+        const char *name = grpc_codec_name((grpc_codec_algo)c->recv_enc);
+        bool big = rc == GRPC_INFLATE_TOO_BIG;
+        if (big)
+            snprintf(msg, sizeof(msg), "a %s response message inflates past the limit of %zu "
+                     "bytes; raise --max-msg-size", name, c->fr.max_len);
+        else
+            snprintf(msg, sizeof(msg), "could not inflate a %s response message: %s", name,
+                     grpc_inflate_strerror(rc));
+        call_cancel(c, big ? 8 : 13, msg);
+        return -1;
+    }
+    c->msgs_in_compressed++;
+    m->data = z->inflated.p;
+    m->len = (uint32_t)z->inflated.len;
+    return 0;
+}
+
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const uint8_t *data,
                    size_t len, void *ud)
 {
@@ -551,11 +645,8 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t stream_id, const u
             call_cancel(c, 8, "out of memory receiving a message");
             break;
         }
-        if (m.compressed) {
-            call_cancel(c, 13, "the server sent a compressed message, but rpcall asked for "
-                        "none (no grpc-accept-encoding)");
+        if (m.compressed && inflate_message(c, &m) < 0)
             break;
-        }
         c->msgs_in++;
         if (c->cbs.on_message)
             c->cbs.on_message(c, m.data, m.len, c->ud);

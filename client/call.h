@@ -60,6 +60,9 @@ struct call {
     char content_type[64];
     call_md *headers, *trailers;
     size_t n_headers, n_trailers;
+    int recv_enc;            /* grpc-encoding of the response: grpc_codec_algo, -1 unknown */
+    char recv_enc_name[32];
+    uint64_t msgs_in_compressed;
     int grpc_status;         /* from the trailers; -1 if none */
     char *grpc_message;      /* percent-decoded */
     char *details_b64;       /* grpc-status-details-bin as received */
@@ -76,13 +79,27 @@ struct call {
     void *ud;
 };
 
+/* What a call says about compression in its request headers: the
+ * grpc-encoding of its messages (identity: none sent) and the
+ * grpc-accept-encoding list (NULL: none sent). */
+typedef struct call_encoding {
+    grpc_codec_algo send;
+    const char *accept;
+} call_encoding;
+
 /* Builds request headers for path. timeout_ns > 0 adds grpc-timeout.
  * md: n_md "name: value" strings from -H (names are lowercased; -bin
- * values must be base64 and are sent normalised). Returns 0 or -EINVAL
- * with a message in err. */
+ * values must be base64 and are sent normalised). enc may be NULL (no
+ * compression headers). Returns 0 or -EINVAL with a message in err. */
 int call_headers_build(call_headers *hd, const char *scheme, const char *authority,
                        const char *path, int64_t timeout_ns, const char *const *md,
-                       size_t n_md, char *err, size_t errlen);
+                       size_t n_md, const call_encoding *enc, char *err, size_t errlen);
+
+/* Compresses one serialised message with the connection's --compress
+ * algorithm and frames it (compressed flag set) into the codec's scratch:
+ * *framed is valid until the next call. 0, or -ENOMEM. */
+int call_frame_compressed(h2c *h, const uint8_t *msg, size_t len, const uint8_t **framed,
+                          size_t *framed_len);
 void call_headers_free(call_headers *hd);
 
 /* Starts a call: submits the headers; messages may be queued at once.

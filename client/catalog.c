@@ -116,10 +116,16 @@ const descpool_symbol *catalog_method(catalog *cat, const char *target)
     service[sep - t] = 0;
     int rc = catalog_need(cat, service);
     if (rc < 0) {
-        if (rc == -ENOENT)
-            snprintf(cat->err, sizeof(cat->err), "service '%s' not found%s; 'list' shows the "
-                     "services", service,
-                     cat->reflection ? " on the server" : " in the --protoset files");
+        if (rc == -ENOENT && cat->reflection) {
+            cat->unknown_service = true;
+            snprintf(cat->err, sizeof(cat->err),
+                     "Unimplemented: the server's reflection does not know service '%s'; 'list' "
+                     "shows the services it has (to call it anyway, describe it with --protoset "
+                     "FILE)", service);
+        } else if (rc == -ENOENT) {
+            snprintf(cat->err, sizeof(cat->err), "service '%s' not found in the --protoset "
+                     "files; 'list' shows the services", service);
+        }
         return NULL;
     }
     const descpool_symbol *svc = descpool_find_kind(cat->pool, service, DESCPOOL_SERVICE);

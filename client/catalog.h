@@ -18,6 +18,9 @@ typedef struct catalog {
     bool reflection;
     reflect r;
     char err[700];
+    /* catalog_method: server reflection does not know the service; a call
+     * of it would be answered UNIMPLEMENTED, and rpcall says so. */
+    bool unknown_service;
 } catalog;
 
 /* s is NULL with --protoset (no connection needed for list/describe). */

@@ -82,6 +82,11 @@ void h2c_free(h2c *h)
     free(h->in);
     free(h->out);
     h->in = h->out = NULL;
+    grpc_deflater_free(h->codec.deflater);
+    grpc_inflater_free(h->codec.inflater);
+    grpc_codec_buf_free(&h->codec.inflated);
+    free(h->codec.zbuf);
+    memset(&h->codec, 0, sizeof h->codec);
 }
 
 short h2c_poll_events(const h2c *h)

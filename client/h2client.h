@@ -12,6 +12,19 @@
 #include <nghttp2/nghttp2.h>
 
 #include "conn.h"
+#include "grpc_codec.h"
+
+/* Message compression of the calls on one connection (lib/grpc_codec.h):
+ * what requests are compressed with, and the codecs, made on first use.
+ * One per connection: a connection is driven by one thread. */
+typedef struct h2c_codec {
+    grpc_codec_algo send;     /* --compress; identity = requests go as they are */
+    grpc_deflater *deflater;
+    grpc_inflater *inflater;
+    grpc_codec_buf inflated;  /* the response message being handed over */
+    uint8_t *zbuf;            /* a compressed request message */
+    size_t zcap;
+} h2c_codec;
 
 typedef struct h2c {
     conn *c;
@@ -29,6 +42,7 @@ typedef struct h2c {
     int32_t goaway_last_stream;
     char goaway_msg[160];
     struct call *calls;    /* open calls (call.c keeps the list) */
+    h2c_codec codec;
     char err[512];         /* why the connection failed (closed == true) */
 } h2c;
 

@@ -265,8 +265,10 @@ int invoke_run(const rpcall_opts *o, session *s, catalog *cat, const descpool_sy
         timeout_ns = (int64_t)(left > 0 ? left : 1) * 1000000;
     }
     call_headers hd;
+    call_encoding enc = {(grpc_codec_algo)o->compress, o->accept_encoding};
+    s->h.codec.send = enc.send;
     rc = call_headers_build(&hd, s->scheme, s->authority, path, timeout_ns, o->headers,
-                            o->n_headers, err, sizeof(err));
+                            o->n_headers, &enc, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "rpcall: %s\n", err);
         goto out;
@@ -288,6 +290,11 @@ int invoke_run(const rpcall_opts *o, session *s, catalog *cat, const descpool_sy
             fprintf(stderr, "Sent %llu request%s and received %llu response%s\n",
                     (unsigned long long)v.c.msgs_out, v.c.msgs_out == 1 ? "" : "s",
                     (unsigned long long)v.c.msgs_in, v.c.msgs_in == 1 ? "" : "s");
+            fprintf(stderr, "Request grpc-encoding: %s; response grpc-encoding: %s (%llu of "
+                    "%llu messages compressed)\n",
+                    grpc_codec_name((grpc_codec_algo)o->compress),
+                    v.c.recv_enc_name[0] ? v.c.recv_enc_name : "identity",
+                    (unsigned long long)v.c.msgs_in_compressed, (unsigned long long)v.c.msgs_in);
         }
         if (v.c.status == 0) {
             exit_code = EXIT_OK;

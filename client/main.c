@@ -20,6 +20,8 @@
 static int catalog_failure(const catalog *cat)
 {
     fprintf(stderr, "rpcall: %s\n", cat->err);
+    if (cat->unknown_service)
+        return EXIT_STATUS_BASE + 12; /* what the server would answer: UNIMPLEMENTED */
     if (cat->reflection && cat->r.status_from_call && cat->r.status > 0 &&
         cat->r.status <= 16 && cat->r.status != 12)
         return EXIT_STATUS_BASE + cat->r.status;

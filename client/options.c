@@ -1,6 +1,8 @@
 /* Command-line parsing and --help. */
 #include "options.h"
 
+#include "grpc_codec.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -15,7 +17,8 @@ static const char usage_text[] =
 "  rpcall [options] ADDRESS SERVICE/METHOD      call a method (also SERVICE.METHOD)\n"
 "  rpcall bench [options] ADDRESS SERVICE/METHOD   load test a method\n"
 "\n"
-"ADDRESS is HOST:PORT, [IPv6]:PORT or unix:PATH. Descriptors come from the\n"
+"ADDRESS is HOST:PORT, [IPv6]:PORT or unix:PATH (plaintext unless a TLS option\n"
+"is given). Descriptors come from the\n"
 "server's reflection service (grpc.reflection.v1, else v1alpha) or from\n"
 "--protoset files.\n"
 "\n"
@@ -30,7 +33,13 @@ static const char usage_text[] =
 "      --emit-defaults     print fields that have their default value\n"
 "  -v, --verbose           show response headers and trailers (on stderr)\n"
 "      --max-time SECS     deadline for the whole run, sent as grpc-timeout\n"
-"      --max-msg-size N    largest response message accepted (default 4194304)\n"
+"      --max-msg-size N    largest response message accepted (default 4194304);\n"
+"                          compressed responses are inflated up to this size\n"
+"      --compress ALGO     compress request messages: gzip or deflate (default:\n"
+"                          none); sent as grpc-encoding\n"
+"      --accept-encoding LIST   response compression rpcall accepts, as\n"
+"                          grpc-accept-encoding (default gzip,deflate; identity\n"
+"                          asks for none)\n"
 "      --protoset FILE     FileDescriptorSet (protoc --descriptor_set_out\n"
 "                          --include_imports); repeatable; no reflection needed\n"
 "\n"
@@ -69,6 +78,7 @@ enum {
     OPT_PLAINTEXT = 256, OPT_INSECURE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_SERVERNAME,
     OPT_AUTHORITY, OPT_MAX_TIME, OPT_CONNECT_TIMEOUT, OPT_PROTOSET, OPT_EMIT_DEFAULTS,
     OPT_FORMAT, OPT_MAX_MSG, OPT_CONNECTIONS, OPT_DURATION, OPT_RPS, OPT_WARMUP, OPT_VERSION, OPT_THREADS,
+    OPT_COMPRESS, OPT_ACCEPT_ENCODING,
 };
 
 static const struct option long_opts[] = {
@@ -97,6 +107,8 @@ static const struct option long_opts[] = {
     {"warmup", required_argument, NULL, OPT_WARMUP},
     {"threads", required_argument, NULL, OPT_THREADS},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"compress", required_argument, NULL, OPT_COMPRESS},
+    {"accept-encoding", required_argument, NULL, OPT_ACCEPT_ENCODING},
     {NULL, 0, NULL, 0},
 };
 
@@ -133,6 +145,39 @@ static int push(const char ***arr, size_t *n, const char *v)
         return -ENOMEM;
     p[(*n)++] = v;
     *arr = p;
+    return 0;
+}
+
+static int parse_compress(const char *s, int *out, char *err, size_t errlen)
+{
+    int a = grpc_codec_from_name(s, strlen(s));
+    if (a < 0) {
+        snprintf(err, errlen, "--compress '%s': use gzip or deflate", s);
+        return -EINVAL;
+    }
+    *out = a;
+    return 0;
+}
+
+/* Every name in the list must be one rpcall can inflate. */
+static int check_accept(const char *s, char *err, size_t errlen)
+{
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *name = p;
+        size_t len = n;
+        while (len && (*name == ' ' || *name == '\t'))
+            name++, len--;
+        while (len && (name[len - 1] == ' ' || name[len - 1] == '\t'))
+            len--;
+        if (grpc_codec_from_name(name, len) < 0) {
+            snprintf(err, errlen, "--accept-encoding '%s': '%.*s' is not one of identity, gzip, "
+                     "deflate", s, (int)len, name);
+            return -EINVAL;
+        }
+        p += n + (p[n] == ',');
+    }
     return 0;
 }
 
@@ -192,6 +237,7 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
     memset(o, 0, sizeof(*o));
     o->connect_timeout = 10;
     o->max_msg_size = 4 * 1024 * 1024;
+    o->accept_encoding = GRPC_CODEC_ACCEPT_VALUE;
     o->concurrency = 16;
     o->connections = 1;
     bool format_bench = false, format_call = false, bench_opt = false;
@@ -220,6 +266,11 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
             break;
         case OPT_PROTOSET: rc = push(&o->protosets, &o->n_protosets, optarg); break;
         case OPT_EMIT_DEFAULTS: o->emit_defaults = true; break;
+        case OPT_COMPRESS: rc = parse_compress(optarg, &o->compress, err, errlen); break;
+        case OPT_ACCEPT_ENCODING:
+            rc = check_accept(optarg, err, errlen);
+            o->accept_encoding = optarg;
+            break;
         case OPT_MAX_MSG:
             rc = parse_count("--max-msg-size", optarg, 1, 1L << 30, &l, err, errlen);
             o->max_msg_size = (size_t)l;
@@ -283,6 +334,11 @@ int options_parse(rpcall_opts *o, int argc, char **argv, char *err, size_t errle
     if (rc < 0)
         return rc;
     o->conn.address = o->address;
+    /* A Unix socket is local: rpchost serves it without TLS, so unix:
+     * means plaintext unless a TLS option asks for TLS. */
+    if (o->address && strncmp(o->address, "unix:", 5) == 0 && !o->conn.cacert &&
+        !o->conn.cert && !o->conn.insecure && !o->conn.servername)
+        o->conn.plaintext = true;
     if (o->conn.plaintext && (o->conn.cacert || o->conn.cert || o->conn.insecure ||
                               o->conn.servername)) {
         snprintf(err, errlen, "--plaintext does not go with TLS options (--cacert, --cert, "

@@ -41,6 +41,8 @@ typedef struct rpcall_opts {
     bool emit_defaults;
     bool verbose;
     bool compact;             /* --format json-lines (call) / json (bench) */
+    int compress;             /* --compress: grpc_codec_algo of requests (0: none) */
+    const char *accept_encoding; /* --accept-encoding: grpc-accept-encoding sent */
     /* bench */
     long concurrency;         /* -c */
     long connections;         /* --connections */

@@ -1,6 +1,7 @@
 # `cmake --install build --prefix P` installs:
 #   bin/rpchost, bin/rpcall                  the host and the client
-#   lib/rpchost/plugins/*.so                 the shipped plugins (not test ones)
+#   lib/rpchost/plugins/*.so                 the shipped plugins (not test ones;
+#                                            RPCHOST_PLUGIN_INSTALL_DIR)
 #   include/rpchost/plugin.h                 the plugin ABI
 #   lib/cmake/rpchost/                       the CMake package a plugin author
 #                                            uses: find_package(rpchost), then
@@ -9,22 +10,29 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(_rh_cmakedir ${CMAKE_INSTALL_LIBDIR}/cmake/rpchost)
+# Not LIBDIR: on Debian that is multiarch (lib/x86_64-linux-gnu), while
+# plugins are looked for in one well-known place, /usr/lib/rpchost/plugins.
+set(RPCHOST_PLUGIN_INSTALL_DIR lib/rpchost/plugins CACHE STRING
+    "where the shipped plugins are installed, relative to the prefix")
+# Components: "daemon" (package rpchost) and "dev" (package rpchost-dev).
 
-install(FILES include/rpchost/plugin.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rpchost)
+install(FILES include/rpchost/plugin.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/rpchost
+        COMPONENT dev)
 # Imported by the package as rpchost::headers, the name used in this tree.
 set_target_properties(rpchost_headers PROPERTIES EXPORT_NAME headers)
-install(TARGETS rpchost_headers EXPORT rpchostTargets)
-install(EXPORT rpchostTargets NAMESPACE rpchost:: DESTINATION ${_rh_cmakedir})
+install(TARGETS rpchost_headers EXPORT rpchostTargets COMPONENT dev)
+install(EXPORT rpchostTargets NAMESPACE rpchost:: DESTINATION ${_rh_cmakedir}
+        COMPONENT dev)
 write_basic_package_version_file(${CMAKE_BINARY_DIR}/rpchost-config-version.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMajorVersion)
 install(FILES cmake/rpchost-config.cmake cmake/RpchostPlugin.cmake
               cmake/rpchost_embed.cmake
               ${CMAKE_BINARY_DIR}/rpchost-config-version.cmake
-        DESTINATION ${_rh_cmakedir})
+        DESTINATION ${_rh_cmakedir} COMPONENT dev)
 
 foreach(_t rpchost rpcall)
   if(TARGET ${_t})
-    install(TARGETS ${_t} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+    install(TARGETS ${_t} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
   endif()
 endforeach()
 
@@ -36,7 +44,8 @@ foreach(_d IN LISTS _rh_plugin_dirs)
     foreach(_t IN LISTS _targets)
       get_target_property(_type ${_t} TYPE)
       if(_type STREQUAL "MODULE_LIBRARY")
-        install(TARGETS ${_t} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/rpchost/plugins)
+        install(TARGETS ${_t} LIBRARY DESTINATION ${RPCHOST_PLUGIN_INSTALL_DIR}
+                COMPONENT daemon)
       endif()
     endforeach()
   endif()

@@ -89,7 +89,7 @@ function(rpchost_descriptor_set_header header)
   add_custom_command(
     OUTPUT ${header}
     COMMAND ${CMAKE_COMMAND} -E make_directory ${_hdir}
-    COMMAND ${PROTOC} ${_incs} --include_imports --descriptor_set_out=${_pb} ${G_PROTOS}
+    COMMAND ${PROTOC} ${_incs} --include_imports --include_source_info --descriptor_set_out=${_pb} ${G_PROTOS}
     COMMAND ${CMAKE_COMMAND} -DIN=${_pb} -DOUT=${header}
             -P ${_RPCHOST_PLUGIN_CMAKE_DIR}/rpchost_embed.cmake
     DEPENDS ${_abs} ${_RPCHOST_PLUGIN_CMAKE_DIR}/rpchost_embed.cmake

@@ -21,12 +21,15 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "builtin/builtin.h"
 #include "config/config.h"
 #include "core/core.h"
+#include "daemon/daemon.h"
 #include "registry/registry.h"
+#include "metrics/metrics.h"
 #include "server.h"
 #include "crash/crash.h"
 #include "supervisor.h"
@@ -55,18 +58,47 @@ static int add_fd(int ep, int fd)
     return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* STATUS= for `systemctl status`: plugins and calls, every few seconds. */
+#define STATUS_INTERVAL_MS 2000
+
+static void send_status(const char *where)
+{
+    if (!sdnotify_active()) return;
+    reg_plugin_info *rows = NULL;
+    size_t n = reg_list(&rows), plugins = 0, draining = 0;
+    int64_t calls = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rows[i].builtin) continue;
+        if (rows[i].draining) draining++;
+        else plugins++;
+        calls += rows[i].in_flight;
+    }
+    free(rows);
+    sdnotify_send("STATUS=serving on %s: %zu plugins (%zu draining), %lld calls in flight", where,
+                  plugins, draining, (long long)calls);
+}
+
 static void on_sighup(rh_settings *s)
 {
+    sdnotify_reloading();
     log_info("SIGHUP: rescanning %s, reloading TLS certificates and plugin configuration",
              s->plugins_dir);
     if (settings_reload_sections(s) == 0) reg_reconfigure();
     reg_rescan();
     if (!s->plaintext && server_reload_tls() < 0)
         log_error("SIGHUP: TLS certificates not reloaded; new connections keep the old ones");
+    sdnotify_send("READY=1");
 }
 
 /* Runs until SIGTERM or SIGINT. */
-static int control_loop(rh_settings *s, int sfd, int wfd)
+static int control_loop(rh_settings *s, int sfd, int wfd, const char *where)
 {
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -errno;
@@ -77,9 +109,28 @@ static int control_loop(rh_settings *s, int sfd, int wfd)
         return -e;
     }
     bool stop = false;
+    uint32_t wd_ms = sdnotify_watchdog_interval_ms();
+    int64_t wd_next = wd_ms ? now_ms() : INT64_MAX;
+    int64_t status_next = sdnotify_active() ? now_ms() : INT64_MAX;
     while (!stop) {
+        int64_t now = now_ms();
+        if (now >= wd_next) {
+            sdnotify_send("WATCHDOG=1");
+            wd_next = now + wd_ms;
+        }
+        if (now >= status_next) {
+            send_status(where);
+            status_next = now + STATUS_INTERVAL_MS;
+        }
+        int timeout = reg_next_timeout_ms();
+        int64_t next = wd_next < status_next ? wd_next : status_next;
+        if (next != INT64_MAX) {
+            int64_t left = next - now_ms();
+            if (left < 0) left = 0;
+            if (timeout < 0 || left < timeout) timeout = (int)left;
+        }
         struct epoll_event evs[8];
-        int n = epoll_wait(ep, evs, 8, reg_next_timeout_ms());
+        int n = epoll_wait(ep, evs, 8, timeout);
         if (n < 0 && errno != EINTR) {
             log_error("control loop: epoll_wait: %s", strerror(errno));
             break;
@@ -92,6 +143,7 @@ static int control_loop(rh_settings *s, int sfd, int wfd)
                     if (si.ssi_signo == SIGHUP) {
                         on_sighup(s);
                     } else {
+                        sdnotify_send("STOPPING=1");
                         log_info("%s: stopping; running calls get up to %.1f s",
                                  strsignal((int)si.ssi_signo), s->drain_timeout_ms / 1000.0);
                         stop = true;
@@ -107,6 +159,71 @@ static int control_loop(rh_settings *s, int sfd, int wfd)
     }
     close(ep);
     return 0;
+}
+
+/* Who we serve as, and whether the plugin directory is fit to load code
+ * from for that user (docs/deploy-debian.md). One line and exit 2 if not. */
+static int check_identity(const rh_settings *s)
+{
+    char why[512];
+    uid_t uid;
+    if (privdrop_plan(s->user, s->allow_root, &uid, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: %s\n", why);
+        return -1;
+    }
+    trust_set_policy(!s->unsafe_plugin_dir, uid);
+    if (s->unsafe_plugin_dir) {
+        log_warn("plugin trust checks are off (--unsafe-plugin-dir): any user who can write "
+                 "to %s can run code in this server", s->plugins_dir);
+        return 0;
+    }
+    if (trust_check_dir(s->plugins_dir, uid, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: plugin directory refused: %s (--unsafe-plugin-dir allows it "
+                        "for development)\n", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* The series exist before any plugin loads: routes pick up their method's
+ * series when they are built. */
+static int metrics_init(const rh_settings *s)
+{
+    double bounds[MX_MAX_BUCKETS];
+    size_t n_bounds = 0;
+    char why[128];
+    if (s->metrics_buckets &&
+        mx_parse_buckets(s->metrics_buckets, bounds, &n_bounds, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: metrics_buckets: %s\n", why);
+        return -1;
+    }
+    if (mx_init(s->workers) < 0 || mx_grpc_init(n_bounds ? bounds : NULL, n_bounds) < 0 ||
+        mx_host_init(s->workers) < 0 || mx_process_init() < 0) {
+        fprintf(stderr, "rpchost: cannot set up the metrics (out of memory)\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int metrics_listen(const rh_settings *s)
+{
+    mx_http_config c = {
+        .host = s->metrics_listen.host,
+        .port = s->metrics_listen.port,
+        .token_file = s->metrics_token_file,
+        .cert = !s->metrics_tls ? NULL : s->metrics_cert ? s->metrics_cert : s->cert_file,
+        .key = !s->metrics_tls ? NULL : s->metrics_key ? s->metrics_key : s->key_file,
+    };
+    return mx_http_start(&c);
+}
+
+static void metrics_free(void)
+{
+    mx_http_stop();
+    mx_collect_clear();
+    mx_grpc_free();
+    mx_host_free();
+    mx_shutdown();
 }
 
 /* Built-in services go through reg_add_builtin like any plugin. */
@@ -135,7 +252,17 @@ static int serve(rh_settings *s, const listen_set *sets, int chan)
         return 2;
     }
     if (crash_init(chan) < 0) log_warn("crash handlers not installed: %s", strerror(errno));
+    /* The scrape listener first: once the gRPC port accepts, so does it. */
+    if (s->metrics_on && (metrics_init(s) < 0 || metrics_listen(s) < 0)) return 2;
     if (server_init(s, sets) < 0) return 2; /* it printed the one line */
+    /* Keys are read: the serving process drops to --user (the supervisor,
+     * which runs no plugin code, keeps its identity to start the next). */
+    char why[512];
+    if (privdrop_switch(s->user, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: %s\n", why);
+        return 2;
+    }
+    if (s->user) log_info("running as %s (uid %u)", s->user, (unsigned)geteuid());
     reg_set_host(host_api(), server_cancel_instance);
     if (reg_init() < 0 || add_builtins() < 0) return 2;
     int wfd = watch_start(s->plugins_dir);
@@ -150,15 +277,23 @@ static int serve(rh_settings *s, const listen_set *sets, int chan)
     describe_listen(s, where, sizeof where);
     log_info("serving on %s (%s, %d workers)", where, s->plaintext ? "h2c" : "TLS",
              server_workers(s));
+    if (s->metrics_on)
+        log_info("metrics on %s://%s%s%s:%s/metrics%s", s->metrics_tls ? "https" : "http",
+                 strchr(s->metrics_listen.host, ':') ? "[" : "", s->metrics_listen.host,
+                 strchr(s->metrics_listen.host, ':') ? "]" : "", s->metrics_listen.port,
+                 s->metrics_token_file ? " (bearer token)" : "");
+    sdnotify_send("READY=1\nSTATUS=serving on %s", where);
     sup_report_ready();
 
-    if (control_loop(s, sfd, wfd) < 0) log_error("control loop failed; stopping");
+    if (control_loop(s, sfd, wfd, where) < 0) log_error("control loop failed; stopping");
 
     watch_stop();
     health_begin_shutdown();
     server_shutdown(s->drain_timeout_ms);
+    mx_http_stop(); /* scrapes see the drain; not the registry's teardown */
     reg_shutdown();
     server_free(); /* after fini: plugins may release calls until then */
+    if (s->metrics_on) metrics_free();
     log_info("stopped");
     close(sfd);
     return 0;
@@ -173,6 +308,7 @@ int main(int argc, char **argv)
     settings_set(&s);
     log_set_level((rh_log_level)s.log_level);
     signal(SIGPIPE, SIG_IGN);
+    sdnotify_init(); /* the serving process inherits it */
 
     struct stat st;
     if (stat(s.plugins_dir, &st) < 0) {
@@ -183,6 +319,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: plugin directory %s is not a directory\n", s.plugins_dir);
         return 2;
     }
+    if (check_identity(&s) < 0) return 2;
     /* The sockets belong to the supervisor: bound once, they outlive every
      * serving process. */
     int n_workers = server_workers(&s);

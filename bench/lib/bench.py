@@ -134,8 +134,17 @@ class Bench:
         calls = int(w["rps"] * P.measure_s)
         calls = max(conc * 2, P.min_calls if req.messages == 1 else 1, min(calls, P.max_calls))
         lat = os.path.join(self.work, "latency.log") if want_latency else None
+        restart = getattr(server, "restart_per_run", False)
+        if restart:  # the plugin's statistics at fini then cover exactly this run
+            server.stop()
+            server.start()
+            log0 = len(server.logs())
         r = load.h2load(server, req, conns, streams, calls, self.lcpu,
                         P.timeout + P.measure_s * 10, log_file=lat, answer_bytes=answer)
+        if restart:
+            server.stop()
+            r.update(rides_stats(server.logs()[log0:]))
+            server.start()
         r["calls"] = calls
         r["msgs_per_s"] = r["rps"] * req.messages
         r["cpu_us_per_call"] = r["server_cpu"] / calls * 1e6
@@ -166,9 +175,10 @@ class Bench:
             out[key] = {s.label: [] for s in servers}
             for rep in range(self.P.reps):
                 for s in servers:
+                    lat_at = latency_at if isinstance(latency_at, tuple) else (latency_at,)
                     try:
                         r = self.measure(s, req, conns, streams,
-                                         want_latency=(latency_at == conns * streams))
+                                         want_latency=(conns * streams in lat_at))
                     except load.LoadError as e:
                         self.error(scenario, str(e))
                         continue
@@ -307,31 +317,62 @@ class Bench:
             self.rows_for(title, lat16, lat_metrics, targets={"p99 latency": ("<=", 0.7)}, tag="1. Start")
 
     def s2_durable(self):
-        sc = "2. Durable Start"
+        """Durable Start and Track (issue 19): the rides plugin with its
+        default storage (synchronous FULL, database on disk) beside the gRPC
+        C++ peer (stores nothing) and beside rpchost serving the same calls
+        without storage (test plugin rides_nostore), at 16 and 1,000
+        concurrent streams. The durable rpchost is restarted before each
+        measured run so that the plugin's statistics line (logged at fini)
+        gives that run's group-commit histogram."""
+        sc = "2. Durable"
         if not self.servers_or_skip(sc, ["rides"]):
             return
-        dbdir = tempfile.mkdtemp(prefix="durable-", dir=self.work)
-        db = os.path.join(dbdir, "rides.db")
-        a = self.rpchost("rpchost", ["rides"], self.rpchost_config(db))
-        servers = [a]
-        b = self.peer_or_none(sc)
-        if b:
-            servers.append(b)
-        fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", dbdir], capture_output=True,
-                            text=True).stdout.strip() or "?"
-        try:
-            res = self.alternate(sc, servers, self.reqs["start"], [(4, 16)])
-        finally:
-            for s in servers:
-                s.stop()
-        rows = sqlite_count(db, "rides") if not self.P.smoke else None
-        shutil.rmtree(dbdir, ignore_errors=True)
-        self.note(sc, "rpchost: rides plugin with default storage settings (synchronous FULL), database on "
-                  "%s (%s); the gRPC C++ peer stores nothing (reported as is)." % (dbdir.rsplit('/', 2)[0], fs))
-        if rows is not None:
-            self.note(sc, "Rows in the database after the run: %d." % rows)
-        self.rows_for(sc, res, [("calls/s", "calls/s", lambda r: r["rps"], "higher"),
-                                ("server CPU per call", "µs", lambda r: r["cpu_us_per_call"], "lower")])
+        nostore = os.path.join(self.args.test_plugins, "rides_nostore.so")
+        points = [(4, 4), (100, 10)] if not self.P.smoke else [(4, 4)]
+        metrics = [("calls/s", "calls/s", lambda r: r["rps"], "higher"),
+                   ("server CPU per call", "µs", lambda r: r["cpu_us_per_call"], "lower"),
+                   ("p50 latency", "µs", lambda r: r.get("p50_us"), "lower"),
+                   ("p99 latency", "µs", lambda r: r.get("p99_us"), "lower")]
+        for req_name, what in (("start", "Start"), ("track100", "Track of 100 points")):
+            dbdir = tempfile.mkdtemp(prefix="durable-", dir=self.work)
+            db = os.path.join(dbdir, "rides.db")
+            cfg = self.rpchost_config(db).replace("log_level = warn", "log_level = info")
+            a = self.rpchost("rpchost", ["rides"], cfg)
+            a.restart_per_run = True
+            servers = [a]
+            b = self.peer_or_none(sc)
+            if b:
+                servers.append(b)
+            if os.path.exists(nostore):
+                servers.append(self.rpchost_with("rpchost, no storage", {"rides.so": nostore},
+                                                 self.rpchost_config()))
+            else:
+                self.skip(sc + " (rpchost without storage)", "no %s: build the tests" % nostore)
+            fs = subprocess.run(["findmnt", "-n", "-o", "FSTYPE,SOURCE", "-T", dbdir], capture_output=True,
+                                text=True).stdout.strip() or "?"
+            try:
+                res = self.alternate(sc, servers, self.reqs[req_name], points, latency_at=(16, 1000))
+            finally:
+                for s in servers:
+                    s.stop()
+            shutil.rmtree(dbdir, ignore_errors=True)
+            title = "%s %s: rpchost stores (SQLite, synchronous=FULL, %s)" % (sc, what, fs.split()[0])
+            self.note(title.split(":")[0],
+                      "rpchost: rides plugin with its default storage settings (synchronous FULL), database "
+                      "on %s (%s); gRPC C++ and `rpchost, no storage` (the plugin built with "
+                      "RIDES_NO_STORE: same validation, ids and answers) store nothing." % (dbdir.rsplit('/', 2)[0], fs))
+            for (conns, streams), by in res.items():
+                for i, r in enumerate(by.get("rpchost", [])):
+                    if r.get("commits"):
+                        self.note(title.split(":")[0],
+                                  "%d streams, run %d: %s calls in %d commits, calls per commit mean %.1f, "
+                                  "max %d; histogram (calls:commits) %s"
+                                  % (conns * streams, i + 1, "{:,}".format(r["calls"]), r["commits"],
+                                     r["calls"] / r["commits"], r["max_batch"], r["hist"]))
+            self.rows_for(title + "; vs gRPC C++ (no storage)", res, metrics, tag="2. Durable " + what)
+            if len(servers) > 2:
+                self.rows_for(title + "; vs rpchost without storage", res, metrics,
+                              labels=("rpchost", "rpchost, no storage"), tag="2. Durable " + what)
 
     def s3_track(self):
         sc = "3. Client streaming Track"
@@ -620,6 +661,22 @@ def rm_db(db):
             os.unlink(db + suffix)
         except OSError:
             pass
+
+
+def rides_stats(log_text):
+    """The rides plugin's statistics line (logged at fini): commits, the
+    largest batch and the histogram of calls (rides + tracks) per commit."""
+    import re
+    m = None
+    for m in re.finditer(r"in (\d+) commits \((\d+) failed\); rides per commit: max (\d+), mean [\d.]+; "
+                         r"histogram \(rides:commits\) (.*?); (?:calls per commit: max (\d+); "
+                         r"histogram \(calls:commits\) (.*?);)?", log_text):
+        pass
+    if m is None:
+        return {}
+    if m.group(5):
+        return {"commits": int(m.group(1)), "max_batch": int(m.group(5)), "hist": m.group(6).strip()}
+    return {"commits": int(m.group(1)), "max_batch": int(m.group(3)), "hist": m.group(4).strip()}
 
 
 def sqlite_count(db, table):

@@ -3,6 +3,10 @@
 
     bench/profile perf      [--req unary] [--conc 4x64] [--calls N] [--server rpchost|peer]
     bench/profile callgrind [--req unary] [--conc 4x64] [--calls N]
+    bench/profile perf --durable --req start --conc 100x10   # rides as shipped
+
+--durable: the rides database on disk (under the output directory) with
+synchronous FULL, the plugin's defaults, instead of tmpfs with OFF.
 
 perf: `perf record -e cpu-clock -g` on the server during the measured
 run, then the top functions by self time (no hardware counters needed).
@@ -50,9 +54,11 @@ def start_server(a, wrap, out, extra=()):
         for p in plugins:
             shutil.copyfile(os.path.join(a.plugins, p + ".so"), os.path.join(pdir, p + ".so"))
         cfg = os.path.join(out, "rpchost.ini")
-        db = os.path.join(a.db_dir, "rides.db")  # tmpfs, synchronous=OFF: as in bench/run scenario 1
+        db = os.path.join(a.db_dir, "rides.db")
         with open(cfg, "w") as f:
-            f.write("[rpchost]\nlog_level = warn\n[plugin.rides]\ndb = %s\nsynchronous = OFF\n" % db)
+            # tmpfs, synchronous=OFF as in bench/run scenario 1; --durable: disk, FULL (scenario 2)
+            f.write("[rpchost]\nlog_level = info\n[plugin.rides]\ndb = %s\nsynchronous = %s\n"
+                    % (db, "FULL" if a.durable else "OFF"))
         cmd = [a.rpchost, "--plugins", pdir, "--listen", "127.0.0.1:%d" % port, "--cert", a.cert,
                "--key", a.key, "--workers", "1", "--config", cfg] + list(extra)
     return Server(a.server, wrap + cmd, port, a.server_cpu, out).start(timeout=120)
@@ -65,6 +71,8 @@ def main():
     ap.add_argument("--conc", default="4x64", help="CONNSxSTREAMS")
     ap.add_argument("--calls", type=int, default=0)
     ap.add_argument("--server", default="rpchost", choices=("rpchost", "peer"))
+    ap.add_argument("--durable", action="store_true",
+                    help="rides: database on disk with synchronous FULL (default: tmpfs, OFF)")
     for k in ("rpchost", "plugins", "peer", "rides-proto", "cert", "key", "out"):
         ap.add_argument("--" + k, required=True)
     ap.add_argument("--server-cpu", type=int, default=0)
@@ -74,7 +82,8 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     os.sched_setaffinity(0, {a.load_cpu})
     tmp = tempfile.mkdtemp(prefix="req-", dir=a.out)
-    a.db_dir = tempfile.mkdtemp(prefix="rpchost-profile-", dir="/dev/shm" if os.path.isdir("/dev/shm") else a.out)
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and not a.durable else a.out
+    a.db_dir = tempfile.mkdtemp(prefix="rpchost-profile-", dir=shm)
     try:
         reqs = wire.build_requests(wire.Protos(a.rides_proto), tmp, (100,), 100)
         req = reqs[a.req]

@@ -174,12 +174,16 @@ def write_report(bench, started, finished):
     for r in bench.rows:
         if r.scenario not in scenarios:
             scenarios.append(r.scenario)
+    noted = set()
     for sc in scenarios:
         rows = [r for r in bench.rows if r.scenario == sc]
         la, lb = rows[0].labels
         w("## %s\n" % sc)
-        for line in bench.notes.get(sc.split(":")[0], []):
-            w(line + "\n")
+        key = sc.split(":")[0]
+        if key not in noted:  # notes once, under the first table of their scenario
+            noted.add(key)
+            for line in bench.notes.get(key, []):
+                w(line + "\n")
         w("| figure | unit | %s | %s | ratio | target | met | runs (%s; %s) |" % (la, lb, la, lb))
         w("|---|---|---:|---:|---:|---|---|---|")
         for r in rows:

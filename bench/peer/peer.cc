@@ -63,6 +63,19 @@ Status do_unary_call(const SimpleRequest &req, SimpleResponse *resp) {
   return Status::OK;
 }
 
+// CompressedResponse (interop): response_compressed asks for the call's
+// response to be compressed, per call, as gRPC C++ does it
+// (set_compression_algorithm). gzip unless the client names deflate in
+// x-response-compression (the benchmark's deflate runs).
+void apply_compression(grpc::ServerContextBase *ctx, const SimpleRequest &req) {
+  if (!req.has_response_compressed() || !req.response_compressed().value()) return;
+  grpc_compression_algorithm algo = GRPC_COMPRESS_GZIP;
+  auto md = ctx->client_metadata();
+  auto it = md.find("x-response-compression");
+  if (it != md.end() && it->second == "deflate") algo = GRPC_COMPRESS_DEFLATE;
+  ctx->set_compression_algorithm(algo);
+}
+
 // Fills resp for response i of a StreamingOutputCall; false if invalid.
 bool fill_stream_response(const StreamingOutputCallRequest &req, int i,
                           StreamingOutputCallResponse *resp) {
@@ -118,6 +131,7 @@ class TestCallback final : public grpc::testing::TestService::CallbackService {
   grpc::ServerUnaryReactor *UnaryCall(grpc::CallbackServerContext *ctx, const SimpleRequest *req,
                                       SimpleResponse *resp) override {
     auto *r = ctx->DefaultReactor();
+    apply_compression(ctx, *req);
     r->Finish(do_unary_call(*req, resp));
     return r;
   }
@@ -243,6 +257,7 @@ class UnaryCallCall final : public Tag {
     }
     new UnaryCallCall(env_);
     finishing_ = true;
+    apply_compression(&ctx_, req_);
     Status st = do_unary_call(req_, &resp_);
     if (st.ok())
       responder_.Finish(resp_, st, this);

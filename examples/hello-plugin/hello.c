@@ -121,7 +121,6 @@ static void hello_fini(rh_plugin_ctx *ctx)
 }
 
 static const rh_plugin_descriptor descriptor = {
-    .abi = RH_ABI_BLOCK_INIT("hello", HELLO_VERSION),
     .services = services,
     .n_services = sizeof services / sizeof services[0],
     .descriptor_set = rh_descriptor_set,
@@ -130,7 +129,9 @@ static const rh_plugin_descriptor descriptor = {
     .fini = hello_fini,
 };
 
-/* The identity block again, in the ELF note the host checks before dlopen
- * (same name and version), and the one exported symbol. */
-RPCHOST_PLUGIN_NOTE("hello", HELLO_VERSION);
-RPCHOST_PLUGIN_DEFINE(descriptor);
+/* Name and version, written once: they go into the ELF note the host
+ * checks before dlopen (and from there into the descriptor), with the one
+ * exported symbol. Needs rpchost ABI 1.2; for an older host, initialise
+ * .abi = RH_ABI_BLOCK_INIT("hello", HELLO_VERSION) and use
+ * RPCHOST_PLUGIN_NOTE("hello", HELLO_VERSION) + RPCHOST_PLUGIN_DEFINE. */
+RPCHOST_PLUGIN("hello", HELLO_VERSION, descriptor);

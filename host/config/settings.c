@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "grpc_codec.h"
+#include "metrics/metrics.h"
 
 #ifndef RPCHOST_VERSION
 #define RPCHOST_VERSION "0.0.0"
@@ -176,8 +178,10 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
 
 /* ------------------------------------------------- the [rpchost] keys */
 
-typedef enum { K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN,
-               K_QUARANTINE } key_kind;
+typedef enum {
+    K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN, K_CODEC, K_BYTES,
+    K_METRICS_LISTEN, K_QUARANTINE
+} key_kind;
 
 typedef struct key_def {
     const char *name;
@@ -222,6 +226,18 @@ static const key_def keys[] = {
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
+    {"user", K_STR, F(user), 0},
+    {"allow_root", K_BOOL, F(allow_root), 0},
+    {"unsafe_plugin_dir", K_BOOL, F(unsafe_plugin_dir), 0},
+    {"compression", K_CODEC, F(compression), 0},
+    {"compression_min_bytes", K_BYTES, F(compression_min_bytes), 1ull << 31},
+    {"compression_level", K_U32, F(compression_level), 9},
+    {"metrics_listen", K_METRICS_LISTEN, 0, 0},
+    {"metrics_token_file", K_STR, F(metrics_token_file), 0},
+    {"metrics_buckets", K_STR, F(metrics_buckets), 0},
+    {"metrics_tls", K_BOOL, F(metrics_tls), 0},
+    {"metrics_cert", K_STR, F(metrics_cert), 0},
+    {"metrics_key", K_STR, F(metrics_key), 0},
 };
 #undef F
 
@@ -280,6 +296,23 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         }
         *(size_t *)(base + k->off) = (size_t)n;
         return 0;
+    case K_BYTES: /* a byte count that may be 0 */
+        if (parse_u64(v, k->max, &n) < 0) {
+            err_set(e, "%s%s must be a byte count 0-%llu, not '%s'", where, k->name,
+                    (unsigned long long)k->max, v);
+            return -EINVAL;
+        }
+        *(size_t *)(base + k->off) = (size_t)n;
+        return 0;
+    case K_CODEC: {
+        int a = grpc_codec_from_name(v, strlen(v));
+        if (a < 0 && strcmp(v, "none") != 0) {
+            err_set(e, "%s%s must be none, gzip or deflate, not '%s'", where, k->name, v);
+            return -EINVAL;
+        }
+        *(int *)(base + k->off) = a < 0 ? GRPC_CODEC_IDENTITY : a;
+        return 0;
+    }
     case K_WORKERS:
         if (parse_u64(v, k->max, &n) < 0 || n == 0) {
             err_set(e, "%s%s must be 1-%llu, not '%s'", where, k->name,
@@ -305,6 +338,17 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         return 0;
     case K_LISTEN:
         return parse_listen_list(s, v, e, where);
+    case K_METRICS_LISTEN: {
+        char why[128];
+        if (settings_parse_listen(v, &s->metrics_listen, why, sizeof why) < 0 ||
+            s->metrics_listen.unix_socket) {
+            err_set(e, "%smetrics_listen '%s': %s", where, v,
+                    s->metrics_listen.unix_socket ? "give HOST:PORT" : why);
+            return -EINVAL;
+        }
+        s->metrics_on = true;
+        return 0;
+    }
     case K_QUARANTINE:
         if (parse_quarantine(v, &s->crash_quarantine_count, &s->crash_quarantine_window_ms) < 0) {
             err_set(e, "%s%s must be CRASHES/SECONDSs like 3/60s (1-64 crashes in 1-86400 s) "
@@ -460,6 +504,8 @@ static const char usage[] =
     "usage: rpchost --plugins DIR [--listen HOST:PORT]... [--cert F --key F | --plaintext]\n"
     "               [--client-ca F] [--workers N] [--config FILE] [--log-level L]\n"
     "               [--drain-timeout S] [--admin-socket PATH]\n"
+    "               [--user NAME | --allow-root] [--unsafe-plugin-dir]\n"
+    "               [--metrics-listen HOST:PORT [--metrics-token-file F]]\n"
     "\n"
     "A TLS HTTP/2 gRPC host serving the shared-object plugins of DIR; plugins\n"
     "added, replaced or removed there are loaded, swapped or drained live.\n"
@@ -478,6 +524,12 @@ static const char usage[] =
     "  --log-level L         error, warn, info (default) or debug\n"
     "  --drain-timeout S     seconds running calls get on stop or plugin removal (30)\n"
     "  --admin-socket PATH   also listen on a Unix socket (admin service allowed)\n"
+    "  --user NAME           switch to NAME and its groups once listeners are bound\n"
+    "                        and keys read\n"
+    "  --allow-root          serve as root (refused otherwise; also $RPCHOST_ALLOW_ROOT=1)\n"
+    "  --unsafe-plugin-dir   load plugins from paths others may write (development only)\n"
+    "  --metrics-listen ADDR serve Prometheus metrics at http://ADDR/metrics\n"
+    "  --metrics-token-file F  require the bearer token of file F for a scrape\n"
     "  --no-supervisor       serve in this process: a crashing plugin then stops the host\n"
     "                        (for debuggers; see docs/hot-operations.md)\n"
     "  --help, --version\n"
@@ -488,7 +540,8 @@ static const char usage[] =
 
 enum {
     OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
-    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_HELP, OPT_VERSION,
+    OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_USER, OPT_ALLOW_ROOT,
+    OPT_UNSAFE_PLUGIN_DIR, OPT_METRICS_LISTEN, OPT_METRICS_TOKEN, OPT_HELP, OPT_VERSION,
     OPT_NO_SUPERVISOR
 };
 
@@ -505,6 +558,11 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
     {"admin-socket", required_argument, NULL, OPT_ADMIN_SOCKET},
+    {"user", required_argument, NULL, OPT_USER},
+    {"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+    {"unsafe-plugin-dir", no_argument, NULL, OPT_UNSAFE_PLUGIN_DIR},
+    {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
+    {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN},
     {"no-supervisor", no_argument, NULL, OPT_NO_SUPERVISOR},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -539,6 +597,9 @@ static void set_defaults(rh_settings *s)
     s->max_recv_message = 4u << 20;
     s->max_send_message = 4u << 20;
     s->max_send_queue = 64u << 20;
+    s->compression = GRPC_CODEC_IDENTITY;
+    s->compression_min_bytes = 1024;
+    s->compression_level = GRPC_CODEC_LEVEL_DEFAULT;
     s->drain_timeout_ms = 30000;
     s->crash_quarantine_count = 3;
     s->crash_quarantine_window_ms = 60000;
@@ -567,6 +628,9 @@ static int apply_env(rh_settings *s, settings_err *e)
     const char *cert = getenv("CERT_FILE"), *key = getenv("KEY_FILE");
     if (cert && *cert && replace_str(&s->cert_file, cert) < 0) return -ENOMEM;
     if (key && *key && replace_str(&s->key_file, key) < 0) return -ENOMEM;
+    /* Test harnesses and development shells run as root on purpose. */
+    const char *root = getenv("RPCHOST_ALLOW_ROOT");
+    if (root && strcmp(root, "1") == 0) s->allow_root = true;
     return 0;
 }
 
@@ -584,6 +648,13 @@ static const char *find_config_arg(int argc, char **argv, bool *help, bool *vers
         else if (strncmp(a, "--config=", 9) == 0) cfg = a + 9;
     }
     return cfg;
+}
+
+static const key_def *find_key(const char *name)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, name) == 0) return &keys[i];
+    return NULL;
 }
 
 static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
@@ -618,6 +689,15 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
         case OPT_CLIENT_CA: rc = replace_str(&s->client_ca, v); break;
         case OPT_CONFIG: rc = replace_str(&s->config_file, v); break;
         case OPT_ADMIN_SOCKET: rc = replace_str(&s->admin_socket, v); break;
+        case OPT_USER: rc = apply_key(s, find_key("user"), v, e, "--user: "); break;
+        case OPT_ALLOW_ROOT: s->allow_root = true; break;
+        case OPT_UNSAFE_PLUGIN_DIR: s->unsafe_plugin_dir = true; break;
+        case OPT_METRICS_TOKEN: rc = replace_str(&s->metrics_token_file, v); break;
+        case OPT_METRICS_LISTEN:
+            for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+                if (keys[i].kind == K_METRICS_LISTEN)
+                    rc = apply_key(s, &keys[i], v, e, "--metrics-listen: ");
+            break;
         case OPT_NO_SUPERVISOR: s->no_supervisor = true; break;
         case OPT_WORKERS:
         case OPT_LOG_LEVEL:
@@ -675,10 +755,49 @@ static int validate(rh_settings *s, settings_err *e)
                    "(or CERT_FILE/KEY_FILE), or --plaintext for h2c");
         return -EINVAL;
     }
+    if (s->compression_level < 1) {
+        err_set(e, "compression_level must be 1 (fastest) to 9 (smallest), not 0");
+        return -EINVAL;
+    }
     if (s->header_list_soft > s->header_list_hard) {
         err_set(e, "header_list_soft (%u) must not exceed header_list_hard (%u)",
                 s->header_list_soft, s->header_list_hard);
         return -EINVAL;
+    }
+    if (s->metrics_buckets) {
+        double b[MX_MAX_BUCKETS];
+        size_t nb;
+        char why[128];
+        if (mx_parse_buckets(s->metrics_buckets, b, &nb, why, sizeof why) < 0) {
+            err_set(e, "metrics_buckets '%.100s': %s", s->metrics_buckets, why);
+            return -EINVAL;
+        }
+    }
+    if ((s->metrics_token_file || s->metrics_buckets || s->metrics_tls || s->metrics_cert ||
+         s->metrics_key) && !s->metrics_on) {
+        err_set(e, "metrics_token_file, metrics_buckets and metrics_tls need metrics_listen "
+                   "(--metrics-listen)");
+        return -EINVAL;
+    }
+    if (!s->metrics_cert != !s->metrics_key) {
+        err_set(e, "metrics_cert and metrics_key go together");
+        return -EINVAL;
+    }
+    if (s->metrics_cert) s->metrics_tls = true;
+    if (s->metrics_tls && !s->metrics_cert && !s->cert_file) {
+        err_set(e, "metrics_tls: the host serves h2c and has no certificate; set metrics_cert "
+                   "and metrics_key");
+        return -EINVAL;
+    }
+    if (s->metrics_on) {
+        for (size_t i = 0; i < s->n_listen; i++)
+            if (!s->listen[i].unix_socket && strcmp(s->listen[i].port, s->metrics_listen.port) == 0 &&
+                (strcmp(s->listen[i].host, s->metrics_listen.host) == 0 || !s->listen[i].host[0] ||
+                 strcmp(s->listen[i].host, "::") == 0 || strcmp(s->listen[i].host, "0.0.0.0") == 0)) {
+                err_set(e, "metrics_listen %s:%s is a gRPC listen address; give the metrics "
+                           "their own port", s->metrics_listen.host, s->metrics_listen.port);
+                return -EINVAL;
+            }
     }
     if (s->admin_socket) {
         bool present = false;
@@ -766,6 +885,11 @@ void settings_free(rh_settings *s)
     free(s->admin_socket);
     free(s->admin_principals);
     free(s->interceptors);
+    free(s->user);
+    free(s->metrics_token_file);
+    free(s->metrics_buckets);
+    free(s->metrics_cert);
+    free(s->metrics_key);
     sections_free(s->sections, s->n_sections);
     memset(s, 0, sizeof *s);
 }

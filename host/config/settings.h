@@ -82,6 +82,14 @@ typedef struct rh_settings {
     uint32_t crash_quarantine_count;
     uint32_t crash_quarantine_window_ms;
 
+    /* Response compression (docs/transport.md, "Compression"): the
+     * grpc_codec_algo used for responses when the client accepts it;
+     * identity (0) = off, the default. Messages smaller than min_bytes go
+     * uncompressed. Requests are inflated whatever this says. */
+    int compression;                   /* grpc_codec_algo */
+    size_t compression_min_bytes;      /* 1024 */
+    uint32_t compression_level;        /* 1-9, 6 */
+
     /* Interceptor order, e.g. "authlog.auth, authlog.log"; NULL = load order */
     char *interceptors;
 
@@ -91,10 +99,22 @@ typedef struct rh_settings {
     /* Principals (set by an interceptor) allowed to use the admin service,
      * comma-separated; NULL = none (only Unix-socket peers). */
     char *admin_principals;
+    /* Metrics (docs/metrics.md): off unless metrics_listen is set. */
+    bool metrics_on;
+    settings_listen metrics_listen;  /* HOST:PORT of the scrape listener */
+    char *metrics_token_file;        /* bearer token for the scrape, or NULL */
+    char *metrics_buckets;           /* grpc_server_handling_seconds bounds, or NULL */
+    bool metrics_tls;                /* scrape over TLS (HTTPS) */
+    char *metrics_cert, *metrics_key; /* its certificate; NULL: the host's */
+
     /* --no-supervisor: serve in the started process (no crash restarts). */
     bool no_supervisor;
     /* Whether log_level came from the command line (SIGHUP keeps it). */
     bool log_level_from_argv;
+    /* Least privilege (docs/deploy-debian.md). */
+    char *user;                /* switch to this user after binding, or NULL */
+    bool allow_root;           /* serve as root (refused unless set) */
+    bool unsafe_plugin_dir;    /* skip the plugin trust checks (development) */
 } rh_settings;
 
 /* Fills defaults, environment, config file and argv. On a bad option or

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crash/crash.h"
+#include "metrics/metrics.h"
 
 __thread worker *worker_self;
 
@@ -300,19 +301,28 @@ void worker_post(worker *w, xop *op)
         return;
     }
     /* Only the post that finds the inbox empty needs to wake the worker:
-     * it drains everything in one go. */
-    if (head == NULL) {
+     * it drains everything in one go. The worker itself looks at its
+     * inbox before it waits. */
+    if (head == NULL && worker_self != w) {
         uint64_t one = 1;
         ssize_t n = write(w->evfd, &one, sizeof one);
         (void)n;
     }
 }
 
+static void apply_inbox(worker *w);
+
 static void drain_inbox(worker *w)
 {
     uint64_t v;
     ssize_t n = read(w->evfd, &v, sizeof v);
     (void)n;
+    apply_inbox(w);
+}
+
+/* Applies what is queued now; what those ops post goes to the next turn. */
+static void apply_inbox(worker *w)
+{
     xop *list = atomic_exchange_explicit(&w->inbox, NULL, memory_order_seq_cst);
     /* LIFO -> FIFO: ops of one thread keep their order. */
     xop *fifo = NULL;
@@ -376,6 +386,7 @@ static void accept_pause(worker *w, int err)
     for (size_t i = 0; i < w->n_listeners; i++)
         if (w->listeners[i].fd >= 0) epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->listeners[i].fd, NULL);
     w->accept_paused = true;
+    mx_inc(mxh.accept_paused);
     timer_arm(&w->timers, &w->accept_timer, now_ns() + ACCEPT_PAUSE_NS, accept_resume);
 }
 
@@ -472,17 +483,25 @@ static void *worker_main(void *arg)
     worker *w = arg;
     worker_self = w;
     crash_thread_init(CRASH_THREAD_WORKER); /* a stack overflow in a handler is still reported */
+    mx_thread_attach(w->id);
+    const mx_series *busy = mx_host_worker_busy(w->id);
     struct epoll_event evs[MAX_EVENTS];
     timer_arm(&w->timers, &w->tick_timer, now_ns() + TICK_NS, tick);
+    /* Busy time without a clock read of its own: from one wake-up to the
+     * clock read that computes the next wait's timeout (a wait with
+     * timeout 0 counts as busy). */
+    int64_t woke = now_ns();
     for (;;) {
         if (w->stopping && w->n_conns == 0) break;
         int timeout = -1;
-        if (w->readable || w->dirty) {
+        int64_t wait_from = 0;
+        if (w->readable || w->dirty || atomic_load_explicit(&w->inbox, memory_order_relaxed)) {
             timeout = 0;
         } else {
             int64_t next = timer_next(&w->timers);
             if (next >= 0) {
-                int64_t d = next - now_ns();
+                wait_from = now_ns();
+                int64_t d = next - wait_from;
                 timeout = d <= 0 ? 0 : (int)((d + 999999) / 1000000);
             }
         }
@@ -492,6 +511,8 @@ static void *worker_main(void *arg)
             break;
         }
         w->now = now_ns();
+        if (busy) mx_count(busy, (uint64_t)((wait_from ? wait_from : w->now) - woke));
+        woke = w->now;
         for (int i = 0; i < n; i++) {
             ev_handle *h = evs[i].data.ptr;
             switch (h->kind) {
@@ -506,6 +527,8 @@ static void *worker_main(void *arg)
                 break;
             }
         }
+        /* Posted by this worker itself (no wake-up was written). */
+        if (atomic_load_explicit(&w->inbox, memory_order_relaxed)) apply_inbox(w);
         timer_run(&w->timers, now_ns());
         hooks->iteration_end(w);
     }
@@ -528,6 +551,7 @@ static void *worker_main(void *arg)
     hooks->loop_end(w);
     crash_thread_fini();
     worker_self = NULL;
+    mx_thread_attach(-1);
     return NULL;
 }
 

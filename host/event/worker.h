@@ -98,9 +98,12 @@ struct worker {
     conn *dirty;
     conn *readable;
 
-    /* The rpc layer's: recycled call objects (rpc/call.c). */
+    /* The rpc layer's: recycled call objects (rpc/call.c), and the codecs
+     * and buffers of message compression, made on first use
+     * (rpc/compress.c). */
     struct rh_call *free_calls;
     size_t n_free_calls;
+    struct compress_scratch *zs;
 
     reg_snapshot *snap; /* acquired; re-acquired when the generation moves */
     uint64_t snap_gen;

@@ -1,6 +1,7 @@
 /* Plugin files -> loaded private copies. See loader.h for why a copy. */
 #define _GNU_SOURCE
 #include "registry/loader.h"
+#include "registry/trust.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -139,6 +140,9 @@ int loader_read(const char *path, const char *source, loader_image *img, char *e
     memset(img, 0, sizeof *img);
     img->memfd = -1;
     uint8_t *data = NULL;
+    /* Nothing is read from a file others could have written (a kept copy
+     * after a restart was checked when it was first read). */
+    if (!source && trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
     int rc = read_file(source ? source : path, &data, &img->st, err, errlen);
     if (rc < 0) return rc;
     snprintf(img->build_key, sizeof img->build_key, "%016llx",
@@ -188,6 +192,8 @@ int loader_link(loader_image *img, char *err, size_t errlen)
     } else if (!d) {
         snprintf(err, errlen, "%s() returned NULL", RPCHOST_PLUGIN_SYMBOL);
         rc = -EINVAL;
+    } else if (d->abi.magic == 0 && img->elf.abi.abi_minor >= 2) {
+        /* RPCHOST_PLUGIN: the identity is written once, in the note. */
     } else if (!same_identity(&d->abi, &img->elf.abi)) {
         snprintf(err, errlen,
                  "the descriptor's identity block (%.*s %.*s, ABI %u.%u, size %u) differs from "
@@ -205,9 +211,11 @@ int loader_link(loader_image *img, char *err, size_t errlen)
         return rc;
     }
     img->plugin_desc = d;
-    size_t n = d->abi.descriptor_size;
+    /* The note's size: it equals the descriptor's when both carry one. */
+    size_t n = img->elf.abi.descriptor_size;
     if (n > sizeof img->desc) n = sizeof img->desc;
     memcpy(&img->desc, d, n);
+    img->desc.abi = img->elf.abi;
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "google/protobuf/descriptor.pb-c.h"
+#include "metrics/metrics.h"
 
 static const Google__Protobuf__ServiceDescriptorProto *
 find_service_proto(const Google__Protobuf__FileDescriptorSet *set, const char *full)
@@ -128,6 +129,7 @@ int reg_routes_build(const rh_plugin_descriptor *d, reg_instance *inst, const ch
             r->output = md->output;
             r->client_streaming = mp->has_client_streaming && mp->client_streaming;
             r->server_streaming = mp->has_server_streaming && mp->server_streaming;
+            r->mx = mx_grpc_method(path, r->client_streaming, r->server_streaming);
             out->n_routes++;
             if (rc) break;
         }

@@ -29,6 +29,7 @@
 #include "registry/reg_routes.h"
 #include "config/config.h"
 #include "crash/crash.h"
+#include "metrics/metrics.h"
 
 #define REG_DEFAULT_DRAIN_MS 30000
 
@@ -249,6 +250,17 @@ void reg_instance_call_end(reg_instance *inst)
 }
 
 rh_plugin_ctx *reg_instance_ctx(reg_instance *inst) { return &inst->ctx; }
+reg_instance *reg_ctx_instance(rh_plugin_ctx *ctx) { return ctx ? ctx->inst : NULL; }
+void reg_instance_ref(reg_instance *inst) { atomic_fetch_add(&inst->refs, 1); }
+void reg_instance_unref(reg_instance *inst) { inst_unref(inst); }
+
+const reg_route *reg_instance_route(const reg_instance *inst, const char *path, size_t len)
+{
+    for (size_t i = 0; i < inst->n_routes; i++)
+        if (inst->routes[i].path_len == len && memcmp(inst->routes[i].path, path, len) == 0)
+            return &inst->routes[i];
+    return NULL;
+}
 const char *reg_instance_name(const reg_instance *inst) { return inst->name; }
 const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst)
 {
@@ -470,6 +482,8 @@ const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key)
     return NULL;
 }
 
+const char *plugin_ctx_name(rh_plugin_ctx *ctx) { return ctx ? ctx->inst->name : NULL; }
+
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
 {
     if ((int)level < RH_LOG_ERROR || (int)level > RH_LOG_DEBUG) level = RH_LOG_ERROR;
@@ -612,6 +626,7 @@ static void log_loaded(const reg_instance *inst, const reg_instance *old)
     char svcs[1024], icpts[512];
     list_names(inst, svcs, sizeof svcs, true);
     list_names(inst, icpts, sizeof icpts, false);
+    if (!inst->builtin) mx_inc(old ? mxh.plugin_replaces : mxh.plugin_loads);
     if (old)
         log_info("plugin %s %s replaced %s from %s: services [%s] interceptors [%s]; the old "
                  "instance finishes its %ld running calls",
@@ -731,10 +746,54 @@ static void finalise(reg_instance *inst)
     inst_free(inst);
 }
 
+/* ------------------------------------------- state hand-over, retire */
+
+/* The new instance shares the old one's state (plugin.h, export_state).
+ * Under ctl, after the new instance's init, before it serves. */
+static void hand_over_state(reg_instance *old, reg_instance *inst)
+{
+    if (!old->initialised || !old->desc.export_state) {
+        if (inst->desc.import_state)
+            log_info("plugin %s %s starts empty: the build it replaces (%s) exports no state",
+                     inst->name, inst->version, old->version);
+        return;
+    }
+    uint32_t version = 0;
+    void *state = old->desc.export_state(&old->ctx, &version);
+    if (!state) {
+        log_info("plugin %s %s starts empty: %s exported no state", inst->name, inst->version,
+                 old->version);
+        return;
+    }
+    if (!inst->desc.import_state) {
+        log_warn("plugin %s %s starts empty: it takes no state (no import_state), and %s "
+                 "exported state version %u",
+                 inst->name, inst->version, old->version, version);
+        return;
+    }
+    int rc = inst->desc.import_state(&inst->ctx, state, version);
+    if (rc == 0)
+        log_info("plugin %s %s took over the state of %s (state version %u)", inst->name,
+                 inst->version, old->version, version);
+    else
+        log_warn("plugin %s %s did not take the state of %s (state version %u: %s); it starts "
+                 "empty",
+                 inst->name, inst->version, old->version, version,
+                 rc < 0 ? strerror(-rc) : "refused");
+}
+
+/* Tells a retired instance at once, so it can end its long-lived calls.
+ * Under ctl, after the snapshot without it was published. */
+static void notify_retire(reg_instance *inst, rh_retire_reason why)
+{
+    if (inst->initialised && inst->desc.retire) inst->desc.retire(&inst->ctx, why);
+}
+
 /* ------------------------------------------------------------- loading */
 
 static void refuse(const char *label, const char *why, bool old_serving)
 {
+    mx_inc(mxh.plugin_refusals);
     log_error("plugin %s refused: %s%s", label, why,
               old_serving ? "; the loaded version keeps serving" : "");
 }
@@ -748,6 +807,7 @@ static int install(reg_instance *inst, char *why, size_t whylen)
     if (rc == 0) rc = check_conflicts(inst, old, why, whylen);
     if (rc == 0) rc = inst_init(inst, why, whylen);
     if (rc < 0) return rc;
+    if (old) hand_over_state(old, inst);
     inst->order = old ? old->order : R.next_order++;
     inst->next = R.instances;
     R.instances = inst;
@@ -763,7 +823,10 @@ static int install(reg_instance *inst, char *why, size_t whylen)
         return rc;
     }
     log_loaded(inst, old);
-    if (old) inst_unref(old); /* the live reference */
+    if (old) {
+        notify_retire(old, RH_RETIRE_REPLACED);
+        inst_unref(old); /* the live reference */
+    }
     return 0;
 }
 
@@ -1061,9 +1124,11 @@ static int unload_locked(const char *path, char *err, size_t errlen)
         return rc;
     }
     long running = (long)atomic_load(&inst->in_flight);
+    mx_inc(mxh.plugin_unloads);
     log_info("plugin %s %s (%s) removed: new calls get UNIMPLEMENTED; %ld running calls get "
              "%.1f s to finish",
              inst->name, inst->version, path, running, drain_ms() / 1000.0);
+    notify_retire(inst, RH_RETIRE_REMOVED);
     inst_unref(inst); /* the live reference */
     return 0;
 }
@@ -1469,6 +1534,30 @@ size_t reg_list(reg_plugin_info **out)
 
 /* ------------------------------------------------------- init, shutdown */
 
+/* The plugin gauges of docs/metrics.md, from the listing, right before a
+ * scrape reads them (a collector runs outside the metrics lock). */
+static void collect_plugins(void *arg)
+{
+    (void)arg;
+    reg_plugin_info *list = NULL;
+    size_t n = reg_list(&list);
+    double serving = 0, draining = 0, calls = 0, stuck = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].draining) {
+            draining++;
+            calls += (double)list[i].in_flight;
+        } else {
+            serving++;
+        }
+        if (list[i].cannot_unload) stuck++;
+    }
+    free(list);
+    mx_gauge_set(mxh.plugins_serving, serving);
+    mx_gauge_set(mxh.plugins_draining, draining);
+    mx_gauge_set(mxh.plugin_draining_calls, calls);
+    mx_gauge_set(mxh.plugins_unloadable, stuck);
+}
+
 int reg_init(void)
 {
     pthread_mutex_lock(&R.ctl);
@@ -1479,6 +1568,7 @@ int reg_init(void)
     }
     if (rc == 0 && !R.current) rc = publish();
     pthread_mutex_unlock(&R.ctl);
+    if (rc == 0 && mx_enabled()) rc = mx_collect_add(collect_plugins, NULL);
     if (rc < 0) log_error("registry: cannot start: %s", strerror(-rc));
     return rc;
 }

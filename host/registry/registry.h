@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "registry/trust.h"
 #include "registry/watch.h"
 #include "rpchost/plugin.h"
 
@@ -33,6 +34,7 @@ typedef struct reg_route {
     const ProtobufCMessageDescriptor *output;
     bool client_streaming; /* from the plugin's embedded descriptor set */
     bool server_streaming;
+    const struct mx_method *mx; /* its gRPC series (NULL: metrics off) */
     /* Set for the methods of a quarantined plugin (no code loaded): the
      * message of the UNAVAILABLE every call gets at once. */
     const char *unavailable;
@@ -75,6 +77,13 @@ const reg_route *reg_route_find(const reg_snapshot *snap, const char *path, size
 void reg_instance_call_begin(reg_instance *inst);
 void reg_instance_call_end(reg_instance *inst);
 rh_plugin_ctx *reg_instance_ctx(reg_instance *inst);
+reg_instance *reg_ctx_instance(rh_plugin_ctx *ctx);
+/* A reference that keeps an instance (and its routes) from being
+ * finalised: an adopted call holds one on its new instance. */
+void reg_instance_ref(reg_instance *inst);
+void reg_instance_unref(reg_instance *inst);
+/* The instance's own route for path (adopt_call), or NULL. */
+const reg_route *reg_instance_route(const reg_instance *inst, const char *path, size_t len);
 const char *reg_instance_name(const reg_instance *inst);
 /* The plugin's descriptor (services, embedded descriptor set). */
 const rh_plugin_descriptor *reg_instance_descriptor(const reg_instance *inst);
@@ -171,6 +180,8 @@ uint64_t reg_instance_served(const reg_instance *inst);
 
 /* --- plugin ctx functions that go into rh_host_api ---------------------- */
 const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);
+/* The plugin's name (owner of its metric families). */
+const char *plugin_ctx_name(rh_plugin_ctx *ctx);
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

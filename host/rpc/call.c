@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "base64.h"
+#include "rpc/compress.h"
+#include "grpc_codec.h"
 #include "grpc_timeout.h"
+#include "metrics/metrics.h"
 #include "pb_depth.h"
 #include "percent.h"
 
@@ -54,6 +57,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     atomic_init(&call->refs, 1); /* the stream's reference */
     atomic_init(&call->xstate, 0);
     atomic_init(&call->sendq, 0);
+    atomic_init(&call->xpending, 0);
     arena_init(&call->arena, call->arena_inline, sizeof call->arena_inline);
     arena_pb_allocator(&call->arena, &call->pa);
     arena_init(&call->msg_arena, call->msg_inline, sizeof call->msg_inline);
@@ -66,6 +70,7 @@ rh_call *call_new(conn *c, int32_t stream_id)
     call->outq.cap = ocap;
     call->status_msg = "";
     call->start_ns = now_ns();
+    mx_inc(mxh.streams_opened); /* closed: call_on_stream_close, once per call */
     call->next = c->calls;
     if (c->calls) c->calls->prev = call;
     c->calls = call;
@@ -77,6 +82,7 @@ static void call_release(rh_call *call)
 {
     worker *w = call->w;
     if (call->routed) reg_instance_call_end(call->route->instance);
+    if (call->adopted) reg_instance_unref(call->adopted);
     if (call->snap) reg_snapshot_release(call->snap);
     peer_info_release(call->peer);
     arena_reset(&call->arena);
@@ -113,6 +119,8 @@ void call_free_list(worker *w)
         free(call);
     }
     w->n_free_calls = 0;
+    compress_scratch_free(w->zs);
+    w->zs = NULL;
 }
 
 void *call_arena_alloc(rh_call *call, size_t size)
@@ -242,13 +250,19 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
             return 0;
         }
         if (eq(name, namelen, "grpc-encoding")) {
-            if (!eq(value, valuelen, "identity")) {
+            int algo = grpc_codec_from_name((const char *)value, valuelen);
+            if (algo < 0) {
                 call->enc_bad = true;
                 call->enc_name = call_strndup(call, (const char *)value, valuelen > 64 ? 64 : valuelen);
+            } else {
+                call->req_enc = (uint8_t)algo;
             }
             return 0;
         }
-        if (eq(name, namelen, "grpc-accept-encoding")) return 0;
+        if (eq(name, namelen, "grpc-accept-encoding")) {
+            call->accept_enc = (uint8_t)grpc_codec_parse_accept((const char *)value, valuelen);
+            return 0;
+        }
         break;
     }
     int rv = add_request_md(call, name, namelen, value, valuelen);
@@ -327,12 +341,13 @@ static void submit_trailers(rh_call *call)
  * (also used for the HTTP-level errors 405 and 415). */
 static void submit_trailers_only(rh_call *call, const char *http_status)
 {
-    size_t cap = 4 + call->init_md.n + call->trail_md.n;
+    size_t cap = 5 + call->init_md.n + call->trail_md.n;
     nghttp2_nv *nv = nv_array(call, cap);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = nv_make(":status", 7, (const uint8_t *)http_status, strlen(http_status));
     nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    nv[n++] = (nghttp2_nv)NV_STATIC("grpc-accept-encoding", GRPC_CODEC_ACCEPT_VALUE);
     n += status_nv(call, nv + n);
     for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
     for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
@@ -344,11 +359,19 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
 
 static void submit_headers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 2 + call->init_md.n);
+    nghttp2_nv *nv = nv_array(call, 4 + call->init_md.n);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV_STATIC(":status", "200");
     nv[n++] = (nghttp2_nv)NV_STATIC("content-type", "application/grpc");
+    /* Every response says what the server inflates (HPACK makes the
+     * repeats one byte each); grpc-encoding when responses may come
+     * compressed (each message's flag says whether it is). */
+    nv[n++] = (nghttp2_nv)NV_STATIC("grpc-accept-encoding", GRPC_CODEC_ACCEPT_VALUE);
+    if (call->resp_enc == GRPC_CODEC_GZIP)
+        nv[n++] = (nghttp2_nv)NV_STATIC("grpc-encoding", "gzip");
+    else if (call->resp_enc == GRPC_CODEC_DEFLATE)
+        nv[n++] = (nghttp2_nv)NV_STATIC("grpc-encoding", "deflate");
     for (uint32_t i = 0; i < call->init_md.n; i++) nv[n++] = call->init_md.v[i];
     nghttp2_data_provider prd;
     prd.source.ptr = call;
@@ -447,6 +470,8 @@ static void run_on_end(rh_call *call)
         .bytes_out = call->bytes_out,
         .messages_in = call->msgs_in,
         .messages_out = call->msgs_out,
+        .bytes_in_uncompressed = call->bytes_in_plain,
+        .bytes_out_uncompressed = call->bytes_out_plain,
     };
     const reg_snapshot *snap = call->snap;
     CRASH_ENTER(call);
@@ -455,6 +480,21 @@ static void run_on_end(rh_call *call)
         if (ic->on_end) ic->on_end(call, &st);
     }
     CRASH_LEAVE();
+}
+
+/* Every call is counted once, when its status is decided: calls that never
+ * reached a route (unknown method, bad headers, stream reset before the
+ * headers ended) under the "unknown" method's series. */
+static void count_handled(rh_call *call, rh_status code)
+{
+    const mx_method *mx = call->mx;
+    if (!mx) {
+        if (!(mx = mx_grpc_unrouted())) return; /* metrics off */
+        call->mx = mx;
+        mx_inc(mx->started);
+    }
+    mx_inc(mx->handled[(unsigned)code < MX_GRPC_CODES ? code : RH_UNKNOWN]);
+    mx_observe_ns(mx->seconds, call->end_ns - call->start_ns);
 }
 
 static void set_status(rh_call *call, rh_status code, const char *message, bool cancelled)
@@ -466,6 +506,7 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
         call->status_msg = m ? m : "";
     }
     call->end_ns = now_ns();
+    count_handled(call, code);
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
@@ -495,13 +536,42 @@ int call_finish(rh_call *call, rh_status code, const char *message)
     return 0;
 }
 
-void call_abort(rh_call *call, rh_status code, const char *message)
+static void cancel_fired(rh_timer *t)
+{
+    rh_call *call = (rh_call *)((char *)t - offsetof(rh_call, cancel_timer));
+    if (call->cancel_due) {
+        call->cancel_due = false;
+        if (call->m->on_cancel) {
+            CRASH_ENTER(call);
+            call->m->on_cancel(call);
+            CRASH_LEAVE();
+        }
+    }
+    run_on_end(call); /* once: it marks the call ended */
+    call_unref_local(call); /* the timer's reference */
+}
+
+/* defer: the plugin is inside an API function of this call (a send that
+ * ended it): its on_cancel and the interceptors' on_end run from the loop
+ * instead, so no handler callback ever runs inside send. The handler gets
+ * nothing else in between. */
+static void abort_call(rh_call *call, rh_status code, const char *message, bool defer)
 {
     if (call->finished) return;
     set_status(call, code, message, true);
     /* Unsent responses are dropped: the status is what matters now. */
     if (call->headers_sent && !call->trailers_submitted) outq_drop(call);
     send_status(call);
+    if (defer && !atomic_load(&call->w->exited)) {
+        bool had_handler = call->handler;
+        call->handler = false;
+        call->cancel_due = had_handler;
+        atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
+        if (timer_arm(&call->w->timers, &call->cancel_timer, now_ns(), cancel_fired) == 0) return;
+        atomic_fetch_sub_explicit(&call->refs, 1, memory_order_relaxed);
+        call->cancel_due = false;
+        call->handler = had_handler; /* no memory for the timer: inline, as before */
+    }
     if (call->handler) {
         call->handler = false;
         if (call->m->on_cancel) {
@@ -511,6 +581,11 @@ void call_abort(rh_call *call, rh_status code, const char *message)
         }
     }
     run_on_end(call);
+}
+
+void call_abort(rh_call *call, rh_status code, const char *message)
+{
+    abort_call(call, code, message, false);
 }
 
 static void deadline_fired(rh_timer *t)
@@ -564,6 +639,7 @@ static bool header_errors(rh_call *call)
         return true;
     }
     if (call->hdr_too_big) {
+        mx_inc(mxh.hdr_soft);
         snprintf(msg, sizeof msg,
                  "request metadata of %u bytes exceeds the limit of %u bytes; send less metadata",
                  call->hdr_bytes, s->header_list_soft);
@@ -575,9 +651,12 @@ static bool header_errors(rh_call *call)
         return true;
     }
     if (call->enc_bad) {
-        snprintf(msg, sizeof msg, "grpc-encoding %s is not supported; this server accepts identity only",
+        /* grpc-accept-encoding goes with every response (the client
+         * learns what to use next time). */
+        snprintf(msg, sizeof msg,
+                 "grpc-encoding %s is not supported; this server accepts identity, gzip and "
+                 "deflate",
                  call->enc_name ? call->enc_name : "?");
-        call_add_metadata(call, RH_MD_TRAILING, "grpc-accept-encoding", "identity", 8);
         reply_error(call, "200", RH_UNIMPLEMENTED, msg);
         return true;
     }
@@ -612,6 +691,7 @@ void call_on_headers_end(rh_call *call)
     call->m = route->method;
     reg_instance_call_begin(route->instance);
     call->routed = true;
+    if ((call->mx = route->mx)) mx_inc(call->mx->started);
     if (call->m->call_state_size) {
         call->state = call_arena_alloc(call, call->m->call_state_size);
         if (!call->state) {
@@ -652,6 +732,7 @@ void call_on_headers_end(rh_call *call)
             }
         }
     }
+    if (w->s->compression != GRPC_CODEC_IDENTITY) compress_choose(call);
     call->handler = true;
 }
 
@@ -706,18 +787,49 @@ static ProtobufCMessage *decode(rh_call *call, const grpc_frame_msg *fm)
     return NULL;
 }
 
-static void deliver(rh_call *call, const grpc_frame_msg *fm)
+/* Decodes one (inflated) request message; NULL after answering the call. */
+static ProtobufCMessage *decode_checked(rh_call *call, const grpc_frame_msg *fm)
 {
-    char msg[256];
-    call->msgs_in++;
-    call->bytes_in += fm->len + GRPC_FRAME_PREFIX;
-    if (fm->compressed) {
-        call_abort(call, RH_INTERNAL,
-                   "compressed message without grpc-encoding: this server accepts identity only");
+    /* protobuf-c has no recursion limit: a type that nests itself would
+     * let a small message overflow the worker's stack. */
+    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
+                 PB_DEPTH_DEFAULT);
+        call_abort(call, RH_INTERNAL, msg);
+        return NULL;
+    }
+    return decode(call, fm);
+}
+
+/* A unary request is kept for END_STREAM, a streaming one goes to
+ * on_message. */
+static void hand_over(rh_call *call, ProtobufCMessage *pm, bool streaming)
+{
+    if (streaming) {
+        CRASH_ENTER(call);
+        call->m->on_message(call, pm);
+        CRASH_LEAVE();
         return;
     }
+    call->unary_msg = pm;
+    /* No other message may follow: the bytes a large request was gathered
+     * in are not needed any more (protobuf-c copied them). */
+    if (call->reader.cap > KEEP_READER_BUF) {
+        if (call->conn) call->conn->rx_bytes -= call->rx_charged;
+        call->rx_charged = 0;
+        grpc_frame_reader_free(&call->reader);
+    }
+}
+
+static void deliver(rh_call *call, const grpc_frame_msg *wire)
+{
+    call->msgs_in++;
+    call->bytes_in += wire->len + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->received);
     bool streaming = call->route->client_streaming;
     if (!streaming && call->msgs_in > 1) {
+        char msg[256];
         snprintf(msg, sizeof msg, "unary method %.200s got more than one request message",
                  call->path);
         call_abort(call, RH_INTERNAL, msg);
@@ -727,30 +839,15 @@ static void deliver(rh_call *call, const grpc_frame_msg *fm)
         arena_reset(&call->msg_arena);
         decoded_uncharge(call);
     }
-    /* protobuf-c has no recursion limit: a type that nests itself would
-     * let a small message overflow the worker's stack. */
-    if (pb_depth_check(call->route->input, fm->data, fm->len, PB_DEPTH_DEFAULT) < 0) {
-        snprintf(msg, sizeof msg, "the request message nests more than %d levels deep",
-                 PB_DEPTH_DEFAULT);
-        call_abort(call, RH_INTERNAL, msg);
-        return;
-    }
-    ProtobufCMessage *pm = decode(call, fm);
-    if (!pm) return;
-    if (!streaming) {
-        call->unary_msg = pm;
-        /* No other message may follow: the bytes a large request was
-         * gathered in are not needed any more (protobuf-c copied them). */
-        if (call->reader.cap > KEEP_READER_BUF) {
-            if (call->conn) call->conn->rx_bytes -= call->rx_charged;
-            call->rx_charged = 0;
-            grpc_frame_reader_free(&call->reader);
-        }
-        return;
-    }
-    CRASH_ENTER(call);
-    call->m->on_message(call, pm);
-    CRASH_LEAVE();
+    grpc_frame_msg fm = *wire;
+    call->msg_compressed = wire->compressed;
+    if (wire->compressed && compress_inflate_request(call, wire, &fm) < 0) return;
+    call->bytes_in_plain += fm.len + GRPC_FRAME_PREFIX;
+    ProtobufCMessage *pm = decode_checked(call, &fm);
+    /* protobuf-c copied what it keeps: the inflated bytes go back before
+     * the handler runs. */
+    if (wire->compressed) compress_request_done(call);
+    if (pm) hand_over(call, pm, streaming);
 }
 
 /* Feeds request bytes to the frame reader and delivers the messages, until
@@ -935,6 +1032,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
+    mx_inc(mxh.streams_closed);
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
                    error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_CANCEL
@@ -971,7 +1069,7 @@ void call_on_stream_close(rh_call *call, uint32_t error_code)
  * the client's window is closed the trailers could not leave either, so the
  * stream is reset with ENHANCE_YOUR_CALM (RESOURCE_EXHAUSTED to a gRPC
  * client). 0 when n more bytes may be queued. */
-static int outq_admit(rh_call *call, size_t n)
+static int outq_admit(rh_call *call, size_t n, bool defer)
 {
     conn *c = call->conn;
     if (!c) return 0;
@@ -986,7 +1084,8 @@ static int outq_admit(rh_call *call, size_t n)
              "them (limit %zu bytes: [rpchost] max_send_queue)",
              c->send_queued + n, limit);
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
-    call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+    mx_inc(mxh.send_queue_full);
+    abort_call(call, RH_RESOURCE_EXHAUSTED, m, defer);
     if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
@@ -994,12 +1093,15 @@ static int outq_admit(rh_call *call, size_t n)
     return RH_E_CANCELLED;
 }
 
-static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
+/* Queues a framed message; plain_len is its size before compression.
+ * defer: made by the plugin's own send on the worker (outq_admit). */
+static int send_packed(rh_call *call, const uint8_t *framed, size_t len, size_t plain_len,
+                       bool defer)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
     if (call->finished) return RH_E_INVALID;
-    int rv = outq_admit(call, len);
+    int rv = outq_admit(call, len, defer);
     if (rv < 0) return rv;
     if (buf_append(&call->outq, framed, len) < 0) {
         if (call->conn) call->conn->send_queued -= len;
@@ -1007,22 +1109,39 @@ static int send_packed(rh_call *call, const uint8_t *framed, size_t len)
     }
     call->msgs_out++;
     call->bytes_out += len;
+    call->bytes_out_plain += plain_len;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
     return 0;
 }
 
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted)
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted,
+                     uint32_t flags)
 {
-    int rv = send_packed(call, framed, len);
+    const uint8_t *out = framed;
+    size_t out_len = len;
+    bool was_counted = counted;
+    if (compress_wanted(call, len - GRPC_FRAME_PREFIX, flags) &&
+        compress_response(call, framed + GRPC_FRAME_PREFIX, len - GRPC_FRAME_PREFIX, &out,
+                          &out_len) == 0 &&
+        counted) {
+        /* sendq counted the uncompressed message: count what is queued */
+        atomic_fetch_sub_explicit(&call->sendq, len, memory_order_relaxed);
+        counted = false;
+    }
+    /* Not counted: the plugin's send on the worker, whose on_cancel must
+     * not run inside send. */
+    int rv = send_packed(call, out, out_len, len, !was_counted);
+    if (call->w->zs) compress_response_done(call->w);
     if (rv == 0 && !counted)
-        atomic_fetch_add_explicit(&call->sendq, len, memory_order_relaxed);
+        atomic_fetch_add_explicit(&call->sendq, out_len, memory_order_relaxed);
     else if (rv != 0 && counted)
         atomic_fetch_sub_explicit(&call->sendq, len, memory_order_relaxed);
-    if (rv != 0 && counted && call->waiters.head) writable_check(call);
+    if (rv != 0 && was_counted && call->waiters.head) writable_check(call);
     return rv;
 }
 
-int call_send(rh_call *call, const ProtobufCMessage *msg)
+int call_send(rh_call *call, const ProtobufCMessage *msg, uint32_t flags)
 {
     if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
         return RH_E_CANCELLED;
@@ -1032,10 +1151,18 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
         char m[128];
         snprintf(m, sizeof m, "response message of %zu bytes exceeds the send limit of %zu", n,
                  call->w->s->max_send_message);
-        call_abort(call, RH_RESOURCE_EXHAUSTED, m);
+        abort_call(call, RH_RESOURCE_EXHAUSTED, m, true);
         return RH_E_INVALID;
     }
-    int rv = outq_admit(call, n + GRPC_FRAME_PREFIX);
+    if (compress_wanted(call, n, flags)) {
+        /* Serialised into scratch, then compressed into the queue. */
+        uint8_t *p = compress_pack_buf(call, n);
+        if (!p) return RH_E_NOMEM;
+        grpc_frame_prefix(p, false, (uint32_t)n);
+        protobuf_c_message_pack(msg, p + GRPC_FRAME_PREFIX);
+        return call_send_packed(call, p, n + GRPC_FRAME_PREFIX, false, flags);
+    }
+    int rv = outq_admit(call, n + GRPC_FRAME_PREFIX, true);
     if (rv < 0) return rv;
     /* Serialise straight into the output queue: the one copy of the
      * response before TLS. */
@@ -1050,7 +1177,26 @@ int call_send(rh_call *call, const ProtobufCMessage *msg)
     atomic_fetch_add_explicit(&call->sendq, n + GRPC_FRAME_PREFIX, memory_order_relaxed);
     call->msgs_out++;
     call->bytes_out += n + GRPC_FRAME_PREFIX;
+    call->bytes_out_plain += n + GRPC_FRAME_PREFIX;
+    if (call->mx) mx_inc(call->mx->sent);
     kick_output(call);
+    return 0;
+}
+
+int call_set_compression(rh_call *call, rh_compression algo)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    /* grpc-encoding is a response header: fixed once they left. */
+    if (call->finished || call->headers_sent) return RH_E_INVALID;
+    if (algo == RH_COMPRESS_NONE) {
+        call->resp_enc = GRPC_CODEC_IDENTITY;
+        call->resp_enc_forced = false;
+        return 0;
+    }
+    if (!(call->accept_enc & GRPC_CODEC_BIT(algo))) return RH_E_UNSUPPORTED;
+    call->resp_enc = (uint8_t)algo;
+    call->resp_enc_forced = true;
     return 0;
 }
 
@@ -1097,31 +1243,58 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key, const v
                    nv_make(k, klen, v, vlen));
 }
 
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route)
+{
+    /* The caller's reference on inst becomes the call's (or is dropped). */
+    if (call->finished || !call->handler || !call->routed) {
+        reg_instance_unref(inst);
+        return;
+    }
+    reg_instance_call_end(call->route->instance);
+    reg_instance_call_begin(inst);
+    if (call->adopted) reg_instance_unref(call->adopted);
+    call->adopted = inst;
+    call->route = route;
+    call->m = route->method;
+}
+
+int call_send_headers(rh_call *call)
+{
+    if (atomic_load_explicit(&call->xstate, memory_order_acquire) & XS_CANCELLED)
+        return RH_E_CANCELLED;
+    if (call->finished) return RH_E_INVALID;
+    kick_output(call); /* submits the headers if they were not sent yet */
+    return 0;
+}
+
 /* ------------------------------------------------------------------------
  * call_later
  * ---------------------------------------------------------------------- */
 
+/* On the heap, freed when it fired: a timer in the call arena would stay
+ * there until the call ends, so a stream that waits between messages would
+ * grow its arena by one entry per wait. */
 typedef struct later_timer {
     rh_timer t; /* first: the timer callback casts back */
     rh_call *call;
     void (*cb)(rh_call *, void *);
     void *arg;
-    bool heap;
 } later_timer;
 
 static void later_fired(rh_timer *t)
 {
     later_timer *l = (later_timer *)t;
     rh_call *call = l->call;
+    void (*cb)(rh_call *, void *) = l->cb;
+    void *arg = l->arg;
+    free(l);
     CRASH_ENTER(call);
-    l->cb(call, l->arg);
+    cb(call, arg);
     CRASH_LEAVE();
-    if (l->heap) free(l);
     call_unref_local(call); /* the timer's reference */
 }
 
-int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg,
-                     bool heap)
+int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *), void *arg)
 {
     if (atomic_load(&call->w->exited)) {
         /* The worker's loop has ended (its last timers already ran): the
@@ -1129,18 +1302,17 @@ int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, voi
         cb(call, arg);
         return 0;
     }
-    later_timer *l = heap ? malloc(sizeof *l) : call_arena_alloc(call, sizeof *l);
+    later_timer *l = malloc(sizeof *l);
     if (!l) return RH_E_NOMEM;
     memset(l, 0, sizeof *l);
     l->call = call;
     l->cb = cb;
     l->arg = arg;
-    l->heap = heap;
     atomic_fetch_add_explicit(&call->refs, 1, memory_order_relaxed);
     int64_t when = delay_ns > (uint64_t)INT64_MAX / 2 ? INT64_MAX / 2 : now_ns() + (int64_t)delay_ns;
     if (timer_arm(&call->w->timers, &l->t, when, later_fired) < 0) {
         atomic_fetch_sub(&call->refs, 1);
-        if (heap) free(l);
+        free(l);
         return RH_E_NOMEM;
     }
     return 0;

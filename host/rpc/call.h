@@ -22,6 +22,7 @@
 #include "crash/crash.h"
 #include "grpc_frame.h"
 #include "registry/registry.h"
+#include "metrics/metrics.h"
 #include "rpchost/plugin.h"
 #include "transport/transport.h"
 
@@ -32,6 +33,8 @@
 #define XS_FINISH_REQ 1u /* a finish was asked for (first one wins) */
 #define XS_CANCELLED 2u  /* ended without the handler's finish */
 #define XS_DONE 4u       /* status decided (finished or cancelled) */
+#define XS_HEADERS_REQ 8u /* send_headers was asked for */
+#define XS_ENDED (XS_FINISH_REQ | XS_CANCELLED | XS_DONE)
 
 typedef struct md_list {
     nghttp2_nv *v;
@@ -45,6 +48,10 @@ struct rh_call {
     int32_t stream_id;
     atomic_int refs;
     atomic_uint xstate;
+    /* Sends, headers, posts and finishes of this call queued to the worker
+     * and not yet applied: while nonzero, the worker's own ones queue
+     * behind them (plugin.h, "Order"). */
+    atomic_uint xpending;
 
     /* --- request headers ------------------------------------------------ */
     const char *path; /* NUL-terminated, arena */
@@ -62,6 +69,7 @@ struct rh_call {
     reg_snapshot *snap;       /* referenced while the call lives */
     const reg_route *route;   /* in snap */
     const rh_method *m;
+    reg_instance *adopted; /* adopt_call: the instance now running it (referenced) */
     void *state;
     const char *principal;
 
@@ -83,6 +91,13 @@ struct rh_call {
     buf held;         /* request bytes received while paused; their stream
                        * window is not returned until they are delivered */
     rh_timer resume_timer; /* delivers held bytes from the loop after a resume */
+
+    /* --- compression (compress.h) ---------------------------------------- */
+    uint8_t req_enc;      /* grpc-encoding of the request (grpc_codec_algo) */
+    uint8_t accept_enc;   /* GRPC_CODEC_BITs in the client's grpc-accept-encoding */
+    uint8_t resp_enc;     /* algorithm of compressed responses; 0 = none */
+    bool resp_enc_forced; /* set by the plugin: compress whatever the size */
+    bool msg_compressed;  /* the request message last delivered came compressed */
 
     /* --- request messages -------------------------------------------------- */
     grpc_frame_reader reader;
@@ -110,9 +125,14 @@ struct rh_call {
 
     /* --- stats ------------------------------------------------------------- */
     int64_t start_ns, end_ns;
-    uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
+    uint64_t bytes_in, bytes_out, msgs_in, msgs_out; /* as on the wire */
+    uint64_t bytes_in_plain, bytes_out_plain;         /* before compression */
+    const mx_method *mx; /* its gRPC series once counted as started; NULL
+                          * while metrics are off */
 
     rh_timer deadline_timer;
+    rh_timer cancel_timer; /* on_cancel of a call a send ended (from the loop) */
+    bool cancel_due;
     rh_call *prev, *next; /* conn's list of calls; free list */
 
     _Alignas(16) uint8_t arena_inline[CALL_ARENA_INLINE];
@@ -145,8 +165,12 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length);
 /* --- the API, on the worker thread ----------------------------------------- */
 /* counted: len is already in call->sendq (a send posted from another
  * thread); on failure it is taken out again. */
-int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted);
-int call_send(rh_call *call, const ProtobufCMessage *msg);
+int call_send_packed(rh_call *call, const uint8_t *framed, size_t len, bool counted,
+                     uint32_t flags);
+/* flags: RH_SEND_NO_COMPRESS */
+int call_send(rh_call *call, const ProtobufCMessage *msg, uint32_t flags);
+/* set_compression on the worker: see plugin.h. */
+int call_set_compression(rh_call *call, rh_compression algo);
 /* The handler's finish (after XS_FINISH_REQ was claimed). */
 int call_finish(rh_call *call, rh_status code, const char *message);
 int call_add_metadata(rh_call *call, rh_md_where where, const char *key,
@@ -160,7 +184,12 @@ void call_abort(rh_call *call, rh_status code, const char *message);
 const void *call_crash_describe(const rh_call *call, crash_record *r);
 void call_unref_local(rh_call *call);
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *),
-                     void *arg, bool heap);
+                     void *arg);
+/* send_headers on the worker: the initial metadata goes out now. */
+int call_send_headers(rh_call *call);
+/* adopt_call on the worker: route and handlers of the call move to inst's
+ * route (same path, checked by the caller). No effect on an ended call. */
+void call_adopt(rh_call *call, reg_instance *inst, const reg_route *route);
 
 /* pause_reading on the worker: see plugin.h. */
 void call_pause_reading(rh_call *call, bool paused);
@@ -170,7 +199,8 @@ int call_notify_writable_local(rh_call *call, size_t low_water,
 
 void *call_arena_alloc(rh_call *call, size_t size);
 
-/* Worker teardown: frees recycled call objects. */
+/* Worker teardown: frees recycled call objects and the compression
+ * scratch (rpc/compress.h). */
 void call_free_list(worker *w);
 /* Ends the call of every open stream of c (the connection is closing). */
 void call_close_all(conn *c);

@@ -14,6 +14,7 @@
 
 #include "transport/h2.h"
 #include "transport/tls.h"
+#include "metrics/metrics.h"
 
 /* Output batched per flush before one write; past PEND_HIGH unsent bytes
  * the connection stops reading (the client is not reading its answers). */
@@ -123,6 +124,7 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->n_conns++;
+    mx_inc(mxh.conn_opened); /* from here on conn_close counts it closed */
     if (w->s->handshake_timeout_ms)
         timer_arm(&w->timers, &c->hs_timer,
                   now_ns() + (int64_t)w->s->handshake_timeout_ms * 1000000, hs_timeout);
@@ -146,6 +148,9 @@ void conn_close(conn *c, const char *why)
     if (c->state == CONN_CLOSED) return;
     worker *w = c->w;
     log_debug("%s: closing connection: %s", c->peer->addr, why);
+    mx_inc(mxh.conn_closed[mx_close_reason_of(why)]);
+    if (c->state == CONN_HANDSHAKE && c->ssl && strncmp(why, "server ", 7) != 0)
+        mx_inc(strncmp(why, "handshake timeout", 17) == 0 ? mxh.tls_timeout : mxh.tls_failed);
     c->state = CONN_CLOSED;
     /* nghttp2_session_del does not call on_stream_close: end the calls. */
     h2_close_streams(c);
@@ -184,9 +189,12 @@ static void handshake(conn *c)
     if (r == 1) {
         if (!tls_alpn_is_h2(c->ssl)) {
             log_debug("%s: client did not offer ALPN h2; closing", c->peer->addr);
+            mx_inc(mxh.tls_no_alpn);
+            c->state = CONN_H2; /* counted: not a handshake failure */
             conn_close(c, "no ALPN h2");
             return;
         }
+        mx_inc(mxh.tls_ok);
         load_peer_cert(c);
         if (tls_use_source(c->ssl, &c->src) < 0) {
             conn_close(c, "out of memory");
@@ -233,6 +241,7 @@ static ssize_t conn_write(conn *c, const uint8_t *p, size_t len)
         conn_close(c, "write failed");
         return -1;
     }
+    mx_count(mxh.bytes_out, done);
     return (ssize_t)done;
 }
 
@@ -295,6 +304,7 @@ void conn_flush(conn *c)
 static int feed(conn *c, const uint8_t *data, size_t n)
 {
     c->last_active_ns = c->w->now;
+    mx_count(mxh.bytes_in, n);
     ssize_t rv = nghttp2_session_mem_recv(c->h2, data, n);
     if (c->state == CONN_CLOSED) return -1;
     if (rv < 0) {
@@ -396,6 +406,7 @@ bool conn_charge_reset(conn *c)
     c->reset_tokens -= 1;
     if (c->reset_tokens >= 0 || c->closing) return c->reset_tokens >= 0;
     static const char why[] = "too many stream resets";
+    c->mx_goaway = MX_GOAWAY_RESETS;
     log_info("%s: the server reset more than %u streams in a minute; sending GOAWAY "
              "ENHANCE_YOUR_CALM",
              c->peer->addr, budget);
@@ -420,6 +431,7 @@ void conn_begin_shutdown(conn *c)
     }
     if (c->state != CONN_H2 || c->goaway_notice || c->goaway_final) return;
     c->goaway_notice = true;
+    c->mx_goaway = MX_GOAWAY_SHUTDOWN;
     /* Stage one: GOAWAY with the largest stream id, so the client stops
      * opening streams without losing any already on the wire, and a PING
      * to learn when it has seen it. */
@@ -434,6 +446,7 @@ void conn_final_goaway(conn *c)
 {
     if (c->state != CONN_H2 || c->goaway_final) return;
     c->goaway_final = true;
+    if (!c->mx_goaway) c->mx_goaway = MX_GOAWAY_SHUTDOWN; /* callers may say idle */
     timer_cancel(&c->w->timers, &c->shutdown_timer);
     /* Stage two: the last stream id we really took. */
     nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(c->h2),

@@ -77,6 +77,8 @@ struct conn {
     bool goaway_final;  /* GOAWAY(last id) sent */
     bool closing;       /* terminate once the output is written */
     int64_t last_active_ns; /* last input, for idle_timeout_ms */
+    uint8_t mx_goaway; /* mx_goaway_reason of the next GOAWAY we send; 0:
+                          nghttp2 sends it on its own (protocol error) */
 
     peer_info *peer;
     tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */

@@ -4,6 +4,7 @@
  * and the idle scan of the 1 s tick. The event layer calls in through
  * conn_worker_hooks (event/worker.h, worker_hooks). Worker thread only. */
 #include "transport/conn.h"
+#include "metrics/metrics.h"
 
 #include <stdlib.h>
 
@@ -94,6 +95,7 @@ static void tick(worker *w)
         conn *next = c->next;
         if (c->state == CONN_H2 && c->n_calls == 0 && now - c->last_active_ns > idle) {
             log_debug("%s: idle for %u ms; sending GOAWAY", c->peer->addr, w->s->idle_timeout_ms);
+            c->mx_goaway = MX_GOAWAY_IDLE;
             conn_final_goaway(c);
         }
         c = next;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "transport/h2mem.h"
+#include "metrics/metrics.h"
 
 const uint8_t h2_drain_ping[8] = {'r', 'h', 'd', 'r', 'a', 'i', 'n', 0};
 
@@ -61,6 +62,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
         log_debug("%s: request header list over %u bytes; resetting the stream and sending GOAWAY",
                   c->peer->addr, settings->header_list_hard);
         static const char why[] = "header list too large";
+        mx_inc(mxh.hdr_hard);
+        c->mx_goaway = MX_GOAWAY_HEADERS;
         nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s),
                               NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)why, sizeof why - 1);
         c->goaway_final = true;
@@ -73,8 +76,10 @@ static void on_ping(conn *c, nghttp2_session *s)
     int64_t now = now_ns();
     int64_t min = (int64_t)settings->ping_min_interval_ms * 1000000;
     if (c->last_ping_ns && now - c->last_ping_ns < min) {
+        mx_inc(mxh.ping_strikes);
         if (++c->ping_strikes > settings->ping_max_strikes) {
             static const char why[] = "too_many_pings";
+            c->mx_goaway = MX_GOAWAY_PINGS;
             log_info("%s: too many pings; sending GOAWAY ENHANCE_YOUR_CALM", c->peer->addr);
             nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s),
                                   NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)why, sizeof why - 1);
@@ -106,6 +111,9 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
             c->preface_seen = true;
             timer_cancel(&c->w->timers, &c->hs_timer);
         }
+        break;
+    case NGHTTP2_RST_STREAM:
+        mx_inc(mx_h2_code(mxh.rst_received, frame->rst_stream.error_code));
         break;
     case NGHTTP2_PING:
         if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
@@ -151,7 +159,11 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *u
     conn *c = user;
     switch (frame->hd.type) {
     case NGHTTP2_RST_STREAM:
+        mx_inc(mx_h2_code(mxh.rst_sent, frame->rst_stream.error_code));
         if (frame->rst_stream.error_code != NGHTTP2_NO_ERROR) conn_charge_reset(c);
+        break;
+    case NGHTTP2_GOAWAY:
+        mx_inc(mxh.goaway[c->mx_goaway < MX_GOAWAY_REASONS ? c->mx_goaway : 0]);
         break;
     case NGHTTP2_HEADERS:
     case NGHTTP2_DATA:

@@ -215,6 +215,10 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         putu(&o, r->bytes_in);
         put_lit(&o, ",\"bytes_out\":");
         putu(&o, r->bytes_out);
+        put_lit(&o, ",\"bytes_in_uncompressed\":");
+        putu(&o, r->bytes_in_uncompressed);
+        put_lit(&o, ",\"bytes_out_uncompressed\":");
+        putu(&o, r->bytes_out_uncompressed);
         put_lit(&o, ",\"messages_in\":");
         putu(&o, r->messages_in);
         put_lit(&o, ",\"messages_out\":");
@@ -238,6 +242,12 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         putu(&o, r->bytes_in);
         put_lit(&o, " out=");
         putu(&o, r->bytes_out);
+        if (r->bytes_in_uncompressed != r->bytes_in || r->bytes_out_uncompressed != r->bytes_out) {
+            put_lit(&o, " in_uncompressed=");
+            putu(&o, r->bytes_in_uncompressed);
+            put_lit(&o, " out_uncompressed=");
+            putu(&o, r->bytes_out_uncompressed);
+        }
         if (has_msg) {
             put_lit(&o, " message=\"");
             put_text(&o, r->message, true);

@@ -4,11 +4,16 @@
  *
  * text: 2024-05-01T12:34:56.123456Z /Rides/Start took 0.000412sec status=OK
  *       peer=ipv4:127.0.0.1:40000 principal=alice in=57 out=39
- *       [message="..."]                       (all on one line)
+ *       [in_uncompressed=N out_uncompressed=N] [message="..."]  (one line)
  * json: {"time":"2024-05-01T12:34:56.123456Z","method":"/Rides/Start",
  *        "status":"OK","code":0,"duration":0.000412,"duration_ns":412345,
  *        "peer":"ipv4:127.0.0.1:40000","principal":"alice","bytes_in":57,
- *        "bytes_out":39,"messages_in":1,"messages_out":1,"message":""}
+ *        "bytes_out":39,"bytes_in_uncompressed":57,"bytes_out_uncompressed":39,
+ *        "messages_in":1,"messages_out":1,"message":""}
+ *
+ * bytes_in / bytes_out are as on the wire (compressed messages
+ * compressed); the _uncompressed counts are the messages' own sizes. The
+ * text line shows those only when something was compressed.
  */
 #ifndef AUTHLOG_AL_LOGLINE_H
 #define AUTHLOG_AL_LOGLINE_H
@@ -31,6 +36,7 @@ typedef struct al_logrec {
     int status;
     uint64_t duration_ns;
     uint64_t bytes_in, bytes_out, messages_in, messages_out;
+    uint64_t bytes_in_uncompressed, bytes_out_uncompressed;
 } al_logrec;
 
 /* Per-thread cache of the formatted date and time of one second. */

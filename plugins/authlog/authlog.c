@@ -149,6 +149,31 @@ bad:
 
 static const rh_host_api *g_api;
 
+/* Metrics (ABI 1.2; docs/metrics.md); NULL on an older host or with
+ * metrics off, and the host's metric functions ignore NULL. */
+static rh_series *g_mx_decision[AL_DENIED + 1], *g_mx_dropped;
+
+static void metrics_init(const rh_host_api *api, rh_plugin_ctx *ctx)
+{
+    static const char *const results[AL_DENIED + 1] = {"allow", "exempt", "missing_token",
+                                                       "invalid_token", "denied"};
+    if (api->size < offsetof(rh_host_api, metric_observe) + sizeof api->metric_observe)
+        return;
+    rh_metric *m = api->metric_new(ctx, RH_METRIC_COUNTER, "authlog_decisions_total",
+                                   "authlog.auth decisions by result.", "result", NULL, 0);
+    for (int v = 0; v <= AL_DENIED; v++)
+        g_mx_decision[v] = api->metric_series(m, &results[v]);
+    m = api->metric_new(ctx, RH_METRIC_COUNTER, "authlog_log_lines_dropped_total",
+                        "Access log lines dropped because the sink fell behind.", NULL, NULL, 0);
+    g_mx_dropped = api->metric_series(m, NULL);
+}
+
+static void mx_add(rh_series *s)
+{
+    if (s)
+        g_api->metric_add(s, 1);
+}
+
 static rh_status auth_on_start(rh_call *call, const char **message)
 {
     al_state *s = g_state;
@@ -206,6 +231,7 @@ static rh_status auth_on_start(rh_call *call, const char **message)
     }
     }
     al_read_end(t);
+    mx_add(g_mx_decision[v]);
     return st;
 }
 
@@ -238,6 +264,9 @@ static void log_on_end(rh_call *call, const rh_call_stats *stats)
         .duration_ns = stats->duration_ns,
         .bytes_in = stats->bytes_in,
         .bytes_out = stats->bytes_out,
+        /* ABI 1.2 fields: this plugin needs a 1.2 host, which fills them. */
+        .bytes_in_uncompressed = stats->bytes_in_uncompressed,
+        .bytes_out_uncompressed = stats->bytes_out_uncompressed,
         .messages_in = stats->messages_in,
         .messages_out = stats->messages_out,
     };
@@ -246,7 +275,8 @@ static void log_on_end(rh_call *call, const rh_call_stats *stats)
         (al_log_format)atomic_load_explicit(&s->log_format, memory_order_relaxed);
     size_t n = al_logline_format(line, sizeof line, fmt, &r, &t->tc);
     bool half_full;
-    al_ring_push(&t->ring, line, n, &half_full);
+    if (al_ring_push(&t->ring, line, n, &half_full) < 0)
+        mx_add(g_mx_dropped);
     if (half_full && !atomic_exchange(&t->ring.wake_pending, true))
         al_state_wake(s); /* one write(2) per drain at most, not per call */
 }
@@ -272,6 +302,7 @@ static int authlog_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     }
     bool no_tokens = !c->tokens_file && c->auth;
     g_api = api;
+    metrics_init(api, ctx);
     rc = al_state_start(&g_state, api, ctx, c, err, sizeof err);
     free(c);
     if (rc) {

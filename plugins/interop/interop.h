@@ -27,6 +27,8 @@ typedef struct interop_globals {
      * send_high_water bytes of the call's responses, continue from
      * notify_writable at half of it. 0: no pacing (the host's limits). */
     size_t send_high_water;
+    /* The host has the compression functions (ABI 1.2). */
+    bool compression;
 } interop_globals;
 
 extern interop_globals interop_g;
@@ -52,6 +54,15 @@ rh_status interop_status_code(int32_t code);
 /* True if an EchoStatus asks the server to fail the call. */
 bool interop_status_requested(const Grpc__Testing__EchoStatus *st);
 
+/* CompressedRequest: with expect_compressed true, the request message must
+ * have arrived compressed. RH_OK, or INVALID_ARGUMENT with *why. */
+rh_status interop_check_compressed(rh_call *call, const Grpc__Testing__BoolValue *expect,
+                                   const char **why);
+/* CompressedResponse: true compresses the call's responses (gzip, else
+ * deflate, whichever the client accepts), false turns it off; NULL keeps
+ * the host's default. Call before the first send. */
+void interop_response_compression(rh_call *call, const Grpc__Testing__BoolValue *want);
+
 /* Echoes trailing metadata and finishes the call. Returns finish's result. */
 int interop_finish(rh_call *call, rh_status code, const char *message);
 
@@ -65,6 +76,7 @@ typedef struct interop_input_state {
 typedef struct interop_pending {
     int32_t size;
     int32_t interval_us;
+    int8_t compressed; /* ResponseParameters.compressed: -1 unset, 0, 1 */
 } interop_pending;
 
 /* Per-call state of the three output-streaming methods: a queue of

@@ -51,6 +51,39 @@ bool interop_status_requested(const Grpc__Testing__EchoStatus *st) {
     return st != NULL && st->code != 0;
 }
 
+rh_status interop_check_compressed(rh_call *call, const Grpc__Testing__BoolValue *expect,
+                                   const char **why) {
+    if (expect == NULL || !expect->value)
+        return RH_OK;
+    if (!interop_g.compression) {
+        *why = "expected a compressed request; this host supports no compression";
+        return RH_INVALID_ARGUMENT;
+    }
+    if (!API->message_compressed(call)) {
+        *why = "expected a compressed request message, got an uncompressed one";
+        return RH_INVALID_ARGUMENT;
+    }
+    return RH_OK;
+}
+
+void interop_response_compression(rh_call *call, const Grpc__Testing__BoolValue *want) {
+    if (want == NULL || !interop_g.compression)
+        return;
+    if (!want->value) {
+        API->set_compression(call, RH_COMPRESS_NONE);
+        return;
+    }
+    /* RH_E_INVALID: the headers left already (a later request of a
+     * duplex call); the call keeps what it had. */
+    int rc = API->set_compression(call, RH_COMPRESS_GZIP);
+    if (rc == RH_E_UNSUPPORTED)
+        rc = API->set_compression(call, RH_COMPRESS_DEFLATE);
+    if (rc == RH_E_UNSUPPORTED)
+        API->log(API->call_plugin(call), RH_LOG_DEBUG,
+                 "response compression asked for, but the client accepts neither gzip nor "
+                 "deflate: responses go uncompressed");
+}
+
 int interop_finish(rh_call *call, rh_status code, const char *message) {
     interop_echo_trailing(call);
     return API->finish(call, code, message);

@@ -8,13 +8,12 @@ void interop_input_on_message(rh_call *call, const ProtobufCMessage *msg) {
         (const Grpc__Testing__StreamingInputCallRequest *)msg;
     if (st->failed)
         return;
-    if (req->expect_compressed != NULL && req->expect_compressed->value) {
-        /* Nothing arrives compressed here (no grpc-encoding negotiated):
-         * the probe of client_compressed_streaming. */
+    const char *why = NULL;
+    if (interop_check_compressed(call, req->expect_compressed, &why) != RH_OK) {
+        /* the probe of client_compressed_streaming */
         st->failed = true;
         interop_echo_initial(call);
-        interop_finish(call, RH_INVALID_ARGUMENT,
-                       "expected a compressed request; this server supports no compression");
+        interop_finish(call, RH_INVALID_ARGUMENT, why);
         return;
     }
     if (req->payload != NULL)

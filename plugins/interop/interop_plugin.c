@@ -53,6 +53,9 @@ static int interop_init(const rh_host_api *api, rh_plugin_ctx *ctx) {
     /* A 1.0 host has no send_queued/notify_writable: no pacing there. */
     if (api->size < offsetof(rh_host_api, notify_writable) + sizeof api->notify_writable)
         high_water = 0;
+    /* A 1.0/1.1 host has no compression functions: nothing is compressed. */
+    interop_g.compression =
+        api->size >= offsetof(rh_host_api, message_compressed) + sizeof api->message_compressed;
 
     if (instances == 0 || max_resp > zeros_len) {
         /* Anonymous read-only pages all map the kernel's zero page: a

@@ -48,7 +48,7 @@ static void stream_end(rh_call *call, interop_stream_state *st, rh_status code,
 
 /* Appends one response to the queue; RH_OK or the status to fail with. */
 static rh_status stream_push(interop_stream_state *st, int32_t size, int32_t interval_us,
-                             const char **why) {
+                             int8_t compressed, const char **why) {
     if (st->len >= interop_g.max_pending) {
         *why = "too many responses queued for this call (max_pending of [plugin.interop])";
         return RH_RESOURCE_EXHAUSTED;
@@ -74,7 +74,7 @@ static rh_status stream_push(interop_stream_state *st, int32_t size, int32_t int
         st->head = 0;
         st->cap = cap;
     }
-    st->q[(st->head + st->len) % st->cap] = (interop_pending){size, interval_us};
+    st->q[(st->head + st->len) % st->cap] = (interop_pending){size, interval_us, compressed};
     st->len++;
     st->pending_bytes += (size_t)size;
     return RH_OK;
@@ -152,7 +152,11 @@ static void stream_pump(rh_call *call, interop_stream_state *st) {
         Grpc__Testing__StreamingOutputCallResponse resp =
             GRPC__TESTING__STREAMING_OUTPUT_CALL_RESPONSE__INIT;
         resp.payload = &payload;
-        int rc = API->send(call, &resp.base);
+        /* CompressedResponse per message: compressed = false exempts it
+         * from the call's compression (a gRPC write's "no compress"). */
+        int rc = next.compressed == 0 && interop_g.compression
+                     ? API->send_ex(call, &resp.base, RH_SEND_NO_COMPRESS)
+                     : API->send(call, &resp.base);
         if (rc == RH_E_CANCELLED) { /* the client went away; on_cancel follows */
             st->done = true;
             stream_release(st);
@@ -202,8 +206,13 @@ static void stream_on_request(rh_call *call, const ProtobufCMessage *msg, bool h
             bad = RH_INVALID_ARGUMENT;
             why = "interval_us must not be negative";
         }
+        int8_t compressed = rp->compressed == NULL ? -1 : rp->compressed->value ? 1 : 0;
+        /* The first message asking for compression turns it on for the
+         * call (before the headers leave, if they have not yet). */
+        if (compressed == 1)
+            interop_response_compression(call, rp->compressed);
         if (bad == RH_OK)
-            bad = stream_push(st, rp->size, rp->interval_us, &why);
+            bad = stream_push(st, rp->size, rp->interval_us, compressed, &why);
         if (bad != RH_OK) {
             stream_end(call, st, bad, why);
             return;

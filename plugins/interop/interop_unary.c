@@ -21,15 +21,13 @@ void interop_empty_on_message(rh_call *call, const ProtobufCMessage *msg) {
 }
 
 /* Checks a SimpleRequest: returns RH_OK or the status to fail with. */
-static rh_status check_simple_request(const Grpc__Testing__SimpleRequest *req,
+static rh_status check_simple_request(rh_call *call, const Grpc__Testing__SimpleRequest *req,
                                       const char **why) {
-    /* We never receive compressed messages (no grpc-encoding is
-     * negotiated), so a request that expects compression did not get it:
-     * the feature probe of client_compressed_unary. */
-    if (req->expect_compressed != NULL && req->expect_compressed->value) {
-        *why = "expected a compressed request; this server supports no compression";
-        return RH_INVALID_ARGUMENT;
-    }
+    /* The feature probe of client_compressed_unary: an uncompressed
+     * request that expects compression fails. */
+    rh_status st = interop_check_compressed(call, req->expect_compressed, why);
+    if (st != RH_OK)
+        return st;
     if (req->response_type != GRPC__TESTING__PAYLOAD_TYPE__COMPRESSABLE) {
         *why = "unsupported response_type";
         return RH_INVALID_ARGUMENT;
@@ -48,7 +46,7 @@ static void answer_simple(rh_call *call, const Grpc__Testing__SimpleRequest *req
         return;
     }
     const char *why = NULL;
-    rh_status bad = check_simple_request(req, &why);
+    rh_status bad = check_simple_request(call, req, &why);
     if (bad != RH_OK) {
         interop_finish(call, bad, why);
         return;
@@ -61,6 +59,7 @@ static void answer_simple(rh_call *call, const Grpc__Testing__SimpleRequest *req
     }
     Grpc__Testing__SimpleResponse resp = GRPC__TESTING__SIMPLE_RESPONSE__INIT;
     resp.payload = &payload;
+    interop_response_compression(call, req->response_compressed);
     /* Echo Authenticated Username: the principal an interceptor attached
      * (authlog), when there is one. OAuth scope stays empty. */
     if (req->fill_username) {

@@ -25,6 +25,10 @@
 #ifndef RIDES_VERSION /* a test build overrides it (tests/plugins/rides_v2) */
 #define RIDES_VERSION "1.0.0"
 #endif
+/* RIDES_NO_STORE: the benchmark build tests/plugins/rides_nostore, which
+ * validates, makes ids and answers exactly like this plugin but stores
+ * nothing and answers on the worker at once: what storage costs is the
+ * difference between the two (bench/run, scenario 2). Never shipped. */
 /* Points a Track handler gathers before handing a batch to the writer. */
 #define TRACK_BATCH 512
 /* Points queued to the writer, over all calls, before Track calls pause
@@ -39,7 +43,36 @@ static struct rides {
     store *st;
     writer w;
     int writer_up;
+    /* docs/metrics.md; NULL on a host without metrics (ABI < 1.2 or off) */
+    rh_series *mx_batch, *mx_queued;
 } R;
+
+/* Queue depth and group-commit size as series (ABI 1.2): the gauge goes up
+ * per job submitted and down by the jobs of each commit. */
+static void metrics_init(void)
+{
+    static const double jobs[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
+    const rh_host_api *a = R.api;
+    if (a->size < offsetof(rh_host_api, metric_observe) + sizeof a->metric_observe)
+        return;
+    R.mx_queued = a->metric_series(
+        a->metric_new(R.ctx, RH_METRIC_GAUGE, "rides_writer_queued_jobs",
+                      "Jobs (calls' work) waiting for the writer thread.", NULL, NULL, 0),
+        NULL);
+    R.mx_batch = a->metric_series(
+        a->metric_new(R.ctx, RH_METRIC_HISTOGRAM, "rides_commit_batch_jobs",
+                      "Jobs per group commit.", NULL, jobs, sizeof jobs / sizeof jobs[0]),
+        NULL);
+    if (!R.mx_queued)
+        R.mx_batch = NULL;
+}
+
+static int submit(writer_job *j)
+{
+    if (R.mx_batch)
+        R.api->metric_gauge_add(R.mx_queued, 1);
+    return writer_submit(&R.w, j);
+}
 
 typedef struct track_state {
     int done;            /* answered, failed or ended: ignore what follows */
@@ -59,6 +92,8 @@ static int64_t unix_ns(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+static void job_done(void *arg, writer_job *j);
 
 /* ---------------------------------------------------------------- Start */
 
@@ -131,7 +166,12 @@ static void start_on_message(rh_call *call, const ProtobufCMessage *msg)
         return;
     }
     R.api->call_ref(call); /* dropped in job_done, after the answer */
-    writer_submit(&R.w, j); /* a Start never waits, full queue or not */
+#ifdef RIDES_NO_STORE
+    job_done(NULL, j);
+    free(j);
+#else
+    submit(j); /* a Start never waits, full queue or not */
+#endif
 }
 
 /* ---------------------------------------------------------------- Track */
@@ -156,7 +196,7 @@ static int submit_with_ref(rh_call *call, writer_job *j)
 {
     if (call)
         R.api->call_ref(call);
-    return writer_submit(&R.w, j);
+    return submit(j);
 }
 
 /* Runs on the writer thread once its queue drained (or at stop). */
@@ -202,7 +242,7 @@ static void track_discard(track_state *ts)
     memset(j, 0, sizeof *j);
     j->kind = JOB_DISCARD;
     j->u.discard.stage_id = ts->stage_id;
-    writer_submit(&R.w, j);
+    submit(j);
 }
 
 /* Hands the gathered points to the writer. 0, 1 when the writer's queue
@@ -211,6 +251,11 @@ static int track_flush(rh_call *call, track_state *ts)
 {
     if (ts->n == 0)
         return 0;
+#ifdef RIDES_NO_STORE
+    ts->flushed += ts->n;
+    ts->n = 0;
+    return 0;
+#endif
     writer_job *j = track_job_new(call, ts, JOB_POINTS, ts->n * sizeof(store_point));
     if (j == NULL)
         return -ENOMEM;
@@ -296,6 +341,12 @@ static void track_on_half_close(rh_call *call)
         memcpy(j + 1, principal, plen);
         j->u.track.principal = (const char *)(j + 1);
     }
+#ifdef RIDES_NO_STORE
+    R.api->call_ref(call);
+    job_done(NULL, j);
+    free(j);
+    return;
+#endif
     submit_with_ref(call, j);
 }
 
@@ -374,6 +425,10 @@ static void commit_report(void *arg, size_t jobs, size_t rides, size_t points,
                           size_t tracks, uint64_t ns, int rc, const char *error)
 {
     (void)arg;
+    if (R.mx_batch) {
+        R.api->metric_observe(R.mx_batch, (double)jobs);
+        R.api->metric_gauge_add(R.mx_queued, -(double)jobs);
+    }
     if (rc)
         R.api->log(R.ctx, RH_LOG_ERROR, "commit of %zu calls' work failed: %s", jobs, error);
     else
@@ -385,32 +440,44 @@ static void commit_report(void *arg, size_t jobs, size_t rides, size_t points,
 
 /* ---------------------------------------------------------- the plugin */
 
-static void log_stats(const writer_stats *st)
+/* " 1:a 2-3:b ..." of a histogram (writer.h), or " none". */
+static void format_hist(const uint64_t *hist, char *out, size_t len)
 {
-    writer_stats s = *st;
-    char hist[256] = "";
     size_t off = 0;
-    for (int b = 0; b < WRITER_HIST && off < sizeof hist; b++) {
-        if (s.rides_hist[b] == 0)
+    out[0] = '\0';
+    for (int b = 0; b < WRITER_HIST && off < len; b++) {
+        if (hist[b] == 0)
             continue;
         unsigned long lo = 1ul << b, hi = (2ul << b) - 1;
-        int k = lo == hi ? snprintf(hist + off, sizeof hist - off, " %lu:%llu", lo,
-                                    (unsigned long long)s.rides_hist[b])
-                         : snprintf(hist + off, sizeof hist - off, " %lu-%lu:%llu", lo, hi,
-                                    (unsigned long long)s.rides_hist[b]);
+        int k = lo == hi ? snprintf(out + off, len - off, " %lu:%llu", lo,
+                                    (unsigned long long)hist[b])
+                         : snprintf(out + off, len - off, " %lu-%lu:%llu", lo, hi,
+                                    (unsigned long long)hist[b]);
         if (k > 0)
             off += (size_t)k;
     }
+    if (off == 0)
+        snprintf(out, len, " none");
+}
+
+static void log_stats(const writer_stats *st)
+{
+    writer_stats s = *st;
+    char rides[256], calls[256];
+    format_hist(s.rides_hist, rides, sizeof rides);
+    format_hist(s.calls_hist, calls, sizeof calls);
     R.api->log(R.ctx, RH_LOG_INFO,
                "stored %llu rides, %llu tracks, %llu points in %llu commits (%llu failed); "
                "rides per commit: max %llu, mean %.1f; histogram (rides:commits)%s; "
+               "calls per commit: max %llu; histogram (calls:commits)%s; "
                "tracks paused for the writer %llu times",
                (unsigned long long)s.rides, (unsigned long long)s.tracks,
                (unsigned long long)s.points, (unsigned long long)s.commits,
                (unsigned long long)s.failed_commits,
                (unsigned long long)s.max_rides_per_commit,
-               s.commits ? (double)s.rides / (double)s.commits : 0.0,
-               off ? hist : " none", (unsigned long long)s.waits);
+               s.commits ? (double)s.rides / (double)s.commits : 0.0, rides,
+               (unsigned long long)s.max_calls_per_commit, calls,
+               (unsigned long long)s.waits);
 }
 
 /* synchronous from the config, or FULL; -1 after logging a bad value. */
@@ -478,12 +545,17 @@ static int rides_init(const rh_host_api *api, rh_plugin_ctx *ctx)
     int64_t delay = config_commit_delay_ns();
     if (delay < 0)
         return -EINVAL;
+#ifdef RIDES_NO_STORE
+    api->log(ctx, RH_LOG_WARN, "benchmark build: rides are validated and answered, never stored");
+    return 0;
+#endif
     char err[512];
     int rc = store_open(db, (store_sync)sync, &R.st, err, sizeof err);
     if (rc != 0) {
         api->log(ctx, RH_LOG_ERROR, "%s", err);
         return rc;
     }
+    metrics_init();
     rc = writer_init(&R.w, R.st, MAX_QUEUED_POINTS, job_done, commit_report, NULL);
     if (rc == 0)
         writer_set_commit_delay(&R.w, (uint64_t)delay);

@@ -1,5 +1,6 @@
 /* The Rides store: see store.h. */
 #include "store.h"
+#include "walbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -154,6 +155,8 @@ struct store {
     char *json;       /* scratch for a ride's passengers array */
     size_t json_cap;
     int wal_pages;    /* frames in the WAL after the last commit */
+    store_sync sync;
+    int vfs_held;     /* opened through walbuf's VFS (released at close) */
 };
 
 int store_sync_parse(const char *s)
@@ -337,7 +340,15 @@ int store_set_sync(store *st, store_sync sync)
 {
     char sql[48];
     snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", store_sync_name(sync));
-    return exec(st, sql, "cannot set synchronous on");
+    int rc = exec(st, sql, "cannot set synchronous on");
+    if (rc == 0) {
+        st->sync = sync;
+        /* Only FULL syncs every commit, which is what makes gathering a
+         * commit's WAL writes invisible to readers (walbuf.h). Before the
+         * WAL is open this changes nothing: configure calls it again. */
+        walbuf_set_buffering(st->db, sync == STORE_SYNC_FULL);
+    }
+    return rc;
 }
 
 /* Called by SQLite after each commit with the WAL's size in frames.
@@ -384,6 +395,7 @@ static int configure(store *st, store_sync sync)
     st->owner = process_owner();
     if ((rc = migrate(st)) != 0)
         return rc;
+    walbuf_set_buffering(st->db, st->sync == STORE_SYNC_FULL); /* the WAL is open now */
     for (int i = 0; i < S_COUNT; i++) {
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                 &st->stmt[i], NULL);
@@ -403,7 +415,9 @@ int store_open(const char *path, store_sync sync, store **out, char *err, size_t
         return -ENOMEM;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &st->db, flags, NULL);
+    const char *vfs = walbuf_vfs_acquire(); /* NULL: SQLite's default, unbuffered */
+    st->vfs_held = vfs != NULL;
+    int rc = sqlite3_open_v2(path, &st->db, flags, vfs);
     if (rc != SQLITE_OK) {
         set_error(st, rc, "cannot open database %s", path);
         rc = -EIO;
@@ -432,7 +446,9 @@ void store_close(store *st)
             break;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
-    sqlite3_close(st->db);
+    /* The VFS may go only with the last connection using it. */
+    if (sqlite3_close(st->db) == SQLITE_OK && st->vfs_held)
+        walbuf_vfs_release();
     free(st->open);
     free(st->json);
     free(st->path);

@@ -32,7 +32,8 @@ typedef enum store_sync {
 #define STORE_SCHEMA_VERSION 2
 
 /* WAL size (frames of 4 KiB) from which store_checkpoint copies the WAL
- * into the database: when the writer is idle, and in any case. */
+ * into the database: when the writer is idle (no jobs for a while, see
+ * writer.c), and in any case. */
 #define STORE_CHECKPOINT_IDLE_PAGES 1000
 #define STORE_CHECKPOINT_BUSY_PAGES 8000
 

@@ -61,7 +61,8 @@ typedef struct writer_job {
 
 /* Group-commit figures since start. Bucket i of rides_hist counts the
  * commits that stored n rides, 2^i <= n < 2^(i+1) (commits without rides
- * are not in it). */
+ * are not in it); calls_hist the same for the calls a commit answered
+ * (rides plus completed tracks). */
 #define WRITER_HIST 12
 typedef struct writer_stats {
     uint64_t commits;
@@ -71,7 +72,9 @@ typedef struct writer_stats {
     uint64_t tracks;
     uint64_t max_rides_per_commit;
     uint64_t max_jobs_per_commit;
+    uint64_t max_calls_per_commit;
     uint64_t rides_hist[WRITER_HIST];
+    uint64_t calls_hist[WRITER_HIST];
     uint64_t commit_ns; /* time inside transactions, summed */
     uint64_t waits;     /* submitters that had to wait for room */
 } writer_stats;

@@ -184,6 +184,10 @@ static void logline(const uint8_t *v, size_t len)
      * checking parser, reads no larger integers). */
     r.duration_ns = nums >> 1;
     r.bytes_in = nums >> 7;
+    /* bit 1 of byte 9: a compressed call (uncompressed sizes differ) */
+    bool compressed = v[9] & 2;
+    r.bytes_in_uncompressed = compressed ? r.bytes_in >> 1 : r.bytes_in;
+    r.bytes_out_uncompressed = compressed ? nums >> 9 : r.bytes_out;
     r.time_sec = 1700000000 + (int64_t)(nums % 100000000);
     r.time_usec = (uint32_t)(nums % 1000000);
     al_log_format fmt = v[9] & 1 ? AL_FMT_JSON : AL_FMT_TEXT;
@@ -215,6 +219,9 @@ static void logline(const uint8_t *v, size_t len)
         FUZZ_CHECK(o && json_is_object(o), "not a JSON object (%s): %.*s", je.text, (int)n, buf);
         FUZZ_CHECK(json_integer_value(json_object_get(o, "bytes_in")) == (json_int_t)r.bytes_in,
                    "bytes_in lost");
+        FUZZ_CHECK(json_integer_value(json_object_get(o, "bytes_out_uncompressed")) ==
+                       (json_int_t)r.bytes_out_uncompressed,
+                   "bytes_out_uncompressed lost");
         const char *m = json_string_value(json_object_get(o, "method"));
         FUZZ_CHECK(m, "no method");
         /* ASCII printable methods short enough come out unchanged. */
@@ -231,7 +238,10 @@ static void logline(const uint8_t *v, size_t len)
         const char *mq = memmem(buf, n, " message=\"", 10);
         if (mq)
             for (const char *q = mq + 10; q < buf + n - 1; q++) msg_blanks += *q == ' ';
-        FUZZ_CHECK(blanks - msg_blanks == (mq ? 9 : 8), "%zu blanks outside the message: %.*s",
+        /* the uncompressed sizes: two more fields when they differ */
+        bool sizes2 = r.bytes_in_uncompressed != r.bytes_in || r.bytes_out_uncompressed != r.bytes_out;
+        FUZZ_CHECK(blanks - msg_blanks == (mq ? 9u : 8u) + (sizes2 ? 2u : 0u),
+                   "%zu blanks outside the message: %.*s",
                    blanks - msg_blanks, (int)n, buf);
     }
     free(s);

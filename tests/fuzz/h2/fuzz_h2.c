@@ -228,6 +228,9 @@ static const nghttp2_nv dict[] = {
     NV("x-grpc-test-echo-trailing-bin", "CgsM"), NV("authorization", "Bearer wrong"),
     NV("authorization", "Basic dXNlcg=="), NV("grpc-message", "%41"), NV("grpc-status", "0"),
     NV("connection", "keep-alive"), NV(":status", "200"), NV("host", "localhost"),
+    /* compression (the inflate path of host/compress.c) */
+    NV("grpc-encoding", "deflate"), NV("grpc-encoding", "snappy"),
+    NV("grpc-accept-encoding", "gzip,deflate"),
 };
 #define N_DICT (sizeof dict / sizeof dict[0])
 

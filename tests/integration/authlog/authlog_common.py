@@ -181,6 +181,8 @@ TEXT_LINE = re.compile(
     r"^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z) (?P<method>/\S+) took "
     r"(?P<seconds>\d+\.\d{6})sec status=(?P<status>[A-Z_]+) peer=(?P<peer>\S+) "
     r"principal=(?P<principal>\S+) in=(?P<bytes_in>\d+) out=(?P<bytes_out>\d+)"
+    r"(?: in_uncompressed=(?P<bytes_in_uncompressed>\d+)"
+    r" out_uncompressed=(?P<bytes_out_uncompressed>\d+))?"
     r"(?: message=\"(?P<message>[^\"]*)\")?$")
 
 

@@ -42,6 +42,14 @@ def known_calls(host, tokens):
             expected.append((ac.SVC + "UnaryCall", "OK", "alice", ""))
         sizes[(ac.SVC + "UnaryCall", "OK")] = (5 + len(req.SerializeToString()),
                                                5 + len(resp.SerializeToString()))
+        # one gzip call both ways: the log shows wire and uncompressed sizes
+        creq = ac.messages.SimpleRequest(response_size=20000, payload=ac.messages.Payload(body=b"q" * 20000),
+                                         response_compressed=ac.messages.BoolValue(value=True))
+        cresp = rpchost_test.unary(ch, ac.SVC + "UnaryCall", creq, ac.messages.SimpleResponse,
+                                   metadata=ac.md(tokens["alice"]), compression=grpc.Compression.Gzip,
+                                   timeout=30)
+        expected.append((ac.SVC + "UnaryCall", "OK", "alice", ""))
+        sizes["compressed"] = (5 + len(creq.SerializeToString()), 5 + len(cresp.SerializeToString()))
         for _ in range(2):
             ac.status_of(ac.unary_call, ch)
             expected.append((ac.SVC + "UnaryCall", "UNAUTHENTICATED", None, "missing bearer token"))
@@ -80,10 +88,11 @@ def check_json_lines(tmp, tokens_file, tokens):
     want = collections.Counter(expected)
     expect(got == want, "log lines differ from the calls:\n got %s\nwant %s" % (got, want))
     codes = {"OK": 0, "UNAUTHENTICATED": 16, "PERMISSION_DENIED": 7}
+    compressed = []
     for j in lines:
         for key in ("time", "method", "status", "code", "duration", "duration_ns", "peer",
-                    "principal", "bytes_in", "bytes_out", "messages_in", "messages_out",
-                    "message"):
+                    "principal", "bytes_in", "bytes_out", "bytes_in_uncompressed",
+                    "bytes_out_uncompressed", "messages_in", "messages_out", "message"):
             expect(key in j, "no %s in %s" % (key, j))
         ts = parse_time(j["time"])
         expect(t0 - 1 <= ts <= t1 + 1, "time %s outside the test run" % j["time"])
@@ -101,9 +110,19 @@ def check_json_lines(tmp, tokens_file, tokens):
         if j["method"].endswith("StreamingOutputCall"):
             expect(j["messages_in"] == 1 and j["messages_out"] == 2, "stream counts %s" % j)
         key = (j["method"], j["status"])
+        if j["bytes_in"] != j["bytes_in_uncompressed"]:
+            compressed.append(j)
+            continue
+        expect(j["bytes_out"] == j["bytes_out_uncompressed"], "out sizes differ: %s" % j)
         if key in sizes:
             expect((j["bytes_in"], j["bytes_out"]) == sizes[key],
                    "bytes in/out %s, want %s" % ((j["bytes_in"], j["bytes_out"]), sizes[key]))
+    expect(len(compressed) == 1, "%d log lines of compressed calls" % len(compressed))
+    c = compressed[0]
+    expect((c["bytes_in_uncompressed"], c["bytes_out_uncompressed"]) == sizes["compressed"],
+           "uncompressed sizes %s, want %s" % (c, sizes["compressed"]))
+    expect(c["bytes_in"] * 10 < c["bytes_in_uncompressed"] and
+           c["bytes_out"] * 10 < c["bytes_out_uncompressed"], "wire sizes not compressed: %s" % c)
 
 
 def check_text_on_stderr(tmp, tokens_file, tokens):

@@ -2,10 +2,14 @@
 case gets a clear answer (an HTTP or gRPC status, a stream reset or a
 GOAWAY) or a closed connection, and after each the host still serves a
 normal grpcio call."""
+import gzip
+import os
 import socket
 import ssl
 import struct
+import sys
 import time
+import zlib
 
 import grpc
 
@@ -45,7 +49,13 @@ def hostile_cases(h, tls):
     c("missing content-type -> 415", missing_content_type)
     c("GET -> 405", get_method)
     c("compressed flag without grpc-encoding -> INTERNAL", compressed_flag)
-    c("grpc-encoding gzip -> UNIMPLEMENTED", unsupported_encoding)
+    c("grpc-encoding snappy -> UNIMPLEMENTED naming gzip and deflate", unsupported_encoding)
+    c("gzip and deflate requests inflated, per-message flag", compressed_requests)
+    c("compressed flag with grpc-encoding identity -> INTERNAL", compressed_flag_identity)
+    c("corrupt and truncated gzip -> INTERNAL", corrupt_gzip)
+    c("gzip bomb (64 KiB -> 64 MiB) -> RESOURCE_EXHAUSTED", gzip_bomb)
+    c("deflate bomb in a client stream -> RESOURCE_EXHAUSTED", deflate_bomb_stream)
+    c("inflated bytes count in the connection's receive budget", inflated_budget)
     c("undecodable request -> INTERNAL", undecodable)
     c("truncated message -> INTERNAL", truncated)
     c("two messages to a unary method -> INTERNAL", two_messages)
@@ -87,7 +97,9 @@ def expect_status(st, http, code, text=None):
 def one_stream(h, tls, extra=(), body=None, end=True, **kw):
     r = RawH2(h, tls)
     r.grpc_headers(1, ECHO, extra=extra, end_stream=body is None and end, **kw)
-    if body is not None:
+    if body is not None and len(body) > 16384:
+        r.data_flow(1, body, end_stream=end)  # several frames, within the windows
+    elif body is not None:
         r.data(1, body, end_stream=end)
     st = r.response(1)
     r.close()
@@ -115,13 +127,163 @@ def compressed_flag(h, tls):
 
 
 def unsupported_encoding(h, tls):
-    st = one_stream(h, tls, extra=[("grpc-encoding", "gzip")],
+    st = one_stream(h, tls, extra=[("grpc-encoding", "snappy")],
                     body=grpc_body(b"\x1f\x8b", compressed=True))
-    expect_status(st, "200", 12, "gzip")
+    expect_status(st, "200", 12, "snappy")
+    expect_status(st, "200", 12, "identity, gzip and deflate")
     allh = {}
     for x in st["headers"]:
         allh.update(x)
-    expect(allh.get("grpc-accept-encoding") == "identity", "grpc-accept-encoding %r" % allh)
+    expect(allh.get("grpc-accept-encoding") == "gzip,deflate", "grpc-accept-encoding %r" % allh)
+
+
+# --- compression (grpc-encoding) and decompression bombs -------------------
+
+MIB = 1 << 20
+BOMB_INFLATED = 64 * MIB
+_bombs = {}
+
+
+def bomb(kind):
+    """64 MiB of zeros compressed (about 64 KiB), made once."""
+    if kind not in _bombs:
+        zeros = bytes(BOMB_INFLATED)
+        _bombs[kind] = gzip.compress(zeros, 9, mtime=0) if kind == "gzip" else zlib.compress(zeros, 9)
+    return _bombs[kind]
+
+
+def all_headers(st):
+    allh = {}
+    for x in st["headers"]:
+        allh.update(x)
+    return allh
+
+
+def compressed_requests(h, tls):
+    """gzip and deflate requests are inflated; each message's flag decides
+    (an uncompressed message in a gzip call is fine); every response says
+    grpc-accept-encoding."""
+    payload = pb.Req(text="squeeze " * 4000).SerializeToString()
+    for name, data in (("gzip", gzip.compress(payload)), ("deflate", zlib.compress(payload))):
+        st = one_stream(h, tls, extra=[("grpc-encoding", name)], body=grpc_body(data, True))
+        expect_status(st, "200", 0)
+        expect(len(data) < len(payload) // 10, "it was compressed")
+        expect(pb.Resp.FromString(st["data"][5:]).text == "squeeze " * 4000, name + " echo")
+        expect(all_headers(st).get("grpc-accept-encoding") == "gzip,deflate",
+               "grpc-accept-encoding %r" % all_headers(st))
+    st = one_stream(h, tls, extra=[("grpc-encoding", "gzip")], body=grpc_body(payload, False))
+    expect_status(st, "200", 0)
+    expect(pb.Resp.FromString(st["data"][5:]).text == "squeeze " * 4000, "uncompressed message")
+    # a client stream mixing compressed and uncompressed messages
+    r = RawH2(h, tls)
+    r.grpc_headers(1, cl.SVC + "Collect", extra=[("grpc-encoding", "deflate")])
+    parts = [pb.Req(text="a" * 3000).SerializeToString(), pb.Req(text="b" * 5).SerializeToString()]
+    r.data(1, grpc_body(zlib.compress(parts[0]), True) + grpc_body(parts[1], False), end_stream=True)
+    st = r.response(1)
+    expect_status(st, "200", 0)
+    got = pb.Resp.FromString(st["data"][5:])
+    expect(got.value == 2 and got.text == "3005", "collected %d messages, %s bytes"
+           % (got.value, got.text))
+    r.close()
+
+
+def compressed_flag_identity(h, tls):
+    st = one_stream(h, tls, extra=[("grpc-encoding", "identity")],
+                    body=grpc_body(gzip.compress(b"\x0a\x01z"), compressed=True))
+    expect_status(st, "200", 13, "no grpc-encoding")
+
+
+def corrupt_gzip(h, tls):
+    good = gzip.compress(pb.Req(text="x" * 1000).SerializeToString())
+    for body, what in ((b"not gzip at all", "not a valid"), (good[:len(good) // 2], "ends early"),
+                       (good + b"junk", "not a valid")):
+        st = one_stream(h, tls, extra=[("grpc-encoding", "gzip")], body=grpc_body(body, True))
+        expect_status(st, "200", 13, "could not decompress the gzip request message")
+        expect_status(st, "200", 13, what)
+    # deflate is not gzip
+    st = one_stream(h, tls, extra=[("grpc-encoding", "deflate")], body=grpc_body(good, True))
+    expect_status(st, "200", 13, "could not decompress the deflate")
+
+
+def gzip_bomb(h, tls):
+    data = bomb("gzip")
+    expect(len(data) < 100 << 10, "bomb of %d bytes" % len(data))
+    st = one_stream(h, tls, extra=[("grpc-encoding", "gzip")], body=grpc_body(data, True))
+    expect_status(st, "200", 8, "inflates past the limit of 4194304 bytes")
+
+
+def deflate_bomb_stream(h, tls):
+    r = RawH2(h, tls)
+    r.grpc_headers(1, cl.SVC + "Collect", extra=[("grpc-encoding", "deflate")])
+    r.data(1, req_bytes(text="first"))
+    r.data_flow(1, grpc_body(bomb("deflate"), True))
+    st = r.response(1)
+    expect_status(st, "200", 8, "inflates past the limit")
+    r.close()
+
+
+def inflated_budget(h, tls):
+    """Four streams hold 3.5 MiB partial messages each (14 of the
+    connection's 16 MiB); a fifth sends 30 KiB of gzip that inflates to
+    3 MiB: under the message limit, over what the connection has left."""
+    r = RawH2(h, tls)
+    r.pump(0.2)
+    chunk = struct.pack(">BI", 0, 4 << 20) + b"\0" * (3584 << 10)
+    for i in range(4):
+        sid = 1 + 2 * i
+        r.grpc_headers(sid, cl.SVC + "Collect")
+        r.data_flow(sid, chunk)
+    small = gzip.compress(pb.Req(text="y" * (3 * MIB)).SerializeToString(), 9)
+    r.grpc_headers(9, ECHO, extra=[("grpc-encoding", "gzip")])
+    r.data_flow(9, grpc_body(small, True), end_stream=True)
+    st = r.response(9)
+    expect_status(st, "200", 8, "inflates to more than this connection may still hold")
+    expect(all(not r._stream(s)["ended"] for s in (1, 3, 5, 7)), "the first four go on")
+    r.close()
+
+
+def sanitized_build():
+    """ASan keeps freed memory in its quarantine: RSS says little there."""
+    try:
+        with open(os.path.join(rpchost_test.BUILD_DIR, "CMakeCache.txt")) as f:
+            return "RPCHOST_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def bomb_rss():
+    """On a fresh host (one worker): ten gzip and deflate bombs, four at a
+    time on one connection, each 64 KiB inflating to 64 MiB. Each is
+    refused RESOURCE_EXHAUSTED and the host's peak RSS grows by less than
+    8 MiB (it inflates at most the 4 MiB limit, one message at a time)."""
+    with rpchost_test.Host(plugins=["testsvc"], plaintext=True, workers=1) as h:
+        still_serves(h)
+        pid = h.serving_pid
+        before = vm_kib(pid, "VmHWM")
+        r = RawH2(h, False)
+        sids = []
+        for i in range(10):
+            sid = 1 + 2 * i
+            kind = "gzip" if i % 2 == 0 else "deflate"
+            r.grpc_headers(sid, ECHO, extra=[("grpc-encoding", kind)])
+            r.data_flow(sid, grpc_body(bomb(kind), True), end_stream=True)
+            sids.append(sid)
+        for sid in sids:
+            expect_status(r.response(sid), "200", 8, "inflates past the limit")
+        r.close()
+        still_serves(h)
+        grown = vm_kib(pid, "VmHWM") - before
+        print("  bomb_rss: peak RSS %d KiB before, grew %d KiB" % (before, grown))
+        if not sanitized_build():
+            expect(grown < 8 * 1024, "peak RSS grew by %d KiB" % grown)
 
 
 def undecodable(h, tls):
@@ -326,6 +488,8 @@ def tls_only_cases(h):
     results.run("tls handshake never finished: closed at the timeout",
                 lambda: (stalled_handshake(), still_serves(h)))
 
+
+results.run("decompression bombs: RESOURCE_EXHAUSTED, peak RSS grows < 8 MiB", bomb_rss)
 
 with rpchost_test.Host(plugins=["testsvc"], config=CONFIG) as h:
     hostile_cases(h, tls=True)

@@ -25,7 +25,9 @@ from flow_lib import KIB, CountingH2  # noqa: E402
 
 N = 300000
 DELAY_MS = 2000
-LATENCY_LIMIT = DELAY_MS / 2 / 1000.0  # generous; a stalled worker takes >= DELAY_MS
+# A stalled worker takes >= DELAY_MS; anything shorter is load on a shared
+# machine (ASan, other builds), not a stall.
+LATENCY_LIMIT = DELAY_MS * 0.9 / 1000.0
 PROBE_EVERY = 0.05
 empty = rt.proto_module("grpc/testing/empty.proto")
 EMPTY = "/grpc.testing.TestService/EmptyCall"

@@ -39,13 +39,13 @@ def install(host, plugin, dest):
     return t
 
 
-def version(channel, timeout=5, metadata=None):
+def version(channel, timeout=30, metadata=None):
     r = rt.unary(channel, VERSION, swap_pb2.VersionRequest(), swap_pb2.VersionReply,
                  timeout=timeout, metadata=metadata)
     return r.version
 
 
-def stream(channel, count, interval_ms, timeout=30):
+def stream(channel, count, interval_ms, timeout=60):
     call = rt.stub(channel, "unary_stream", STREAM, swap_pb2.VersionReply)
     return call(swap_pb2.VersionRequest(count=count, interval_ms=interval_ms), timeout=timeout)
 

@@ -260,11 +260,68 @@ def timeout_on_sleeping_server(ch):
     empty_unary(ch)
 
 
+def _bool(v):
+    return messages.BoolValue(value=v)
+
+
+def client_compressed_unary(ch):
+    def call(expect_compressed, compression=None):
+        req = messages.SimpleRequest(expect_compressed=_bool(expect_compressed),
+                                     response_size=314159, payload=zeros(271828))
+        return unary_call(ch)(req, timeout=TIMEOUT, compression=compression)
+    # the feature probe: uncompressed, but expecting compression
+    fails_with(lambda: call(True), grpc.StatusCode.INVALID_ARGUMENT)
+    for expect_compressed, compression in ((True, grpc.Compression.Gzip),
+                                           (True, grpc.Compression.Deflate),
+                                           (False, None)):
+        resp = call(expect_compressed, compression)
+        expect(len(resp.payload.body) == 314159, "body %d" % len(resp.payload.body))
+        expect(resp.payload.body == b"\0" * 314159, "body not zeros")
+
+
+def client_compressed_streaming(ch):
+    probe = messages.StreamingInputCallRequest(expect_compressed=_bool(True), payload=zeros(27182))
+    fails_with(lambda: input_call(ch)(iter([probe]), timeout=TIMEOUT),
+               grpc.StatusCode.INVALID_ARGUMENT)
+    # grpcio compresses every message of a call (no per-message flag in
+    # its API): the second message, expecting none, is compressed too,
+    # which the server accepts (it only checks expect_compressed = true).
+    reqs = [messages.StreamingInputCallRequest(expect_compressed=_bool(True), payload=zeros(27182)),
+            messages.StreamingInputCallRequest(expect_compressed=_bool(False), payload=zeros(45904))]
+    for compression in (grpc.Compression.Gzip, grpc.Compression.Deflate):
+        resp = input_call(ch)(iter(reqs), timeout=TIMEOUT, compression=compression)
+        expect(resp.aggregated_payload_size == 73086,
+               "aggregated_payload_size %d" % resp.aggregated_payload_size)
+
+
+def server_compressed_unary(ch):
+    """grpcio inflates what it gets; the flags themselves are checked on
+    the wire by server_compressed_wire."""
+    for compressed in (True, False):
+        req = messages.SimpleRequest(response_compressed=_bool(compressed), response_size=314159,
+                                     payload=zeros(271828))
+        resp = unary_call(ch)(req, timeout=TIMEOUT)
+        expect(len(resp.payload.body) == 314159, "body %d" % len(resp.payload.body))
+        expect(resp.payload.body == b"\0" * 314159, "body not zeros")
+
+
+def server_compressed_streaming(ch):
+    req = messages.StreamingOutputCallRequest(response_parameters=[
+        messages.ResponseParameters(compressed=_bool(True), size=31415),
+        messages.ResponseParameters(compressed=_bool(False), size=92653)])
+    call = output_call(ch)(req, timeout=TIMEOUT)
+    bodies = [r.payload.body for r in call]
+    expect([len(b) for b in bodies] == [31415, 92653], "sizes %s" % [len(b) for b in bodies])
+    expect(all(b == b"\0" * len(b) for b in bodies), "bodies not zeros")
+    expect(call.code() == grpc.StatusCode.OK, "status %s" % call.code())
+
+
 INTEROP_CASES = [
     empty_unary, large_unary, client_streaming, server_streaming, ping_pong, empty_stream,
     custom_metadata, status_code_and_message, special_status_message, unimplemented_method,
     unimplemented_service, cancel_after_begin, cancel_after_first_response,
-    timeout_on_sleeping_server,
+    timeout_on_sleeping_server, client_compressed_unary, client_compressed_streaming,
+    server_compressed_unary, server_compressed_streaming,
 ]
 
 
@@ -303,9 +360,7 @@ def send_limit(ch):
 def bad_requests(ch):
     """Bad input gets INVALID_ARGUMENT with a message, never a crash."""
     for req in (messages.SimpleRequest(response_size=-1),
-                messages.SimpleRequest(response_size=(16 << 20) + 1),
-                messages.SimpleRequest(response_size=10,
-                                       expect_compressed=messages.BoolValue(value=True))):
+                messages.SimpleRequest(response_size=(16 << 20) + 1)):
         e = fails_with(lambda: unary_call(ch)(req, timeout=TIMEOUT), grpc.StatusCode.INVALID_ARGUMENT)
         expect(e.details(), "no status message")
     for rp in (params(-5), params(17 << 20), params(1, interval_us=-1)):
@@ -398,10 +453,100 @@ EXTRA_CASES = [receive_limit, send_limit, bad_requests, interval_us, half_duplex
                duplex_status_after_responses, cancel_during_timer, many_timer_streams]
 
 
+# --- the compressed flags on the wire ----------------------------------------
+# grpcio and grpc-js inflate responses without telling whether a message
+# was compressed: the flags the interop cases assert are read here from
+# the raw HTTP/2 stream (core_lib.RawH2).
+
+def _wire_messages(host, path, request, accept="identity,deflate,gzip"):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "core"))
+    import core_lib
+    r = core_lib.RawH2(host, tls=not host.plaintext)
+    try:
+        r.grpc_headers(1, path, extra=[("grpc-accept-encoding", accept)])
+        r.data_flow(1, core_lib.grpc_body(request.SerializeToString()), end_stream=True)
+        st = r.response(1)
+    finally:
+        r.close()
+    http, code, text = core_lib.status_of(st)
+    expect(http == "200" and code == 0, "status %s %s %r" % (http, code, text))
+    headers = {}
+    for h in st["headers"]:
+        headers.update(h)
+    out, data = [], st["data"]
+    while data:
+        flag, n = data[0], int.from_bytes(data[1:5], "big")
+        out.append((flag, data[5:5 + n]))
+        data = data[5 + n:]
+    return headers, out
+
+
+def server_compressed_wire(host):
+    """response_compressed / ResponseParameters.compressed decide each
+    response's compressed flag; grpc-encoding names the algorithm the
+    client accepted (gzip first, deflate when gzip is not accepted)."""
+    import gzip
+    import zlib
+    for accept, algo in (("identity,deflate,gzip", "gzip"), ("identity,deflate", "deflate")):
+        for compressed in (True, False):
+            req = messages.SimpleRequest(response_compressed=_bool(compressed), response_size=314159)
+            headers, msgs = _wire_messages(host, SVC + "UnaryCall", req, accept)
+            expect([f for f, _ in msgs] == [1 if compressed else 0], "flags %s" % [f for f, _ in msgs])
+            body = msgs[0][1]
+            if compressed:
+                expect(headers.get("grpc-encoding") == algo, "grpc-encoding %r" % headers)
+                body = gzip.decompress(body) if algo == "gzip" else zlib.decompress(body)
+                expect(len(msgs[0][1]) < 2000, "314 KiB of zeros in %d bytes" % len(msgs[0][1]))
+            resp = messages.SimpleResponse.FromString(body)
+            expect(len(resp.payload.body) == 314159, "body %d" % len(resp.payload.body))
+        req = messages.StreamingOutputCallRequest(response_parameters=[
+            messages.ResponseParameters(compressed=_bool(True), size=31415),
+            messages.ResponseParameters(compressed=_bool(False), size=92653)])
+        headers, msgs = _wire_messages(host, SVC + "StreamingOutputCall", req, accept)
+        expect([f for f, _ in msgs] == [1, 0], "stream flags %s" % [f for f, _ in msgs])
+        expect(headers.get("grpc-encoding") == algo, "grpc-encoding %r" % headers)
+    # a client that accepts no compression gets none, even when asking
+    req = messages.SimpleRequest(response_compressed=_bool(True), response_size=1000)
+    headers, msgs = _wire_messages(host, SVC + "UnaryCall", req, "identity")
+    expect([f for f, _ in msgs] == [0] and "grpc-encoding" not in headers,
+           "uncompressed for a client accepting identity only: %s %r" % ([f for f, _ in msgs], headers))
+
+
+def configured_compression_wire(host):
+    """[rpchost] compression = gzip, compression_min_bytes = 1000: responses
+    of 1000 bytes or more go gzip-compressed to clients accepting gzip,
+    smaller ones and other clients' go as they are; a plugin's choice
+    (response_compressed = false) wins."""
+    import gzip
+    cases = [  # (accept, response_size, response_compressed, flag, grpc-encoding)
+        ("identity,deflate,gzip", 5000, None, 1, "gzip"),
+        ("gzip", 100, None, 0, "gzip"),
+        ("identity", 5000, None, 0, None),
+        ("identity,deflate", 5000, None, 0, None),
+        ("identity,deflate,gzip", 5000, False, 0, None),
+    ]
+    for accept, size, compressed, flag, encoding in cases:
+        req = messages.SimpleRequest(response_size=size)
+        if compressed is not None:
+            req.response_compressed.value = compressed
+        headers, msgs = _wire_messages(host, SVC + "UnaryCall", req, accept)
+        what = "accept %s, %d bytes: " % (accept, size)
+        expect([f for f, _ in msgs] == [flag], what + "flags %s" % [f for f, _ in msgs])
+        expect(headers.get("grpc-encoding") == encoding, what + "grpc-encoding %r" % headers)
+        body = gzip.decompress(msgs[0][1]) if flag else msgs[0][1]
+        expect(len(messages.SimpleResponse.FromString(body).payload.body) == size, what + "body")
+
+
+WIRE_CASES = [server_compressed_wire]
+
+
 def run_cases(results, host, label, cases=None):
     ch = host.channel()
     try:
         for case in cases or (INTEROP_CASES + EXTRA_CASES):
             results.run("%s %s" % (label, case.__name__), case, ch)
+        if cases is None:
+            for case in WIRE_CASES:
+                results.run("%s %s" % (label, case.__name__), case, host)
     finally:
         ch.close()

@@ -39,6 +39,22 @@ def bad_config_refused():
             ch.close()
 
 
+def configured_compression():
+    """[rpchost] compression: checked on the wire, and the interop cases
+    through grpcio with every response compressed that may be."""
+    cfg = "[rpchost]\ncompression = gzip\ncompression_min_bytes = 1000\n"
+    with rpchost_test.Host(plugins=["interop"], plaintext=True, config=cfg) as h:
+        ic.configured_compression_wire(h)
+        ch = h.channel()
+        try:
+            for case in (ic.large_unary, ic.server_streaming, ic.ping_pong, ic.custom_metadata,
+                         ic.client_compressed_unary, ic.server_compressed_streaming):
+                case(ch)
+        finally:
+            ch.close()
+
+
+results.run("h2c [rpchost] compression = gzip", configured_compression)
 results.run("h2c [plugin.interop] max_response_size", configured_limit)
 results.run("h2c bad [plugin.interop] value refuses the plugin", bad_config_refused)
 results.finish()

@@ -13,7 +13,7 @@ import time
 from rpcall_util import (ORIGINAL_JSON, RPCALL, expect, one_line_error, rpcall, rt,
                          stream_lines, track_lines)
 
-PLUGINS = ("rides", "interop")
+PLUGINS = ("rides", "interop", "kv")
 
 
 def conn_args(host):
@@ -159,8 +159,11 @@ def test_errors(host):
     assert r.err.strip() == "ERROR: NotFound: nothing here", r
     r = expect(rpcall(*a, "grpc.testing.TestService/UnimplementedCall", "-d", "{}"), 64 + 12,
                "ERROR: Unimplemented")
-    r = expect(rpcall(*a, "--max-time", "0.5", "grpc.testing.TestService/StreamingOutputCall",
-                      "-d", '{"responseParameters": [{"size": 1, "intervalUs": 3000000}]}'),
+    # The deadline must outlast connecting and the reflection lookup on a
+    # loaded machine (else rpcall reports the connect timeout, exit 1), and
+    # end well before the 30 s the server waits.
+    r = expect(rpcall(*a, "--max-time", "3", "grpc.testing.TestService/StreamingOutputCall",
+                      "-d", '{"responseParameters": [{"size": 1, "intervalUs": 30000000}]}'),
                64 + 4, "ERROR: DeadlineExceeded")
     r = expect(rpcall(*a, "Rides/Stop", "-d", "{}"), 1, "no method 'Stop'")
     r = expect(rpcall(*a, "Rides/Start", "-d", '{"carId": "seven"}'), 1, "carId")
@@ -217,6 +220,29 @@ def test_mtls():
         assert len(r.json()["id"]) == 32, r
 
 
+def test_describe_comments(host):
+    """Plugins embed their descriptor sets with source info: describe shows
+    the .proto comments (examples/kv-plugin/kv.proto)."""
+    a = conn_args(host)
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.KV"), 0)
+    assert "kv.v1.KV is a service:\n// The store keeps the latest value of each key" in r.out, r
+    assert ("  // Stores value under key and returns the version the write got.\n"
+            "  rpc Put ( .kv.v1.PutRequest ) returns ( .kv.v1.PutReply );") in r.out, r
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.Event"), 0)
+    assert r.out.startswith("kv.v1.Event is a message:\n// One Put, as a watcher sees it.\n"
+                            "message Event {"), r
+    r = expect(rpcall(*a, host.address, "describe", "kv.v1.KV.Get"), 0,
+               out_part="// NOT_FOUND for a key that was never put.\nrpc Get")
+
+
+def test_unknown_service(host):
+    """A service the server's reflection does not know: the call would be
+    UNIMPLEMENTED, and rpcall exits as for that status (64 + 12)."""
+    r = expect(rpcall(*conn_args(host), host.address, "no.such.Service/Call", "-d", "{}"), 76,
+               "Unimplemented")
+    assert "does not know service 'no.such.Service'" in r.err, r
+
+
 def test_unix_socket():
     import tempfile
     d = tempfile.mkdtemp(prefix="rpcall-unix-")
@@ -227,6 +253,9 @@ def test_unix_socket():
             while not os.path.exists(sock) and time.time() < deadline:
                 time.sleep(0.05)
             r = expect(rpcall("--plaintext", "unix:" + sock, "Rides/Start", "-d", ORIGINAL_JSON), 0)
+            assert len(r.json()["id"]) == 32, r
+            # unix: implies plaintext (rpchost serves Unix sockets without TLS).
+            r = expect(rpcall("unix:" + sock, "Rides/Start", "-d", ORIGINAL_JSON), 0)
             assert len(r.json()["id"]) == 32, r
             assert host.proc.poll() is None
     finally:
@@ -246,6 +275,40 @@ def test_bench(host):
                       "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"), 0)
     n = r.json()["count"]
     assert 30 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+
+
+UNARY = "grpc.testing.TestService/UnaryCall"
+
+
+def test_compression(host):
+    """--compress sends compressed requests (the interop server checks
+    expect_compressed), responses are inflated, -v says which encoding."""
+    a = conn_args(host)
+    body = base64.b64encode(bytes(20000)).decode()
+    want = '{"expectCompressed": {"value": true}, "responseSize": 10, "payload": {"body": "%s"}}' % body
+    expect(rpcall(*a, host.address, UNARY, "-d", want), 64 + 3, err_part="uncompressed")
+    for algo in ("gzip", "deflate"):
+        r = expect(rpcall(*a, "--compress", algo, "-v", host.address, UNARY, "-d", want), 0)
+        assert "Request grpc-encoding: %s;" % algo in r.err, r
+    ask = '{"responseCompressed": {"value": true}, "responseSize": 5000}'
+    for accept, algo in ((None, "gzip"), ("deflate", "deflate"), ("identity", None)):
+        extra = ["--accept-encoding", accept] if accept else []
+        r = expect(rpcall(*a, *extra, "-v", host.address, UNARY, "-d", ask), 0)
+        assert len(base64.b64decode(r.json()["payload"]["body"])) == 5000, r
+        if algo:
+            assert "grpc-encoding: %s\n" % algo in r.err, r
+            assert "response grpc-encoding: %s (1 of 1 messages compressed)" % algo in r.err, r
+        else:
+            assert "response grpc-encoding: identity (0 of 1 messages compressed)" in r.err, r
+    expect(rpcall(*a, "--compress", "snappy", host.address, UNARY), 2, err_part="gzip or deflate")
+    expect(rpcall(*a, "--accept-encoding", "gzip,br", host.address, UNARY), 2,
+           err_part="'br' is not one of")
+    r = expect(rpcall("bench", *a, "--compress", "gzip", "-c", "4", "-n", "200", "--format", "json",
+                      host.address, UNARY, "-d", want), 0)
+    assert r.json()["status"] == {"OK": 200}, r
+    r = expect(rpcall("bench", *a, "-c", "4", "-n", "50", "--format", "json", host.address, UNARY,
+                      "-d", ask), 0)
+    assert r.json()["status"] == {"OK": 50}, r
 
 
 def test_bench_interrupt(host):
@@ -282,6 +345,9 @@ def main():
         with rt.Host(plugins=PLUGINS, plaintext=plaintext) as host:
             res.run(name + ": list", test_list, host)
             res.run(name + ": describe", test_describe, host)
+            res.run(name + ": describe shows .proto comments", test_describe_comments, host)
+            res.run(name + ": unknown service: Unimplemented, exit 76", test_unknown_service,
+                    host)
             res.run(name + ": Rides/Start", test_rides_start, host)
             res.run(name + ": Rides/Track through a pipe", test_rides_track_pipe, host)
             res.run(name + ": server stream printed as it arrives", test_server_stream, host)
@@ -291,6 +357,7 @@ def main():
             res.run(name + ": health", test_health, host)
             res.run(name + ": --emit-defaults", test_emit_defaults, host)
             res.run(name + ": bench smoke", test_bench, host)
+            res.run(name + ": --compress, --accept-encoding, -v", test_compression, host)
             res.run(name + ": bench stopped by Ctrl-C", test_bench_interrupt, host)
     res.run("mTLS", test_mtls)
     res.run("Unix socket", test_unix_socket)

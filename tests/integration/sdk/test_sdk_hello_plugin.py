@@ -7,7 +7,10 @@ uses it:
 3. check the .so: only `rpchost_plugin` exported, the .note.rpchost note
    carrying the plugin's identity;
 4. run the build's rpchost with that plugin and call it through grpcio and
-   through rpcall (reflection: list, describe, unary and streaming calls).
+   through rpcall (reflection: list, describe, unary and streaming calls);
+5. the same build steps for examples/kv-plugin (ABI 1.2: post,
+   send_headers, retire, state across replace), and a Put / Get / Watch
+   through it.
 """
 import json
 import os
@@ -43,6 +46,9 @@ class Sdk:
         self.src = os.path.join(tmp, "hello-plugin")
         self.build = os.path.join(tmp, "hello-build")
         self.so = os.path.join(self.build, "plugins/hello.so")
+        self.kv_src = os.path.join(tmp, "kv-plugin")
+        self.kv_build = os.path.join(tmp, "kv-build")
+        self.kv_so = os.path.join(self.kv_build, "plugins/kv.so")
 
 
 def check_install(sdk):
@@ -80,6 +86,38 @@ def check_build_example(sdk):
         inputs = f.read()
     assert os.path.join(sdk.prefix, "lib/cmake/rpchost/RpchostPlugin.cmake") in inputs
     assert rt.SOURCE_DIR not in inputs, "the example's build read the source tree"
+
+
+def check_build_kv(sdk):
+    shutil.copytree(os.path.join(rt.SOURCE_DIR, "examples/kv-plugin"), sdk.kv_src,
+                    ignore=shutil.ignore_patterns("build"))
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CMAKE_PREFIX_PATH", "rpchost_DIR", "CMAKE_GENERATOR")}
+    run([CMAKE, "-S", sdk.kv_src, "-B", sdk.kv_build, "-G", "Unix Makefiles",
+         "-DCMAKE_PREFIX_PATH=" + sdk.prefix, "-DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF",
+         "-DCMAKE_C_FLAGS=-Werror"], 180, env=env)
+    run([CMAKE, "--build", sdk.kv_build, "-j2"], 300, env=env)
+    assert os.path.isfile(sdk.kv_so), "no %s after the build" % sdk.kv_so
+    out = run(["nm", "-D", "--defined-only", sdk.kv_so], 30)
+    assert [l.split()[-1] for l in out.splitlines() if l.strip()] == ["rpchost_plugin"], out
+
+
+def kv_calls(host):
+    kv_pb = rt.proto_module("kv.proto", extra_paths=[os.path.join(rt.SOURCE_DIR,
+                                                                  "examples/kv-plugin")])
+    ch = host.channel()
+    put = rt.stub(ch, "unary_unary", "/kv.v1.KV/Put", kv_pb.PutReply)
+    get = rt.stub(ch, "unary_unary", "/kv.v1.KV/Get", kv_pb.GetReply)
+    watch = rt.stub(ch, "unary_stream", "/kv.v1.KV/Watch", kv_pb.Event)
+    w = watch(kv_pb.WatchRequest(prefix=b"sdk/"), timeout=10)
+    w.initial_metadata()  # registered (send_headers)
+    v = put(kv_pb.PutRequest(key=b"sdk/a", value=b"1"), timeout=10).version
+    assert get(kv_pb.GetRequest(key=b"sdk/a"), timeout=10).value == b"1"
+    ev = next(w)
+    assert (ev.key, ev.value, ev.version) == (b"sdk/a", b"1", v), ev
+    w.cancel()
+    ch.close()
+    assert "plugin kv 1.0.0 loaded" in host.logs(), host.logs()
 
 
 def check_elf(sdk):
@@ -171,9 +209,12 @@ def main():
         if not os.path.isfile(sdk.so):
             return res.finish()
         res.run("hello.so exports only rpchost_plugin and carries .note.rpchost", check_elf, sdk)
+        res.run("build examples/kv-plugin with find_package(rpchost)", check_build_kv, sdk)
         plugin_dir = os.path.join(tmp, "plugins")
         os.makedirs(plugin_dir)
         shutil.copyfile(sdk.so, os.path.join(plugin_dir, "hello.so"))
+        if os.path.isfile(sdk.kv_so):
+            shutil.copyfile(sdk.kv_so, os.path.join(plugin_dir, "kv.so"))
         pb = rt.proto_module("hello.proto", extra_paths=[sdk.src])
         with rt.Host(plugins=(), plaintext=True, plugin_dir=plugin_dir,
                      config="[plugin.hello]\ngreeting = Hi\n") as host:
@@ -181,6 +222,8 @@ def main():
                     lambda: host.wait_log(r"plugin hello 1\.0\.0 loaded"))
             res.run("grpcio: unary, server stream, errors", grpc_calls, host, pb)
             res.run("rpcall via reflection: list, describe, calls", rpcall_calls, host)
+            if os.path.isfile(sdk.kv_so):
+                res.run("kv (built out of tree): Watch, Put, Get", kv_calls, host)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     res.finish()

@@ -22,6 +22,8 @@ static al_logrec rec(void)
     r.duration_ns = 412345;
     r.bytes_in = 57;
     r.bytes_out = 39;
+    r.bytes_in_uncompressed = 57;
+    r.bytes_out_uncompressed = 39;
     r.messages_in = 1;
     r.messages_out = 1;
     return r;
@@ -53,6 +55,13 @@ static void test_text(void **st)
                         "2024-05-01T12:34:56.001234Z /Rides/Start took 2.500000sec "
                         "status=UNAUTHENTICATED peer=ipv4:127.0.0.1:40000 principal=- "
                         "in=57 out=39 message=\"missing bearer token\"");
+    /* compressed: both sizes */
+    r.message = NULL;
+    r.bytes_out_uncompressed = 4100;
+    assert_string_equal(fmt(AL_FMT_TEXT, &r),
+                        "2024-05-01T12:34:56.001234Z /Rides/Start took 2.500000sec "
+                        "status=UNAUTHENTICATED peer=ipv4:127.0.0.1:40000 principal=- "
+                        "in=57 out=39 in_uncompressed=57 out_uncompressed=4100");
 }
 
 static void test_duration_never_zero(void **st)
@@ -102,6 +111,8 @@ static void test_json(void **st)
     assert_string_equal(json_string_value(json_object_get(j, "peer")), "ipv4:127.0.0.1:40000");
     assert_string_equal(json_string_value(json_object_get(j, "principal")), "alice");
     assert_int_equal(json_integer_value(json_object_get(j, "bytes_in")), 57);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes_in_uncompressed")), 57);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes_out_uncompressed")), 39);
     assert_int_equal(json_integer_value(json_object_get(j, "bytes_out")), 39);
     assert_int_equal(json_integer_value(json_object_get(j, "messages_in")), 1);
     assert_int_equal(json_integer_value(json_object_get(j, "messages_out")), 1);

@@ -58,6 +58,9 @@ static void test_defaults(void **st)
     assert_int_equal(s.max_concurrent_streams, 100);
     assert_int_equal(s.header_list_soft, 8192);
     assert_int_equal(s.header_list_hard, 16384);
+    assert_int_equal(s.compression, 0); /* off by default */
+    assert_int_equal(s.compression_min_bytes, 1024);
+    assert_int_equal(s.compression_level, 6);
     assert_int_equal(s.max_recv_message, 4u << 20);
     assert_int_equal(s.drain_timeout_ms, 30000);
     assert_true(s.workers >= 1);
@@ -130,6 +133,9 @@ static void test_config_file(void **st)
                                  "drain_timeout = 2\n"
                                  "admin_principals = root, ops\n"
                                  "log_level = debug\n"
+                                 "compression = deflate\n"
+                                 "compression_min_bytes = 0\n"
+                                 "compression_level = 9\n"
                                  "[plugin.rides]\n"
                                  "db = /var/rides.db\n"
                                  "[plugin.authlog]\n"
@@ -144,6 +150,9 @@ static void test_config_file(void **st)
     assert_int_equal(s.drain_timeout_ms, 2000);
     assert_int_equal(s.log_level, RH_LOG_DEBUG);
     assert_string_equal(s.admin_principals, "root, ops");
+    assert_int_equal(s.compression, 2); /* GRPC_CODEC_DEFLATE */
+    assert_int_equal(s.compression_min_bytes, 0);
+    assert_int_equal(s.compression_level, 9);
     const settings_section *sec = settings_section_find(&s, "rides");
     assert_non_null(sec);
     assert_int_equal(sec->n_kv, 1);
@@ -203,6 +212,16 @@ static void test_refusals(void **st)
     path = write_tmp("[rpchost]\nmax_recv_message = lots\n");
     const char *badval[] = {"--config", path, "--plugins", "/p", "--plaintext", NULL};
     assert_int_equal(load(&s, badval), 2);
+    static const char *const bad_compression[] = {
+        "compression = br\n", "compression = GZIP\n", "compression_level = 0\n",
+        "compression_level = 10\n", "compression_min_bytes = -1\n"};
+    for (size_t i = 0; i < sizeof bad_compression / sizeof bad_compression[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "[rpchost]\n%s", bad_compression[i]);
+        path = write_tmp(text);
+        const char *badc[] = {"--config", path, "--plugins", "/p", "--plaintext", NULL};
+        assert_int_equal(load(&s, badc), 2);
+    }
     setenv("PORT", "http", 1);
     const char *envport[] = {"--plugins", "/p", "--plaintext", NULL};
     assert_int_equal(load(&s, envport), 2);

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -386,6 +388,43 @@ static void test_stop_finishes_queued_work(void **state)
     writer_init(&c->w, c->st, 1024, on_done, NULL, c); /* for teardown */
 }
 
+static long long file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* The WAL is copied into the database once the writer has had no jobs for
+ * a while (writer.c, IDLE_CHECKPOINT_NS), without any further job: commits
+ * one at a time until the WAL passes STORE_CHECKPOINT_IDLE_PAGES, then the
+ * database file (empty until a checkpoint: every page is in the WAL) gets
+ * its pages. */
+static void test_idle_writer_checkpoints(void **state)
+{
+    ctx *c = *state;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", c->path);
+    assert_int_equal(writer_start(&c->w), 0);
+    enum { N = 600 };
+    static result r[N];
+    memset(r, 0, sizeof r);
+    assert_true(file_size(c->path) < 8 * 4096);
+    for (int i = 0; i < N; i++) { /* one commit each: 2+ WAL frames each */
+        writer_submit(&c->w, start_job(&r[i], i, "Bond"));
+        wait_done(c, i + 1);
+    }
+    assert_true(file_size(wal) >= (long long)STORE_CHECKPOINT_IDLE_PAGES * 4096);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (file_size(c->path) < 8 * 4096 && t.tv_sec - t0.tv_sec < 20);
+    assert_true(file_size(c->path) >= 8 * 4096);
+    assert_int_equal(query_int(c->path, "SELECT count(*) FROM rides"), N);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +439,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_resumes_waiters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_delay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_finishes_queued_work, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_writer_checkpoints, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,7 +29,7 @@ static void test_block(void **state)
     char err[256];
     const char *md[] = {"X-Trace: abc ", "token-bin: AAEC", "empty:"};
     assert_int_equal(call_headers_build(&hd, "https", "localhost:8888", "/Rides/Start",
-                                        1500000000LL, md, 3, err, sizeof(err)), 0);
+                                        1500000000LL, md, 3, NULL, err, sizeof(err)), 0);
     assert_string_equal(hd.nv[0].name, ":method");
     assert_string_equal(value_of(&hd, ":method"), "POST");
     assert_string_equal(value_of(&hd, ":scheme"), "https");
@@ -44,9 +44,25 @@ static void test_block(void **state)
     call_headers_free(&hd);
     /* padded base64 is accepted and sent unpadded */
     const char *md2[] = {"k-bin: AQ=="};
-    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, md2, 1, err, sizeof(err)), 0);
+    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, md2, 1, NULL, err,
+                                        sizeof(err)), 0);
     assert_string_equal(value_of(&hd, "k-bin"), "AQ");
     assert_null(value_of(&hd, "grpc-timeout"));
+    assert_null(value_of(&hd, "grpc-encoding"));
+    assert_null(value_of(&hd, "grpc-accept-encoding"));
+    call_headers_free(&hd);
+    /* --compress and --accept-encoding */
+    call_encoding enc = {GRPC_CODEC_GZIP, "gzip,deflate"};
+    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, NULL, 0, &enc, err,
+                                        sizeof(err)), 0);
+    assert_string_equal(value_of(&hd, "grpc-encoding"), "gzip");
+    assert_string_equal(value_of(&hd, "grpc-accept-encoding"), "gzip,deflate");
+    call_headers_free(&hd);
+    enc = (call_encoding){GRPC_CODEC_IDENTITY, "identity"};
+    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, NULL, 0, &enc, err,
+                                        sizeof(err)), 0);
+    assert_null(value_of(&hd, "grpc-encoding"));
+    assert_string_equal(value_of(&hd, "grpc-accept-encoding"), "identity");
     call_headers_free(&hd);
 }
 
@@ -55,8 +71,8 @@ static void refused(const char *md, const char *why)
     call_headers hd;
     char err[256] = "";
     const char *one[] = {md};
-    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, one, 1, err, sizeof(err)),
-                     -EINVAL);
+    assert_int_equal(call_headers_build(&hd, "http", "a", "/s/m", 0, one, 1, NULL, err,
+                                        sizeof(err)), -EINVAL);
     if (!strstr(err, why))
         fail_msg("-H '%s': '%s' does not say '%s'", md, err, why);
     assert_null(hd.nv);
@@ -71,6 +87,7 @@ static void test_refused(void **state)
     refused("grpc-timeout: 1S", "reserved");
     refused("content-type: text/plain", "reserved");
     refused("te: x", "reserved");
+    refused("grpc-encoding: gzip", "reserved");
     refused("k-bin: not base64!", "base64");
     refused("k: caf\xc3\xa9", "printable ASCII");
 }
