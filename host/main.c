@@ -1,9 +1,12 @@
 /* rpchost: start-up and the control loop.
  *
- * Start-up: settings -> log level -> server_init (bind, TLS; any error is
- * one line and exit 2 before anything is served) -> registry, built-in
- * services, plugin directory (watched before it is scanned, so a file that
- * arrives in between is not missed) -> workers -> "serving on ...".
+ * Start-up: settings -> log level -> bind the listening sockets (any error
+ * is one line and exit 2) -> the supervisor (supervisor.c) forks the
+ * serving process, which runs serve(): crash handlers -> server_init
+ * (TLS, listen) -> registry, built-in services, plugin directory (watched
+ * before it is scanned, so a file that arrives in between is not missed)
+ * -> workers -> "serving on ...". --no-supervisor runs serve() in the
+ * started process itself (debugging under gdb).
  *
  * The main thread then is the control thread: signals (signalfd), plugin
  * directory events (inotify), registry work (instances to finalise, admin
@@ -28,6 +31,8 @@
 #include "registry/registry.h"
 #include "metrics/metrics.h"
 #include "server.h"
+#include "crash/crash.h"
+#include "supervisor.h"
 
 static void describe_listen(const rh_settings *s, char *out, size_t outlen)
 {
@@ -229,17 +234,10 @@ static int add_builtins(void)
     return reg_add_builtin(builtin_admin());
 }
 
-int main(int argc, char **argv)
+/* The serving process: today's host, threads and all. chan is the
+ * supervisor's channel (-1 when not supervised). */
+static int serve(rh_settings *s, const listen_set *sets, int chan)
 {
-    static rh_settings s;
-    int rc = settings_load(&s, argc, argv);
-    if (rc == 1) return 0;
-    if (rc != 0) return 2;
-    settings_set(&s);
-    log_set_level((rh_log_level)s.log_level);
-    signal(SIGPIPE, SIG_IGN);
-    sdnotify_init();
-
     /* Block the control signals before any thread exists, so every worker
      * inherits the mask and only the signalfd sees them. */
     sigset_t sigs;
@@ -253,6 +251,64 @@ int main(int argc, char **argv)
         fprintf(stderr, "rpchost: signalfd: %s\n", strerror(errno));
         return 2;
     }
+    if (crash_init(chan) < 0) log_warn("crash handlers not installed: %s", strerror(errno));
+    /* The scrape listener first: once the gRPC port accepts, so does it. */
+    if (s->metrics_on && (metrics_init(s) < 0 || metrics_listen(s) < 0)) return 2;
+    if (server_init(s, sets) < 0) return 2; /* it printed the one line */
+    /* Keys are read: the serving process drops to --user (the supervisor,
+     * which runs no plugin code, keeps its identity to start the next). */
+    char why[512];
+    if (privdrop_switch(s->user, why, sizeof why) < 0) {
+        fprintf(stderr, "rpchost: %s\n", why);
+        return 2;
+    }
+    if (s->user) log_info("running as %s (uid %u)", s->user, (unsigned)geteuid());
+    reg_set_host(host_api(), server_cancel_instance);
+    if (reg_init() < 0 || add_builtins() < 0) return 2;
+    int wfd = watch_start(s->plugins_dir);
+    if (wfd < 0)
+        log_warn("plugin directory %s is not watched: changes need SIGHUP", s->plugins_dir);
+    if (reg_load_dir(s->plugins_dir) < 0) return 2;
+    if (server_start() < 0) {
+        fprintf(stderr, "rpchost: cannot start the worker threads\n");
+        return 2;
+    }
+    char where[1024];
+    describe_listen(s, where, sizeof where);
+    log_info("serving on %s (%s, %d workers)", where, s->plaintext ? "h2c" : "TLS",
+             server_workers(s));
+    if (s->metrics_on)
+        log_info("metrics on %s://%s%s%s:%s/metrics%s", s->metrics_tls ? "https" : "http",
+                 strchr(s->metrics_listen.host, ':') ? "[" : "", s->metrics_listen.host,
+                 strchr(s->metrics_listen.host, ':') ? "]" : "", s->metrics_listen.port,
+                 s->metrics_token_file ? " (bearer token)" : "");
+    sdnotify_send("READY=1\nSTATUS=serving on %s", where);
+    sup_report_ready();
+
+    if (control_loop(s, sfd, wfd, where) < 0) log_error("control loop failed; stopping");
+
+    watch_stop();
+    health_begin_shutdown();
+    server_shutdown(s->drain_timeout_ms);
+    mx_http_stop(); /* scrapes see the drain; not the registry's teardown */
+    reg_shutdown();
+    server_free(); /* after fini: plugins may release calls until then */
+    if (s->metrics_on) metrics_free();
+    log_info("stopped");
+    close(sfd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static rh_settings s;
+    int rc = settings_load(&s, argc, argv);
+    if (rc == 1) return 0;
+    if (rc != 0) return 2;
+    settings_set(&s);
+    log_set_level((rh_log_level)s.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    sdnotify_init(); /* the serving process inherits it */
 
     struct stat st;
     if (stat(s.plugins_dir, &st) < 0) {
@@ -264,46 +320,20 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_identity(&s) < 0) return 2;
-    /* The scrape listener first: once the gRPC port accepts, so does it. */
-    if (s.metrics_on && (metrics_init(&s) < 0 || metrics_listen(&s) < 0)) return 2;
-    if (server_init(&s) < 0) return 2; /* it printed the one line */
-    char why[512];
-    if (privdrop_switch(s.user, why, sizeof why) < 0) {
-        fprintf(stderr, "rpchost: %s\n", why);
-        return 2;
-    }
-    if (s.user) log_info("running as %s (uid %u)", s.user, (unsigned)geteuid());
-    reg_set_host(host_api(), server_cancel_instance);
-    if (reg_init() < 0 || add_builtins() < 0) return 2;
-    int wfd = watch_start(s.plugins_dir);
-    if (wfd < 0)
-        log_warn("plugin directory %s is not watched: changes need SIGHUP", s.plugins_dir);
-    if (reg_load_dir(s.plugins_dir) < 0) return 2;
-    if (server_start() < 0) {
-        fprintf(stderr, "rpchost: cannot start the worker threads\n");
-        return 2;
-    }
-    char where[1024];
-    describe_listen(&s, where, sizeof where);
-    log_info("serving on %s (%s, %d workers)", where, s.plaintext ? "h2c" : "TLS", s.workers);
-    if (s.metrics_on)
-        log_info("metrics on %s://%s%s%s:%s/metrics%s", s.metrics_tls ? "https" : "http", strchr(s.metrics_listen.host, ':') ? "[" : "",
-                 s.metrics_listen.host, strchr(s.metrics_listen.host, ':') ? "]" : "",
-                 s.metrics_listen.port, s.metrics_token_file ? " (bearer token)" : "");
-    sdnotify_send("READY=1\nSTATUS=serving on %s", where);
-
-    if (control_loop(&s, sfd, wfd, where) < 0) log_error("control loop failed; stopping");
-
-    watch_stop();
-    health_begin_shutdown();
-    server_shutdown(s.drain_timeout_ms);
-    mx_http_stop(); /* scrapes see the drain; not the registry's teardown */
-    reg_shutdown();
-    server_free(); /* after fini: plugins may release calls until then */
-    if (s.metrics_on) metrics_free();
-    log_info("stopped");
-    close(sfd);
+    /* The sockets belong to the supervisor: bound once, they outlive every
+     * serving process. */
+    int n_workers = server_workers(&s);
+    listen_set *sets = calloc((size_t)n_workers, sizeof *sets);
+    if (!sets) return 2;
+    for (int i = 0; i < n_workers; i++)
+        if (worker_bind(i, &s, &sets[i]) < 0) {
+            for (int k = 0; k < i; k++) listen_set_close(&sets[k]);
+            free(sets);
+            return 2; /* it logged the one line */
+        }
+    rc = s.no_supervisor ? serve(&s, sets, -1) : supervisor_run(&s, sets, n_workers, serve);
+    free(sets);
     settings_set(NULL);
     settings_free(&s);
-    return 0;
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "crash/crash.h"
 #include "event/event.h"
 #include "transport/transport.h"
 #include "web/web.h"
@@ -28,6 +29,13 @@ static bool running;
     do {                                                                                     \
         if (!cfg.field) cfg.field = (value);                                                 \
     } while (0)
+
+int server_workers(const rh_settings *s)
+{
+    if (s->workers > 0) return s->workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
 
 static void fill_defaults(const rh_settings *s)
 {
@@ -53,10 +61,7 @@ static void fill_defaults(const rh_settings *s)
     /* One message must always fit. */
     if (cfg.max_send_queue < cfg.max_send_message + 5) cfg.max_send_queue = cfg.max_send_message + 5;
     DEFAULT(drain_timeout_ms, 30000);
-    if (cfg.workers <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.workers = n > 0 ? (int)n : 1;
-    }
+    cfg.workers = server_workers(s);
 }
 
 static void free_workers(void)
@@ -71,7 +76,7 @@ static void free_workers(void)
     n_workers = 0;
 }
 
-int server_init(const rh_settings *s)
+int server_init(const rh_settings *s, const listen_set *sets)
 {
     /* A peer that vanished must not kill the process on write. */
     signal(SIGPIPE, SIG_IGN);
@@ -79,6 +84,7 @@ int server_init(const rh_settings *s)
     int rv = tls_init(&cfg);
     if (rv < 0) return rv;
     worker_set_hooks(&conn_worker_hooks);
+    crash_set_call_describer(call_crash_describe); /* method and peer of a crash */
     web_init(); /* HTTP/1.1 and the web protocols (docs/web.md) */
     if ((rv = h2_init(&cfg, &call_stream_ops)) < 0) {
         log_error("http2: cannot set up nghttp2 (out of memory)");
@@ -89,7 +95,7 @@ int server_init(const rh_settings *s)
     for (int i = 0; i < cfg.workers; i++) {
         n_workers = i + 1;
         if ((rv = worker_init(&workers[i], i, &cfg)) < 0 ||
-            (rv = worker_listen(&workers[i], &cfg)) < 0) {
+            (rv = worker_listen(&workers[i], &sets[i])) < 0) {
             free_workers();
             h2_free();
             tls_free();

@@ -8,11 +8,15 @@
 #include "registry/registry.h"
 #include "rpc/rpc.h"
 #include "rpchost/plugin.h"
+#include "event/event.h"
 
-/* Loads TLS material and binds every listener of every worker. Any error
- * (unreadable cert/key, mismatch, port in use) is logged as one line on
- * stderr and returns a negative code: main exits 2 before serving. */
-int server_init(const rh_settings *s);
+/* The number of workers (--workers, default: online CPUs). */
+int server_workers(const rh_settings *s);
+/* Loads TLS material and starts listening on every worker's sockets
+ * (sets[i] for worker i, bound by the supervisor). Any error (unreadable
+ * cert/key, mismatch) is logged as one line on stderr and returns a
+ * negative code: the process exits 2 before serving. */
+int server_init(const rh_settings *s, const listen_set *sets);
 /* Starts the worker threads; returns at once. */
 int server_start(void);
 /* Graceful stop: GOAWAY(max id) + PING, then GOAWAY(last id) to every

@@ -30,7 +30,19 @@ import wire  # noqa: E402
 from procs import Server, free_port  # noqa: E402
 
 
-def start_server(a, wrap, out):
+def supervises(rpchost):
+    """Whether this rpchost build serves from a forked child (it then has
+    --no-supervisor). callgrind_control cannot reach a forked child, so the
+    callgrind run serves in the started process: the request path is the
+    same code, and the supervisor runs none of it."""
+    try:
+        out = subprocess.run([rpchost, "--help"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return "--no-supervisor" in out.stdout + out.stderr
+
+
+def start_server(a, wrap, out, extra=()):
     plugins = {"unary": ["interop"], "stream": ["interop"]}.get(a.req, ["rides"])
     port = free_port()
     if a.server == "peer":
@@ -48,7 +60,7 @@ def start_server(a, wrap, out):
             f.write("[rpchost]\nlog_level = info\n[plugin.rides]\ndb = %s\nsynchronous = %s\n"
                     % (db, "FULL" if a.durable else "OFF"))
         cmd = [a.rpchost, "--plugins", pdir, "--listen", "127.0.0.1:%d" % port, "--cert", a.cert,
-               "--key", a.key, "--workers", "1", "--config", cfg]
+               "--key", a.key, "--workers", "1", "--config", cfg] + list(extra)
     return Server(a.server, wrap + cmd, port, a.server_cpu, out).start(timeout=120)
 
 
@@ -112,8 +124,14 @@ def profile_perf(a, req, conns, streams):
 
 def profile_callgrind(a, req, conns, streams):
     outfile = os.path.join(a.out, "callgrind.out.%s" % a.req)
-    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outfile, "--dump-instr=no"]
-    s = start_server(a, wrap, a.out)
+    for f in os.listdir(a.out):  # an earlier run's dumps would be read as ours
+        if f.startswith(os.path.basename(outfile)):
+            os.unlink(os.path.join(a.out, f))
+    # %p: rpchost's supervisor and its serving process each write their own
+    wrap = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outfile + ".%p",
+            "--dump-instr=no"]
+    extra = ["--no-supervisor"] if a.server == "rpchost" and supervises(a.rpchost) else []
+    s = start_server(a, wrap, a.out, extra)
     calls = a.calls or 20000
     try:
         load.verify(s, req, a.load_cpu)

@@ -114,13 +114,22 @@ class Host:
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")
 
+    @property
+    def serving_pid(self):
+        """rpchost serves from a forked child of the started (supervising)
+        process: that one holds the connections and the memory."""
+        pid = self.proc.pid
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else pid
+
     def rss(self):
-        return rss_kib(self.proc.pid)
+        return rss_kib(self.serving_pid)
 
     def wait_closed(self, timeout=60):
         """Until the host holds no connection on its port (it saw every close)."""
         deadline = time.monotonic() + timeout
-        while conns_of(self.proc.pid, self.port):
+        while conns_of(self.serving_pid, self.port):
             if time.monotonic() > deadline:
                 raise RuntimeError("host still holds connections %ss after the close" % timeout)
             time.sleep(0.05)

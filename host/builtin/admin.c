@@ -111,7 +111,13 @@ static void plugin_fill(plugin_msg *m, const reg_plugin_info *info)
     m->msg.cannot_unload = i->cannot_unload;
     m->msg.cannot_unload_reason = i->unload_note;
     m->msg.builtin = i->builtin;
-    m->msg.state = i->finalised  ? RPCHOST__ADMIN__V1__PLUGIN_STATE__PLUGIN_STATE_STUCK
+    m->msg.crash_count = i->crash_count;
+    m->msg.last_crash = i->last_crash;
+    m->msg.last_crash_unix_ms = i->last_crash_unix_ms;
+    m->msg.quarantine_reason = i->quarantine_reason;
+    m->msg.build_id = i->build_id;
+    m->msg.state = i->quarantined ? RPCHOST__ADMIN__V1__PLUGIN_STATE__PLUGIN_STATE_QUARANTINED
+                   : i->finalised ? RPCHOST__ADMIN__V1__PLUGIN_STATE__PLUGIN_STATE_STUCK
                    : i->draining ? RPCHOST__ADMIN__V1__PLUGIN_STATE__PLUGIN_STATE_DRAINING
                                  : RPCHOST__ADMIN__V1__PLUGIN_STATE__PLUGIN_STATE_SERVING;
 }

@@ -6,7 +6,8 @@
  *  - a service of an instance in the current registry snapshot: SERVING,
  *    NOT_SERVING once draining or while the plugin says it cannot serve
  *    (set_serving, ABI 1.2: e.g. Rides while its database is down);
- *  - a service that was served earlier and whose plugin is gone:
+ *  - a service that was served earlier and whose plugin is gone, or a
+ *    service of a quarantined plugin (crashed the host too often):
  *    NOT_SERVING;
  *  - any other name: Check answers NOT_FOUND; Watch sends SERVICE_UNKNOWN
  *    and keeps watching (the plugin may arrive later).
@@ -121,11 +122,13 @@ static int status_of(const char *name)
     const reg_instance *inst = snapshot_server(snap, name);
     /* A plugin may say it cannot serve (set_serving, ABI 1.2). */
     bool serving = inst && reg_instance_serving(inst);
+    /* A quarantined plugin's service exists but does not serve. */
+    bool quarantined = !inst && reg_service_quarantined(snap, name);
     if (snap)
         reg_snapshot_release(snap);
     if (inst)
         return drain || !serving ? ST_NOT_SERVING : ST_SERVING;
-    return known_has(name) ? ST_NOT_SERVING : ST_NOT_FOUND;
+    return quarantined || known_has(name) ? ST_NOT_SERVING : ST_NOT_FOUND;
 }
 
 static int send_status(rh_call *call, int st)

@@ -180,7 +180,7 @@ static int parse_listen_list(rh_settings *s, const char *v, settings_err *e, con
 
 typedef enum {
     K_STR, K_BOOL, K_U32, K_SIZE, K_WORKERS, K_LOGLEVEL, K_SECONDS, K_LISTEN, K_CODEC, K_BYTES,
-    K_METRICS_LISTEN
+    K_METRICS_LISTEN, K_QUARANTINE
 } key_kind;
 
 typedef struct key_def {
@@ -205,6 +205,7 @@ static const key_def keys[] = {
     {"admin_principals", K_STR, F(admin_principals), 0},
     {"interceptors", K_STR, F(interceptors), 0},
     {"drain_timeout", K_SECONDS, F(drain_timeout_ms), 0},
+    {"crash_quarantine", K_QUARANTINE, 0, 0},
     {"drain_timeout_ms", K_U32, F(drain_timeout_ms), 3600000},
     {"max_concurrent_streams", K_U32, F(max_concurrent_streams), UINT32_MAX},
     {"header_list_soft", K_U32, F(header_list_soft), 1u << 24},
@@ -242,6 +243,27 @@ static const key_def keys[] = {
     {"metrics_key", K_STR, F(metrics_key), 0},
 };
 #undef F
+
+/* "3/60s" (crashes within seconds) or "off" (count 0). */
+static int parse_quarantine(const char *v, uint32_t *count, uint32_t *window_ms)
+{
+    if (strcmp(v, "off") == 0) {
+        *count = 0;
+        *window_ms = 0;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || *end != '/' || n < 1 || n > 64) return -EINVAL;
+    const char *w = end + 1;
+    unsigned long sec = strtoul(w, &end, 10);
+    if (errno || end == w || sec < 1 || sec > 86400 || !(end[0] == 's' && end[1] == '\0'))
+        return -EINVAL;
+    *count = (uint32_t)n;
+    *window_ms = (uint32_t)sec * 1000;
+    return 0;
+}
 
 static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_err *e,
                      const char *where)
@@ -330,6 +352,14 @@ static int apply_key(rh_settings *s, const key_def *k, const char *v, settings_e
         s->metrics_on = true;
         return 0;
     }
+    case K_QUARANTINE:
+        if (parse_quarantine(v, &s->crash_quarantine_count, &s->crash_quarantine_window_ms) < 0) {
+            err_set(e, "%s%s must be CRASHES/SECONDSs like 3/60s (1-64 crashes in 1-86400 s) "
+                       "or off, not '%s'",
+                    where, k->name, v);
+            return -EINVAL;
+        }
+        return 0;
     }
     return -EINVAL;
 }
@@ -503,15 +533,19 @@ static const char usage[] =
     "  --unsafe-plugin-dir   load plugins from paths others may write (development only)\n"
     "  --metrics-listen ADDR serve Prometheus metrics at http://ADDR/metrics\n"
     "  --metrics-token-file F  require the bearer token of file F for a scrape\n"
+    "  --no-supervisor       serve in this process: a crashing plugin then stops the host\n"
+    "                        (for debuggers; see docs/hot-operations.md)\n"
     "  --help, --version\n"
     "\n"
     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP rescans the plugin directory,\n"
-    "reloads TLS certificates and the config's plugin sections.\n";
+    "reloads TLS certificates and the config's plugin sections. The started process\n"
+    "supervises a serving process and restarts it if a plugin crashes it.\n";
 
 enum {
     OPT_PLUGINS = 256, OPT_LISTEN, OPT_CERT, OPT_KEY, OPT_PLAINTEXT, OPT_CLIENT_CA, OPT_CLIENT_CERT_OPTIONAL,
     OPT_WORKERS, OPT_CONFIG, OPT_LOG_LEVEL, OPT_DRAIN, OPT_ADMIN_SOCKET, OPT_USER, OPT_ALLOW_ROOT,
-    OPT_UNSAFE_PLUGIN_DIR, OPT_METRICS_LISTEN, OPT_METRICS_TOKEN, OPT_HELP, OPT_VERSION
+    OPT_UNSAFE_PLUGIN_DIR, OPT_METRICS_LISTEN, OPT_METRICS_TOKEN, OPT_HELP, OPT_VERSION,
+    OPT_NO_SUPERVISOR
 };
 
 static const struct option long_opts[] = {
@@ -532,6 +566,7 @@ static const struct option long_opts[] = {
     {"unsafe-plugin-dir", no_argument, NULL, OPT_UNSAFE_PLUGIN_DIR},
     {"metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN},
     {"metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN},
+    {"no-supervisor", no_argument, NULL, OPT_NO_SUPERVISOR},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -571,6 +606,8 @@ static void set_defaults(rh_settings *s)
     s->compression_min_bytes = 1024;
     s->compression_level = GRPC_CODEC_LEVEL_DEFAULT;
     s->drain_timeout_ms = 30000;
+    s->crash_quarantine_count = 3;
+    s->crash_quarantine_window_ms = 60000;
 }
 
 static int apply_env(rh_settings *s, settings_err *e)
@@ -666,6 +703,7 @@ static int apply_argv(rh_settings *s, int argc, char **argv, settings_err *e)
                 if (keys[i].kind == K_METRICS_LISTEN)
                     rc = apply_key(s, &keys[i], v, e, "--metrics-listen: ");
             break;
+        case OPT_NO_SUPERVISOR: s->no_supervisor = true; break;
         case OPT_WORKERS:
         case OPT_LOG_LEVEL:
         case OPT_DRAIN: {

@@ -76,6 +76,11 @@ typedef struct rh_settings {
                                         * past it the sending call ends
                                         * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
+    /* [rpchost] crash_quarantine = 3/60s: a plugin build that crashed the
+     * serving process this many times within the window is quarantined;
+     * "off" = count 0 (never). */
+    uint32_t crash_quarantine_count;
+    uint32_t crash_quarantine_window_ms;
 
     /* HTTP/1.1 and the web protocols (docs/web.md) */
     uint32_t http1_request_timeout_ms; /* 10000: first byte of a request to its end */
@@ -106,6 +111,8 @@ typedef struct rh_settings {
     bool metrics_tls;                /* scrape over TLS (HTTPS) */
     char *metrics_cert, *metrics_key; /* its certificate; NULL: the host's */
 
+    /* --no-supervisor: serve in the started process (no crash restarts). */
+    bool no_supervisor;
     /* Whether log_level came from the command line (SIGHUP keeps it). */
     bool log_level_from_argv;
     /* Least privilege (docs/deploy-debian.md). */

@@ -18,7 +18,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "crash/crash.h"
 #include "metrics/metrics.h"
+
 __thread worker *worker_self;
 
 static const worker_hooks *hooks;
@@ -118,7 +120,19 @@ static int probe_free(const struct addrinfo *ai)
     return rv;
 }
 
-static int bind_inet(worker *w, const settings_listen *l)
+static int set_add(listen_set *ls, int fd, bool is_unix)
+{
+    if (ls->n == WORKER_MAX_LISTENERS) {
+        log_error("listen: more than %d sockets per worker", WORKER_MAX_LISTENERS);
+        return -ENOSPC;
+    }
+    ls->fd[ls->n] = fd;
+    ls->is_unix[ls->n] = is_unix;
+    ls->n++;
+    return 0;
+}
+
+static int bind_inet(int id, const settings_listen *l, listen_set *ls)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -134,7 +148,7 @@ static int bind_inet(worker *w, const settings_listen *l)
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         char text[INET6_ADDRSTRLEN + 16];
         addr_text(ai->ai_addr, text, sizeof text);
-        if (w->id == 0 && (rv = probe_free(ai)) < 0) {
+        if (id == 0 && (rv = probe_free(ai)) < 0) {
             log_error("listen %s: %s%s", text, strerror(-rv),
                       rv == -EADDRINUSE ? "; another process holds the port: stop it or pick "
                                           "another with --listen"
@@ -155,13 +169,13 @@ static int bind_inet(worker *w, const settings_listen *l)
             int zero = 0; /* "[::]" also takes IPv4 */
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
         }
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0) {
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
             rv = -errno;
             log_error("listen %s: %s", text, strerror(errno));
             close(fd);
             break;
         }
-        if ((rv = add_listener(w, fd, false)) < 0) {
+        if ((rv = set_add(ls, fd, false)) < 0) {
             close(fd);
             break;
         }
@@ -178,7 +192,7 @@ static int bind_inet(worker *w, const settings_listen *l)
     return rv;
 }
 
-static int bind_unix(worker *w, const char *path)
+static int bind_unix(const char *path, listen_set *ls)
 {
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sun.sun_path) {
@@ -206,29 +220,55 @@ static int bind_unix(worker *w, const char *path)
         if (probe >= 0) close(probe);
         unlink(path);
     }
-    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, SOMAXCONN) < 0) {
+    if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
         int e = errno;
         log_error("listen unix:%s: %s", path, strerror(e));
         close(fd);
         return -e;
     }
-    return add_listener(w, fd, true);
+    int rv = set_add(ls, fd, true);
+    if (rv < 0) close(fd);
+    return rv;
 }
 
-int worker_listen(worker *w, const rh_settings *s)
+void listen_set_close(listen_set *ls)
+{
+    for (size_t i = 0; i < ls->n; i++)
+        if (ls->fd[i] >= 0) close(ls->fd[i]);
+    ls->n = 0;
+}
+
+int worker_bind(int id, const rh_settings *s, listen_set *ls)
 {
     int rv = 0;
+    ls->n = 0;
     for (size_t i = 0; i < s->n_listen && rv == 0; i++) {
         const settings_listen *l = &s->listen[i];
         if (l->unix_socket) {
             /* One Unix socket for the whole server: worker 0 serves it. */
-            if (w->id == 0) rv = bind_unix(w, l->host);
+            if (id == 0) rv = bind_unix(l->host, ls);
         } else {
-            rv = bind_inet(w, l);
+            rv = bind_inet(id, l, ls);
         }
     }
-    if (rv == 0) rv = arm_listeners(w);
+    if (rv < 0) listen_set_close(ls);
     return rv;
+}
+
+int worker_listen(worker *w, const listen_set *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        /* Bound by the supervisor; listening starts with the first serving
+         * process (until then a connection is refused, as before) and
+         * stays on across restarts (the backlog holds new connections). */
+        if (listen(ls->fd[i], SOMAXCONN) < 0) {
+            log_error("listen: %s", strerror(errno));
+            return -errno;
+        }
+        int rv = add_listener(w, ls->fd[i], ls->is_unix[i]);
+        if (rv < 0) return rv;
+    }
+    return arm_listeners(w);
 }
 
 /* ------------------------------------------------------------------------
@@ -442,6 +482,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     worker_self = w;
+    crash_thread_init(CRASH_THREAD_WORKER); /* a stack overflow in a handler is still reported */
     mx_thread_attach(w->id);
     const mx_series *busy = mx_host_worker_busy(w->id);
     struct epoll_event evs[MAX_EVENTS];
@@ -508,6 +549,7 @@ static void *worker_main(void *arg)
     w->snap = NULL;
     pthread_mutex_unlock(&w->late_lock);
     hooks->loop_end(w);
+    crash_thread_fini();
     worker_self = NULL;
     mx_thread_attach(-1);
     return NULL;

@@ -129,8 +129,22 @@ struct worker {
 extern __thread worker *worker_self;
 
 int worker_init(worker *w, int id, const rh_settings *s);
-/* Binds this worker's listeners (SO_REUSEPORT). Logs and fails on error. */
-int worker_listen(worker *w, const rh_settings *s);
+
+/* The sockets of one worker, bound (SO_REUSEPORT) by the supervisor before
+ * the serving process exists, so they outlive it. */
+#define WORKER_MAX_LISTENERS (SETTINGS_MAX_LISTEN * 2)
+typedef struct listen_set {
+    int fd[WORKER_MAX_LISTENERS];
+    bool is_unix[WORKER_MAX_LISTENERS];
+    size_t n;
+} listen_set;
+/* Binds the sockets of worker id (a Unix socket only for worker 0). Logs
+ * and fails on error (the port is in use, ...). */
+int worker_bind(int id, const rh_settings *s, listen_set *ls);
+void listen_set_close(listen_set *ls);
+/* Starts listening on ls's sockets and serves them; the worker closes them
+ * when it stops. */
+int worker_listen(worker *w, const listen_set *ls);
 int worker_start(worker *w);
 void worker_join(worker *w);
 /* After the plugins were finalised: nothing may post to w any more. */

@@ -46,7 +46,21 @@ static bool section_at(const elf_view *v, uint64_t i, Elf64_Shdr *out)
     return true;
 }
 
-/* Looks for our note in one SHT_NOTE section. 1 found, 0 not, <0 corrupt. */
+/* The GNU build id (NT_GNU_BUILD_ID), as lower-case hex: crash reports
+ * name it so a build can be matched with its debug symbols. */
+static void take_build_id(const uint8_t *desc, size_t descsz, elf_info *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = descsz < (sizeof out->build_id - 1) / 2 ? descsz : (sizeof out->build_id - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        out->build_id[2 * i] = hex[desc[i] >> 4];
+        out->build_id[2 * i + 1] = hex[desc[i] & 15];
+    }
+    out->build_id[2 * n] = '\0';
+}
+
+/* Looks for our note (and the GNU build id) in one SHT_NOTE section.
+ * 1 our note found, 0 not, <0 corrupt. */
 static int scan_notes(const elf_view *v, const Elf64_Shdr *sh, elf_info *out, char *err,
                       size_t errlen)
 {
@@ -56,6 +70,7 @@ static int scan_notes(const elf_view *v, const Elf64_Shdr *sh, elf_info *out, ch
     }
     const uint8_t *p = v->data + sh->sh_offset;
     size_t size = sh->sh_size, off = 0;
+    int found = 0;
     while (size - off >= 12) {
         uint32_t namesz, descsz, type;
         memcpy(&namesz, p + off, 4);
@@ -76,7 +91,10 @@ static int scan_notes(const elf_view *v, const Elf64_Shdr *sh, elf_info *out, ch
                 return -ENOEXEC;
             }
             memcpy(&out->abi, p + desc_off, sizeof out->abi);
-            return 1;
+            found = 1;
+        } else if (namesz == 4 && memcmp(p + name_off, "GNU", 4) == 0 &&
+                   type == NT_GNU_BUILD_ID && descsz > 0) {
+            take_build_id(p + desc_off, descsz, out);
         }
         /* The padding of the last note may lie past the section's end:
          * stop there, or size - off wraps and the loop reads past it. */
@@ -84,7 +102,7 @@ static int scan_notes(const elf_view *v, const Elf64_Shdr *sh, elf_info *out, ch
             break;
         off = desc_off + align4(descsz);
     }
-    return 0;
+    return found;
 }
 
 /* Dynamic section: DF_1_NODELETE. */
@@ -178,9 +196,10 @@ int elfnote_parse(const uint8_t *data, size_t len, elf_info *out, char *err, siz
         Elf64_Shdr sh;
         section_at(&v, i, &sh);
         if (sh.sh_type == SHT_NOBITS) continue;
-        if (sh.sh_type == SHT_NOTE && !found) {
-            found = scan_notes(&v, &sh, out, err, errlen);
-            if (found < 0) return found;
+        if (sh.sh_type == SHT_NOTE) {
+            int r = scan_notes(&v, &sh, out, err, errlen);
+            if (r < 0) return r;
+            if (r > 0) found = 1;
         } else if (sh.sh_type == SHT_DYNAMIC) {
             scan_dynamic(&v, &sh, out);
         } else if (sh.sh_type == SHT_DYNSYM) {

@@ -16,6 +16,7 @@ typedef struct elf_info {
     bool has_entry;      /* defines the global rpchost_plugin in .dynsym */
     bool nodelete;       /* DT_FLAGS_1 has DF_1_NODELETE: dlclose keeps it */
     bool unique_symbols; /* STB_GNU_UNIQUE definitions: glibc never unloads */
+    char build_id[65];   /* NT_GNU_BUILD_ID as hex, "" if the file has none */
 } elf_info;
 
 /* Parses a 64-bit little-endian ELF shared object of this machine. Returns

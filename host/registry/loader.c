@@ -122,15 +122,31 @@ static bool same_identity(const rh_abi_block *a, const rh_abi_block *b)
            strncmp(a->version, b->version, sizeof a->version) == 0;
 }
 
-int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
+/* FNV-1a over the whole file: the build's identity for crash counts and
+ * quarantine (a file rewritten with the same bytes is the same build). */
+static uint64_t content_hash(const uint8_t *data, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= data[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int loader_read(const char *path, const char *source, loader_image *img, char *err,
+                size_t errlen)
 {
     memset(img, 0, sizeof *img);
     img->memfd = -1;
     uint8_t *data = NULL;
-    /* Nothing is read from a file others could have written. */
-    if (trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
-    int rc = read_file(path, &data, &img->st, err, errlen);
+    /* Nothing is read from a file others could have written (a kept copy
+     * after a restart was checked when it was first read). */
+    if (!source && trust_policy_check_file(path, err, errlen) < 0) return -EPERM;
+    int rc = read_file(source ? source : path, &data, &img->st, err, errlen);
     if (rc < 0) return rc;
+    snprintf(img->build_key, sizeof img->build_key, "%016llx",
+             (unsigned long long)content_hash(data, (size_t)img->st.st_size));
     rc = elfnote_parse(data, (size_t)img->st.st_size, &img->elf, err, errlen);
     if (rc == 0) rc = elfnote_check_abi(&img->elf.abi, err, errlen);
     if (rc == 0 && !img->elf.has_entry) {
@@ -144,8 +160,18 @@ int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
         if (rc >= 0) img->memfd = rc, rc = 0;
     }
     free(data);
-    if (rc < 0) return rc;
+    return rc;
+}
 
+int loader_open(const char *path, loader_image *img, char *err, size_t errlen)
+{
+    int rc = loader_read(path, NULL, img, err, errlen);
+    return rc < 0 ? rc : loader_link(img, err, errlen);
+}
+
+int loader_link(loader_image *img, char *err, size_t errlen)
+{
+    int rc = 0;
     snprintf(img->copy_path, sizeof img->copy_path, "/proc/self/fd/%d", img->memfd);
     dlerror();
     img->handle = dlopen(img->copy_path, RTLD_NOW | RTLD_LOCAL);

@@ -24,11 +24,22 @@ typedef struct loader_image {
     const rh_plugin_descriptor *plugin_desc; /* as returned by the plugin */
     rh_plugin_descriptor desc;  /* host copy, zero-filled past descriptor_size */
     struct stat st;             /* the source file as it was read */
+    char build_key[17];         /* hash of the file's bytes, hex: the build's identity */
 } loader_image;
 
 /* Loads path into img. 0, or a negative code with one sentence in err
  * (what failed and what to do; the caller adds the file name). */
 int loader_open(const char *path, loader_image *img, char *err, size_t errlen);
+
+/* loader_open in two steps, so a caller can look at the build (note,
+ * build_key) before any of its code runs: loader_read reads source (or
+ * path if NULL: a kept private copy is read through its /proc/self/fd
+ * name) into img's private memfd copy named after path; loader_link then
+ * dlopens it. On a loader_link failure the copy is closed; after a
+ * loader_read success that is not linked, call loader_close. */
+int loader_read(const char *path, const char *source, loader_image *img, char *err,
+                size_t errlen);
+int loader_link(loader_image *img, char *err, size_t errlen);
 
 /* dlclose()s the copy and checks that it is really gone. Returns true if it
  * was unloaded; false if the object stayed mapped (NODELETE, unique

@@ -28,6 +28,7 @@
 #include "core/core.h"
 #include "registry/reg_routes.h"
 #include "config/config.h"
+#include "crash/crash.h"
 #include "metrics/metrics.h"
 
 #define REG_DEFAULT_DRAIN_MS 30000
@@ -73,6 +74,13 @@ struct reg_instance {
     char unload_note[256];
     pid_t *init_tids; /* threads that appeared while init ran */
     size_t n_init_tids;
+    int crash_slot;        /* in crash.c's image table, -1 none */
+    char build_key[17];    /* loader_image.build_key */
+    /* A quarantined build: no code, its routes answer UNAVAILABLE with
+     * q_message; q_services are the services health reports NOT_SERVING. */
+    bool quarantined;
+    char *q_message;
+    char *q_services; /* "\n"-separated */
     reg_instance *next;      /* R.instances (every instance not freed) */
     reg_instance *dead_next; /* R.dead */
 };
@@ -525,6 +533,8 @@ static void inst_free(reg_instance *inst)
     reg_routes_free(&r);
     config_free(atomic_load(&inst->config));
     free(inst->init_tids);
+    free(inst->q_message);
+    free(inst->q_services);
     free(inst->file);
     free(inst);
 }
@@ -534,6 +544,7 @@ static reg_instance *inst_new(const rh_plugin_descriptor *desc, const char *file
     reg_instance *inst = calloc(1, sizeof *inst);
     if (!inst) return NULL;
     inst->ctx.inst = inst;
+    inst->crash_slot = -1;
     atomic_init(&inst->refs, 1); /* the registry's live reference */
     atomic_init(&inst->in_flight, 0);
     atomic_init(&inst->served, 0);
@@ -687,6 +698,7 @@ static void rec_set(const char *path, const struct stat *st, file_state state)
     r->size = st->st_size;
     r->mtime = st->st_mtim;
     r->state = state;
+    sup_report_file(path, st, (int)state); /* a restarted process starts from it */
 }
 
 static void rec_set_path(const char *path, file_state state)
@@ -713,7 +725,11 @@ static void retire(reg_instance *inst)
 static void finalise(reg_instance *inst)
 {
     uint64_t served = atomic_load(&inst->served);
-    if (inst->initialised && inst->desc.fini) inst->desc.fini(&inst->ctx);
+    if (inst->initialised && inst->desc.fini) {
+        CRASH_ENTER(NULL);
+        inst->desc.fini(&inst->ctx);
+        CRASH_LEAVE();
+    }
     inst->initialised = false;
     bool gone = true;
     size_t left = inst->has_image ? threads_left(inst) : 0;
@@ -730,6 +746,8 @@ static void finalise(reg_instance *inst)
                  inst_label(inst), inst->unload_note);
     } else if (inst->has_image) {
         char why[256];
+        crash_image_remove(inst->crash_slot); /* before the range is unmapped */
+        inst->crash_slot = -1;
         gone = loader_close(&inst->img, why, sizeof why);
         if (!gone) {
             inst->cannot_unload = true;
@@ -859,13 +877,200 @@ static void discard(reg_instance *inst)
     inst_free(inst);
 }
 
-static int load_locked(const char *path, char *err, size_t errlen)
+/* The newline-separated full names of an instance's services and its
+ * method paths (for the supervisor: what a quarantine placeholder needs). */
+static void describe_routes(const reg_instance *inst, char **services, char **methods,
+                            char **icpts)
+{
+    size_t sl = 1, ml = 1, il = 1;
+    for (size_t i = 0; i < inst->desc.n_services; i++)
+        sl += strlen(inst->desc.services[i].descriptor->name) + 1;
+    for (size_t i = 0; i < inst->n_routes; i++) ml += inst->routes[i].path_len + 1;
+    for (size_t i = 0; i < inst->n_icpts; i++) il += strlen(inst->icpts[i].full_name) + 1;
+    *services = calloc(1, sl);
+    *methods = calloc(1, ml);
+    *icpts = calloc(1, il);
+    if (!*services || !*methods || !*icpts) return;
+    for (size_t i = 0; i < inst->n_icpts; i++) {
+        strcat(*icpts, inst->icpts[i].full_name);
+        strcat(*icpts, "\n");
+    }
+    for (size_t i = 0; i < inst->desc.n_services; i++) {
+        strcat(*services, inst->desc.services[i].descriptor->name);
+        strcat(*services, "\n");
+    }
+    for (size_t i = 0; i < inst->n_routes; i++) {
+        strcat(*methods, inst->routes[i].path);
+        strcat(*methods, "\n");
+    }
+}
+
+/* Tells the supervisor (and the crash handler) about a build that now
+ * serves. */
+static void register_build(reg_instance *inst)
+{
+    const loader_image *img = &inst->img;
+    inst->crash_slot = crash_image_add(img->handle, inst, inst->file, inst->name, inst->version,
+                                       img->elf.build_id, img->build_key);
+    if (!sup_attached()) return;
+    sup_build_msg m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.file, sizeof m.file, "%s", inst->file);
+    snprintf(m.key, sizeof m.key, "%s", img->build_key);
+    snprintf(m.name, sizeof m.name, "%s", inst->name);
+    snprintf(m.version, sizeof m.version, "%s", inst->version);
+    snprintf(m.build_id, sizeof m.build_id, "%s", img->elf.build_id);
+    m.ident.dev = img->st.st_dev;
+    m.ident.ino = img->st.st_ino;
+    m.ident.size = img->st.st_size;
+    m.ident.mtime = img->st.st_mtim;
+    char *services = NULL, *methods = NULL, *icpts = NULL;
+    describe_routes(inst, &services, &methods, &icpts);
+    if (services && methods && icpts) sup_report_build(&m, services, methods, icpts, img->memfd);
+    free(services);
+    free(methods);
+    free(icpts);
+}
+
+/* A quarantined build keeps its method paths and services, without its
+ * code: calls get UNAVAILABLE naming it and why, health NOT_SERVING. */
+static int install_quarantined(const char *path, const sup_build *b)
+{
+    reg_instance *old = find_live(path, NULL);
+    if (old && old->quarantined) return 0;
+    rh_plugin_descriptor desc;
+    memset(&desc, 0, sizeof desc);
+    snprintf(desc.abi.name, sizeof desc.abi.name, "%s", b->name);
+    snprintf(desc.abi.version, sizeof desc.abi.version, "%s", b->version);
+    reg_instance *inst = inst_new(&desc, path);
+    if (!inst) return -ENOMEM;
+    inst->quarantined = true;
+    snprintf(inst->build_key, sizeof inst->build_key, "%s", b->key);
+    char msg[768];
+    snprintf(msg, sizeof msg,
+             "plugin %s %s is quarantined: %s; replace its file or reload it with the admin "
+             "service",
+             b->name, b->version, b->reason);
+    inst->q_message = strdup(msg);
+    inst->q_services = strdup(b->services ? b->services : "");
+    size_t n = 0;
+    for (const char *p = b->methods; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+        n++;
+    inst->routes = calloc(n ? n : 1, sizeof *inst->routes);
+    if (!inst->q_message || !inst->q_services || !inst->routes) {
+        inst_free(inst);
+        return -ENOMEM;
+    }
+    for (const char *p = b->methods; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        reg_route *r = &inst->routes[inst->n_routes];
+        if (len && (r->path = strndup(p, len))) {
+            r->path_len = len;
+            r->instance = inst;
+            r->unavailable = inst->q_message;
+            inst->n_routes++;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    /* Its interceptors stay in the chain and refuse every call. */
+    static const rh_interceptor refusing = {"quarantined", NULL, NULL};
+    size_t ni = 0;
+    for (const char *p = b->interceptors; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "")
+        ni++;
+    if (ni && !(inst->icpts = calloc(ni, sizeof *inst->icpts))) {
+        inst_free(inst);
+        return -ENOMEM;
+    }
+    for (const char *p = b->interceptors; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        reg_chain_entry *e = &inst->icpts[inst->n_icpts];
+        if (len && (e->full_name = strndup(p, len))) {
+            e->instance = inst;
+            e->interceptor = &refusing;
+            e->unavailable = inst->q_message;
+            inst->n_icpts++;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    char why[512];
+    if (check_conflicts(inst, old, why, sizeof why) < 0) {
+        log_warn("quarantined plugin %s (%s) not listed: %s", inst->name, path, why);
+        inst_free(inst);
+        return -EEXIST;
+    }
+    inst->order = old ? old->order : R.next_order++;
+    inst->loaded_at_ms = now_ms(CLOCK_REALTIME);
+    inst->next = R.instances;
+    R.instances = inst;
+    if (old) retire(old);
+    if (publish() < 0) {
+        R.instances = inst->next;
+        if (old) atomic_store(&old->retired, false);
+        inst_free(inst);
+        return -ENOMEM;
+    }
+    if (old) inst_unref(old);
+    return 0;
+}
+
+/* source: read the build from there instead of path (a kept private copy
+ * after a restart). force: an admin load, which tries a quarantined or
+ * refused build again. */
+static int load_locked(const char *path, const char *source, const struct stat *source_st,
+                       bool force, char *err, size_t errlen)
 {
     char why[768];
     loader_image img;
     bool old_serving = find_live(path, NULL) != NULL;
-    int rc = loader_open(path, &img, why, sizeof why);
+    int rc = loader_read(path, source, &img, why, sizeof why);
     if (rc < 0) {
+        refuse(path, why, old_serving);
+        rec_set_path(path, FR_FAILED);
+        if (err) snprintf(err, errlen, "%s: %s", path, why);
+        return rc;
+    }
+    if (source && source_st) img.st = *source_st; /* the file it was read from first */
+    sup_build *blocked = sup_blocked_of(path);
+    if (blocked && strcmp(blocked->key, img.build_key) == 0 && !force) {
+        /* Nothing of it runs: it crashed the host before. */
+        snprintf(why, sizeof why, "%s: %.255s; replace the file or reload it with the admin "
+                 "service to try again",
+                 blocked->state == BUILD_QUARANTINED ? "quarantined" : "refused",
+                 blocked->reason);
+        char tmp[8];
+        loader_close(&img, tmp, sizeof tmp);
+        if (blocked->state == BUILD_QUARANTINED) {
+            log_error("plugin %s %s (%s) quarantined: %s; its methods answer UNAVAILABLE",
+                      blocked->name, blocked->version, path, blocked->reason);
+            install_quarantined(path, blocked);
+        } else {
+            log_error("plugin %s refused: it %s before; the loaded version (if any) keeps "
+                      "serving; replace the file or reload it with the admin service",
+                      path, blocked->reason);
+        }
+        rec_set_path(path, FR_FAILED);
+        if (err) snprintf(err, errlen, "%s: %s", path, why);
+        return -EPERM;
+    }
+    /* Another build of the file (not a kept copy restored after a crash:
+     * that is the build the blocked one was to replace): the block goes. */
+    if (blocked && !source) {
+        log_info("plugin %s: %s build lifted (%s)", path,
+                 blocked->state == BUILD_QUARANTINED ? "quarantine of its" : "refusal of its",
+                 force ? "reloaded by the admin service" : "the file changed");
+        sup_report_lift(path);
+    }
+    crash_init_begin(path, img.elf.abi.name, img.elf.abi.version, img.elf.build_id,
+                     img.build_key);
+    rc = loader_link(&img, why, sizeof why);
+    /* From here a fault in its code (init included) is attributed by pc. */
+    int slot = rc < 0 ? -1
+                      : crash_image_add(img.handle, NULL, path, img.elf.abi.name,
+                                        img.elf.abi.version, img.elf.build_id, img.build_key);
+    if (rc < 0) {
+        crash_init_end();
         refuse(path, why, old_serving);
         rec_set_path(path, FR_FAILED);
         if (err) snprintf(err, errlen, "%s: %s", path, why);
@@ -873,6 +1078,8 @@ static int load_locked(const char *path, char *err, size_t errlen)
     }
     reg_instance *inst = inst_new(&img.desc, path);
     if (!inst) {
+        crash_init_end();
+        crash_image_remove(slot);
         char tmp[8];
         loader_close(&img, tmp, sizeof tmp);
         refuse(path, "out of memory", old_serving);
@@ -881,19 +1088,24 @@ static int load_locked(const char *path, char *err, size_t errlen)
     }
     inst->img = img;
     inst->has_image = true;
+    snprintf(inst->build_key, sizeof inst->build_key, "%s", img.build_key);
     const char *blocker = loader_unload_blocker(&img);
     if (blocker) {
         inst->cannot_unload = true;
         snprintf(inst->unload_note, sizeof inst->unload_note, "%s", blocker);
     }
     rc = install(inst, why, sizeof why);
+    crash_init_end();
     if (rc < 0) {
+        crash_image_remove(slot);
         refuse(path, why, old_serving);
         rec_set(path, &img.st, FR_FAILED);
         if (err) snprintf(err, errlen, "%s: %s", path, why);
         discard(inst);
         return rc;
     }
+    register_build(inst);
+    crash_image_remove(slot); /* register_build added it with its instance */
     rec_set(path, &img.st, FR_LOADED);
     return 0;
 }
@@ -901,7 +1113,7 @@ static int load_locked(const char *path, char *err, size_t errlen)
 int reg_load_file_err(const char *path, char *err, size_t errlen)
 {
     pthread_mutex_lock(&R.ctl);
-    int rc = load_locked(path, err, errlen);
+    int rc = load_locked(path, NULL, NULL, true, err, errlen);
     pthread_mutex_unlock(&R.ctl);
     return rc;
 }
@@ -974,6 +1186,7 @@ static void rec_drop(const char *path)
 {
     file_rec *r = rec_find(path);
     if (!r) return;
+    sup_report_file(path, NULL, -1);
     free(r->path);
     *r = R.files[--R.n_files];
 }
@@ -990,7 +1203,7 @@ static int file_changed_locked(const char *path)
         log_debug("plugin file %s unchanged; nothing to do", path);
         return 0;
     }
-    return load_locked(path, NULL, 0);
+    return load_locked(path, NULL, NULL, false, NULL, 0);
 }
 
 int reg_file_changed(const char *path)
@@ -1061,6 +1274,46 @@ int reg_rescan(void)
     return rc;
 }
 
+/* After a restart: the file records and the builds the previous serving
+ * process had (kept by the supervisor as private copies, so the same code
+ * serves even if a file changed on disk since), before the rescan; the
+ * rescan then treats files as changed only if they differ from what the
+ * previous process last saw. Under ctl. */
+static void restore_locked(void)
+{
+    size_t nf, nb;
+    const sup_file *files = sup_files(&nf);
+    for (size_t i = 0; i < nf; i++) {
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        st.st_dev = files[i].ident.dev;
+        st.st_ino = files[i].ident.ino;
+        st.st_size = files[i].ident.size;
+        st.st_mtim = files[i].ident.mtime;
+        rec_set(files[i].path, &st, (file_state)files[i].state);
+    }
+    sup_build *builds = sup_builds(&nb);
+    size_t restored = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const sup_build *b = &builds[i];
+        if (!b->current || b->memfd < 0) continue;
+        char source[40];
+        snprintf(source, sizeof source, "/proc/self/fd/%d", b->memfd);
+        struct stat st;
+        memset(&st, 0, sizeof st);
+        st.st_dev = b->ident.dev;
+        st.st_ino = b->ident.ino;
+        st.st_size = b->ident.size;
+        st.st_mtim = b->ident.mtime;
+        char file[SUP_PATH_MAX];
+        snprintf(file, sizeof file, "%s", b->file); /* the table may change under the load */
+        if (load_locked(file, source, &st, false, NULL, 0) == 0) restored++;
+    }
+    if (restored) log_info("restart: %zu plugin builds restored from their kept copies", restored);
+    /* The next serving process gets them from the supervisor too. */
+    sup_close_inherited();
+}
+
 int reg_load_dir(const char *dir)
 {
     struct stat st;
@@ -1078,6 +1331,7 @@ int reg_load_dir(const char *dir)
     R.dir = strdup(dir);
     size_t n = R.dir ? strlen(R.dir) : 0;
     while (n > 1 && R.dir[n - 1] == '/') R.dir[--n] = '\0';
+    if (R.dir) restore_locked();
     int rc = R.dir ? rescan_locked() : -ENOMEM;
     pthread_mutex_unlock(&R.ctl);
     return rc;
@@ -1236,6 +1490,48 @@ static void fill_info(const reg_instance *i, reg_plugin_info *o)
     o->finalised = i->finalised;
     o->cannot_unload = i->cannot_unload;
     snprintf(o->unload_note, sizeof o->unload_note, "%s", i->unload_note);
+    o->quarantined = i->quarantined;
+    if (i->has_image) snprintf(o->build_id, sizeof o->build_id, "%s", i->img.elf.build_id);
+    const sup_build *b = i->file ? sup_build_find(i->file, i->build_key) : NULL;
+    if (b) {
+        o->crash_count = b->crashes;
+        o->last_crash_unix_ms = b->last_crash_unix_ms;
+        snprintf(o->last_crash, sizeof o->last_crash, "%s", b->last_crash);
+        if (i->quarantined) {
+            snprintf(o->quarantine_reason, sizeof o->quarantine_reason, "%s", b->reason);
+            snprintf(o->build_id, sizeof o->build_id, "%s", b->build_id);
+        }
+    }
+    if (i->quarantined) {
+        /* its services, as the build had them */
+        size_t n = 0;
+        o->services[0] = '\0';
+        for (const char *p = i->q_services; p && *p && n < sizeof o->services;) {
+            const char *nl = strchr(p, '\n');
+            int len = nl ? (int)(nl - p) : (int)strlen(p);
+            int k = snprintf(o->services + n, sizeof o->services - n, "%s%.*s", n ? ", " : "",
+                             len, p);
+            if (k < 0) break;
+            n += (size_t)k;
+            p += len + (nl ? 1 : 0);
+        }
+    }
+}
+
+bool reg_service_quarantined(const reg_snapshot *snap, const char *service)
+{
+    size_t n = strlen(service);
+    for (size_t i = 0; snap && i < snap->n_instances; i++) {
+        const reg_instance *inst = snap->instances[i];
+        if (!inst->quarantined || !inst->q_services) continue;
+        for (const char *p = inst->q_services; *p;) {
+            const char *nl = strchr(p, '\n');
+            size_t len = nl ? (size_t)(nl - p) : strlen(p);
+            if (len == n && memcmp(p, service, n) == 0) return true;
+            p += len + (nl ? 1 : 0);
+        }
+    }
+    return false;
 }
 
 size_t reg_list(reg_plugin_info **out)

@@ -35,12 +35,18 @@ typedef struct reg_route {
     bool client_streaming; /* from the plugin's embedded descriptor set */
     bool server_streaming;
     const struct mx_method *mx; /* its gRPC series (NULL: metrics off) */
+    /* Set for the methods of a quarantined plugin (no code loaded): the
+     * message of the UNAVAILABLE every call gets at once. */
+    const char *unavailable;
 } reg_route;
 
 typedef struct reg_chain_entry {
     reg_instance *instance;
     const rh_interceptor *interceptor;
     const char *full_name; /* "plugin.name" */
+    /* Set for a quarantined plugin's interceptor: every call gets
+     * UNAVAILABLE with this message (it fails closed). */
+    const char *unavailable;
 } reg_chain_entry;
 
 typedef struct reg_snapshot {
@@ -157,9 +163,18 @@ typedef struct reg_plugin_info {
     bool finalised;      /* fini ran but the object stayed mapped */
     bool cannot_unload;  /* dlclose will not (or did not) unmap it */
     char unload_note[256];
+    bool quarantined;    /* a placeholder: its build crashed the host too often */
+    char quarantine_reason[256];
+    char build_id[65];
+    uint32_t crash_count; /* crashes of this build (since loaded or lifted) */
+    int64_t last_crash_unix_ms;
+    char last_crash[768]; /* the supervisor's line about the last one */
 } reg_plugin_info;
 /* Every instance, serving ones first in load order; *out is malloc'ed. */
 size_t reg_list(reg_plugin_info **out);
+
+/* Whether service is one of a quarantined plugin's (health: NOT_SERVING). */
+bool reg_service_quarantined(const reg_snapshot *snap, const char *service);
 
 /* Instance counters (admin, tests). */
 int64_t reg_instance_in_flight(const reg_instance *inst);

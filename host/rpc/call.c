@@ -1,4 +1,5 @@
 #include "rpc/call.h"
+#include "crash/crash.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -502,10 +503,12 @@ static void run_on_end(rh_call *call)
         .bytes_out_uncompressed = call->bytes_out_plain,
     };
     const reg_snapshot *snap = call->snap;
+    CRASH_ENTER(call);
     for (size_t i = 0; i < snap->n_chain; i++) {
         const rh_interceptor *ic = snap->chain[i].interceptor;
         if (ic->on_end) ic->on_end(call, &st);
     }
+    CRASH_LEAVE();
 }
 
 /* Every call is counted once, when its status is decided: calls that never
@@ -567,7 +570,11 @@ static void cancel_fired(rh_timer *t)
     rh_call *call = (rh_call *)((char *)t - offsetof(rh_call, cancel_timer));
     if (call->cancel_due) {
         call->cancel_due = false;
-        if (call->m->on_cancel) call->m->on_cancel(call);
+        if (call->m->on_cancel) {
+            CRASH_ENTER(call);
+            call->m->on_cancel(call);
+            CRASH_LEAVE();
+        }
     }
     run_on_end(call); /* once: it marks the call ended */
     call_unref_local(call); /* the timer's reference */
@@ -596,7 +603,11 @@ static void abort_call(rh_call *call, rh_status code, const char *message, bool 
     }
     if (call->handler) {
         call->handler = false;
-        if (call->m->on_cancel) call->m->on_cancel(call);
+        if (call->m->on_cancel) {
+            CRASH_ENTER(call);
+            call->m->on_cancel(call);
+            CRASH_LEAVE();
+        }
     }
     run_on_end(call);
 }
@@ -701,6 +712,10 @@ void call_on_headers_end(rh_call *call)
         reply_unimplemented(call, snap ? snap : &empty);
         return;
     }
+    if (route->unavailable) { /* a quarantined plugin's method */
+        reply_error(call, "200", RH_UNAVAILABLE, route->unavailable);
+        return;
+    }
     reg_snapshot_ref(snap);
     call->snap = snap;
     call->route = route;
@@ -727,9 +742,19 @@ void call_on_headers_end(rh_call *call)
         call->chain = true;
         for (size_t i = 0; i < snap->n_chain; i++) {
             const rh_interceptor *ic = snap->chain[i].interceptor;
+            if (snap->chain[i].unavailable) {
+                /* A quarantined interceptor fails closed: an auth check
+                 * that cannot run must not let calls through. */
+                set_status(call, RH_UNAVAILABLE, snap->chain[i].unavailable, true);
+                send_status(call);
+                run_on_end(call);
+                return;
+            }
             if (!ic->on_start) continue;
             const char *msg = NULL;
+            CRASH_ENTER(call);
             rh_status st = ic->on_start(call, &msg);
+            CRASH_LEAVE();
             if (st != RH_OK) {
                 set_status(call, st, msg, true);
                 send_status(call);
@@ -813,7 +838,9 @@ static ProtobufCMessage *decode_checked(rh_call *call, const grpc_frame_msg *fm)
 static void hand_over(rh_call *call, ProtobufCMessage *pm, bool streaming)
 {
     if (streaming) {
+        CRASH_ENTER(call);
         call->m->on_message(call, pm);
+        CRASH_LEAVE();
         return;
     }
     call->unary_msg = pm;
@@ -977,9 +1004,11 @@ void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
 static void remote_end_deliver(rh_call *call)
 {
     if (!call->handler) return;
+    CRASH_ENTER(call);
     if (!call->finished) {
         if (grpc_frame_reader_partial(&call->reader)) {
             call_abort(call, RH_INTERNAL, "request stream ended inside a message");
+            CRASH_LEAVE();
             return;
         }
         if (!call->route->client_streaming) {
@@ -987,12 +1016,14 @@ static void remote_end_deliver(rh_call *call)
                 char msg[256];
                 snprintf(msg, sizeof msg, "unary method %.200s got no request message", call->path);
                 call_abort(call, RH_INTERNAL, msg);
+                CRASH_LEAVE();
                 return;
             }
             call->m->on_message(call, call->unary_msg);
         }
     }
     if (call->handler && call->m->on_half_close) call->m->on_half_close(call);
+    CRASH_LEAVE();
 }
 
 void call_on_remote_end(rh_call *call)
@@ -1308,7 +1339,9 @@ static void later_fired(rh_timer *t)
     void (*cb)(rh_call *, void *) = l->cb;
     void *arg = l->arg;
     free(l);
+    CRASH_ENTER(call);
     cb(call, arg);
+    CRASH_LEAVE();
     call_unref_local(call); /* the timer's reference */
 }
 
@@ -1350,7 +1383,9 @@ static void writable_fired(rh_timer *t)
     while (due) {
         flow_waiter *wt = due;
         due = wt->next;
+        CRASH_ENTER(call);
         wt->cb(call, wt->arg);
+        CRASH_LEAVE();
         free(wt);
         call_unref_local(call);
     }
@@ -1413,3 +1448,23 @@ const h2_stream_ops call_stream_ops = {
     .send_data = call_data_send,
     .close_all = call_close_all,
 };
+
+/* ------------------------------------------------------------------------
+ * Crash records (crash/crash.h): runs in a fatal-signal handler, so plain
+ * reads and bounded copies only.
+ * ---------------------------------------------------------------------- */
+
+static void copy_field(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t i = 0;
+    for (; src && i < n && i + 1 < cap && src[i]; i++) dst[i] = src[i];
+    dst[i] = '\0';
+}
+
+const void *call_crash_describe(const rh_call *call, crash_record *r)
+{
+    r->has_call = 1;
+    copy_field(r->method, sizeof r->method, call->path, call->path_len);
+    if (call->peer) copy_field(r->peer, sizeof r->peer, call->peer->addr, sizeof r->peer);
+    return call->routed && call->route ? call->route->instance : NULL;
+}

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "crash/crash.h"
 #include "grpc_frame.h"
 #include "registry/registry.h"
 #include "metrics/metrics.h"
@@ -185,6 +186,9 @@ int call_add_metadata(rh_call *call, rh_md_where where, const char *key,
  * removal): status to the client if the stream is open, on_cancel to the
  * handler, on_end to the interceptors. No effect on a finished call. */
 void call_abort(rh_call *call, rh_status code, const char *message);
+/* For the crash handler (crash_set_call_describer): the call's method and
+ * peer into r, and the instance it runs in. Signal-handler safe. */
+const void *call_crash_describe(const rh_call *call, crash_record *r);
 void call_unref_local(rh_call *call);
 int call_later_local(rh_call *call, uint64_t delay_ns, void (*cb)(rh_call *, void *),
                      void *arg);

@@ -268,7 +268,7 @@ def bomb_rss():
     8 MiB (it inflates at most the 4 MiB limit, one message at a time)."""
     with rpchost_test.Host(plugins=["testsvc"], plaintext=True, workers=1) as h:
         still_serves(h)
-        pid = h.proc.pid
+        pid = h.serving_pid
         before = vm_kib(pid, "VmHWM")
         r = RawH2(h, False)
         sids = []

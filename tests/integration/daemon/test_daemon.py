@@ -149,7 +149,7 @@ def user_switch(pw, d):
     with rt.Host(plugins=(), args=["--user", TEST_USER], plugin_dir=d,
                  env={"RPCHOST_ALLOW_ROOT": ""}) as h:
         wait_log(h, r"running as %s \(uid %d\)" % (TEST_USER, pw.pw_uid))
-        ids = proc_ids(h.proc.pid)
+        ids = proc_ids(h.serving_pid)  # the serving process drops; the supervisor keeps its identity
         assert ids["Uid"] == [str(pw.pw_uid)] * 4, ids
         assert ids["Gid"] == [str(pw.pw_gid)] * 4, ids
         assert ids["CapEff"] == ["0000000000000000"], ids

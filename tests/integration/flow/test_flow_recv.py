@@ -45,10 +45,10 @@ def flood_and_resume(h, n_streams, per_stream, stream_window, conn_window, rss_l
     todo, counts = {}, {}
     for sid in sids:
         todo[sid], counts[sid], _ = stream_payload(per_stream)
-    rss0 = fl.rss_kib(h.proc.pid)
+    rss0 = fl.rss_kib(h.serving_pid)
     sent = r.send_within_windows(todo, idle=2.0)
     held = sum(sent.values())
-    grown = fl.rss_kib(h.proc.pid) - rss0
+    grown = fl.rss_kib(h.serving_pid) - rss0
     bound = 2 * conn_window
     print("  %d paused streams: the client could send %d KiB (bound %d KiB, asked %d KiB); "
           "host RSS +%d KiB" % (n_streams, held // KIB, bound // KIB,
@@ -164,7 +164,7 @@ with rt.Host(plugins=["flowtest"], plaintext=True, config=CONFIG_EQUAL, workers=
 messages = rt.proto_module("grpc/testing/messages.proto")
 with rt.Host(plugins=["interop"], plaintext=True, workers=1) as h:
     def decode_amplification():
-        rss0 = fl.rss_kib(h.proc.pid)
+        rss0 = fl.rss_kib(h.serving_pid)
         r = CountingH2(h)
         r.pump(0.2)
         body = bytes([0x28, 0x00]) * ((4 * MIB - 16) // 2)  # field 5 = 0, unknown to Empty
@@ -174,7 +174,7 @@ with rt.Host(plugins=["interop"], plaintext=True, workers=1) as h:
             todo[1 + 2 * i] = bytearray(fl.cl.grpc_body(body))
         r.send_within_windows(todo, idle=3.0)
         r.until(lambda: all(r._stream(sid)["ended"] for sid in todo), "all refused", 30)
-        grown = fl.rss_kib(h.proc.pid) - rss0
+        grown = fl.rss_kib(h.serving_pid) - rss0
         codes = [fl.cl.status_of(r._stream(sid))[1] for sid in todo]
         msgs = [fl.cl.status_of(r._stream(sid))[2] for sid in todo]
         print("  6 x 4 MiB of unknown fields, stream never ended: host RSS +%d KiB; %s"

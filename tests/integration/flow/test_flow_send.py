@@ -37,7 +37,7 @@ def still_serves(h):
 
 
 def non_reading_then_reading(h, count, size, wait_s):
-    rss0, hwm0 = fl.rss_kib(h.proc.pid), fl.hwm_kib(h.proc.pid)
+    rss0, hwm0 = fl.rss_kib(h.serving_pid), fl.hwm_kib(h.serving_pid)
     r = CountingH2(h, reading=False)
     # Stream windows of 0: the server may send headers, no DATA.
     r.frame(fl.cl.SETTINGS, 0, 0, struct.pack(">HI", 0x4, 0))
@@ -47,7 +47,7 @@ def non_reading_then_reading(h, count, size, wait_s):
     while time.time() < deadline:
         r.pump(0.1)
     st = r._stream(1)
-    grown = fl.rss_kib(h.proc.pid) - rss0
+    grown = fl.rss_kib(h.serving_pid) - rss0
     print("  client not reading for %.0f s: host RSS +%d KiB, %d bytes reached the client"
           % (wait_s, grown, r.data_bytes.get(1, 0)), flush=True)
     expect(not st["ended"] and st["rst"] is None, "the call ended: %r" % st["headers"])
@@ -62,7 +62,7 @@ def non_reading_then_reading(h, count, size, wait_s):
     r.until(lambda: r._stream(1)["ended"], "the stream to end", 240)
     secs = time.time() - t0
     st = r._stream(1)
-    hwm = fl.hwm_kib(h.proc.pid) - hwm0
+    hwm = fl.hwm_kib(h.serving_pid) - hwm0
     got = r.data_bytes.get(1, 0)
     print("  then reading: %d MiB in %.1f s; host peak RSS +%d KiB over the whole call"
           % (got // MIB, secs, hwm), flush=True)
@@ -94,7 +94,7 @@ def cancel_while_waiting(h):
 
 
 def grpcio_slow_reader(h, method, count, size, pause_s):
-    hwm0 = fl.hwm_kib(h.proc.pid)
+    hwm0 = fl.hwm_kib(h.serving_pid)
     ch = h.channel()
     req = output_request(count, size)
     if method == "StreamingOutputCall":
@@ -114,7 +114,7 @@ def grpcio_slow_reader(h, method, count, size, pause_s):
         total += len(resp.payload.body)
         time.sleep(pause_s)
     secs = time.time() - t0
-    hwm = fl.hwm_kib(h.proc.pid) - hwm0
+    hwm = fl.hwm_kib(h.serving_pid) - hwm0
     print("  grpcio %s, %d x %d KiB read slowly: %d MiB in %.1f s, host peak RSS +%d KiB"
           % (method, count, size // KIB, total // MIB, secs, hwm), flush=True)
     expect(got == count and total == count * size, "%d responses, %d bytes" % (got, total))

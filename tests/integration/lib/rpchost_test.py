@@ -60,6 +60,21 @@ def free_port():
     raise RuntimeError("no free port")
 
 
+def serving_pid(pid, timeout=10):
+    """The child the supervising rpchost (pid) serves with; waits for it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        if kids:
+            return int(kids[0])
+        time.sleep(0.01)
+    raise RuntimeError("rpchost %d has no serving process" % pid)
+
+
 _proto_cache = {}
 
 
@@ -208,6 +223,13 @@ class Host:
         """The log's length now: pass it as wait_log's start to wait for a
         line written after this point."""
         return len(self.logs())
+
+    @property
+    def serving_pid(self):
+        """The serving process (the started process supervises it and
+        restarts it after a crash; its own figures are tiny). Measure
+        memory, descriptors and CPU of the host here."""
+        return serving_pid(self.proc.pid)
 
     @property
     def address(self):

@@ -54,7 +54,7 @@ def stream(host, count, via):
 
 
 def check_flat(host, via, count):
-    pid = host.proc.pid
+    pid = host.serving_pid
     stream(host, 100000, via)  # warm-up: buffers, free lists, heap
     base = status_kb(pid, "VmRSS")
     reset_peak(pid)
