@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "event/event.h"
 #include "transport/flow.h"
+#include "transport/h2scan.h"
 #include "transport/tls.h"
 
 typedef struct rh_call rh_call;
@@ -76,6 +77,7 @@ struct conn {
     size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
     size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
     rx_hold hold;      /* request bytes held for paused calls (budget: conn_window) */
+    h2scan scan;       /* inbound frames: drops idle-stream RST_STREAMs */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */
