@@ -8,6 +8,7 @@
 
 #include "base64.h"
 #include "rpc/compress.h"
+#include "rpc/recent_errors.h"
 #include "grpc_codec.h"
 #include "grpc_timeout.h"
 #include "metrics/metrics.h"
@@ -504,6 +505,9 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
     }
     call->end_ns = now_ns();
     count_handled(call, code);
+    if (code != RH_OK)
+        recent_errors_note(call->path, (uint32_t)code, call->status_msg,
+                           call->peer ? call->peer->addr : NULL);
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
