@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "event/event.h"
 #include "transport/transport.h"
+#include "web/web.h"
 
 #define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
 
@@ -78,6 +79,7 @@ int server_init(const rh_settings *s)
     int rv = tls_init(&cfg);
     if (rv < 0) return rv;
     worker_set_hooks(&conn_worker_hooks);
+    web_init(); /* HTTP/1.1 and the web protocols (docs/web.md) */
     if ((rv = h2_init(&cfg, &call_stream_ops)) < 0) {
         log_error("http2: cannot set up nghttp2 (out of memory)");
         return rv;

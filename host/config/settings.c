@@ -225,6 +225,9 @@ static const key_def keys[] = {
     {"max_recv_message", K_SIZE, F(max_recv_message), 1ull << 31},
     {"max_send_message", K_SIZE, F(max_send_message), 1ull << 31},
     {"max_send_queue", K_SIZE, F(max_send_queue), 1ull << 40},
+    {"http1_request_timeout_ms", K_U32, F(http1_request_timeout_ms), UINT32_MAX},
+    {"http1_keepalive_timeout_ms", K_U32, F(http1_keepalive_timeout_ms), UINT32_MAX},
+    {"cors_origins", K_STR, F(cors_origins), 0},
     {"user", K_STR, F(user), 0},
     {"allow_root", K_BOOL, F(allow_root), 0},
     {"unsafe_plugin_dir", K_BOOL, F(unsafe_plugin_dir), 0},
@@ -557,6 +560,8 @@ static void set_defaults(rh_settings *s)
     s->max_connections = 10000;
     s->handshake_timeout_ms = 10000;
     s->idle_timeout_ms = 0;
+    s->http1_request_timeout_ms = 10000;
+    s->http1_keepalive_timeout_ms = 60000;
     s->stream_window = 1u << 20;
     s->conn_window = 8u << 20;
     s->max_recv_message = 4u << 20;
@@ -846,6 +851,7 @@ void settings_free(rh_settings *s)
     free(s->config_file);
     free(s->admin_socket);
     free(s->admin_principals);
+    free(s->cors_origins);
     free(s->interceptors);
     free(s->user);
     free(s->metrics_token_file);

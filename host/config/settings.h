@@ -77,6 +77,10 @@ typedef struct rh_settings {
                                         * RESOURCE_EXHAUSTED */
     uint32_t drain_timeout_ms;         /* 30000: graceful stop and plugin removal */
 
+    /* HTTP/1.1 and the web protocols (docs/web.md) */
+    uint32_t http1_request_timeout_ms; /* 10000: first byte of a request to its end */
+    uint32_t http1_keepalive_timeout_ms; /* 60000: idle between requests */
+    char *cors_origins;                /* comma-separated origins, or "*"; NULL = none */
     /* Response compression (docs/transport.md, "Compression"): the
      * grpc_codec_algo used for responses when the client accepts it;
      * identity (0) = off, the default. Messages smaller than min_bytes go

@@ -474,6 +474,15 @@ const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key)
     return NULL;
 }
 
+void plugin_ctx_config_each(rh_plugin_ctx *ctx, const char *prefix,
+                            void (*fn)(const char *key, const char *value, void *arg), void *arg)
+{
+    if (!ctx || !prefix) return;
+    size_t pl = strlen(prefix);
+    inst_config *c = atomic_load(&ctx->inst->config);
+    for (size_t i = 0; c && i < c->n; i++)
+        if (strncmp(c->kv[i].key, prefix, pl) == 0) fn(c->kv[i].key, c->kv[i].value, arg);
+}
 const char *plugin_ctx_name(rh_plugin_ctx *ctx) { return ctx ? ctx->inst->name : NULL; }
 
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)

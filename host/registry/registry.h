@@ -165,6 +165,11 @@ uint64_t reg_instance_served(const reg_instance *inst);
 
 /* --- plugin ctx functions that go into rh_host_api ---------------------- */
 const char *plugin_ctx_config_get(rh_plugin_ctx *ctx, const char *key);
+/* Calls fn for every key of the instance's config section that starts
+ * with prefix, in file order (the web layer's http_rule keys). Worker
+ * threads may call it, as they may config_get. */
+void plugin_ctx_config_each(rh_plugin_ctx *ctx, const char *prefix,
+                            void (*fn)(const char *key, const char *value, void *arg), void *arg);
 /* The plugin's name (owner of its metric families). */
 const char *plugin_ctx_name(rh_plugin_ctx *ctx);
 void plugin_ctx_log(rh_plugin_ctx *ctx, rh_log_level level, const char *fmt, ...)

@@ -413,6 +413,7 @@ static int api_notify_writable(rh_call *call, size_t low_water, void (*cb)(rh_ca
     return 0;
 }
 
+static const char *api_protocol(rh_call *call) { return web_proto_name((web_proto)call->web_proto); }
 /* --- streams and state (ABI 1.2) -------------------------------------- */
 
 static int api_post(rh_call *call, void (*cb)(rh_call *, void *), void *arg)
@@ -524,6 +525,7 @@ static const rh_host_api the_api = {
     .pause_reading = api_pause_reading,
     .send_queued = api_send_queued,
     .notify_writable = api_notify_writable,
+    .protocol = api_protocol,
     .post = api_post,
     .send_headers = api_send_headers,
     .adopt_call = api_adopt_call,

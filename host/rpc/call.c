@@ -15,6 +15,12 @@
 #include "pb_depth.h"
 #include "percent.h"
 
+/* The web layer's entry points (call_set_web_hooks); call->web and
+ * call->exchange are only ever set through them. */
+static const call_web_hooks *web_hooks;
+
+void call_set_web_hooks(const call_web_hooks *hooks) { web_hooks = hooks; }
+
 #define FREE_CALLS_MAX 512
 #define KEEP_READER_BUF (64 * 1024)
 #define KEEP_OUTQ (16 * 1024)
@@ -218,6 +224,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
     if (name[0] == ':') {
         if (eq(name, namelen, ":method")) {
             call->method_post = eq(value, valuelen, "POST");
+            /* kept for the web protocols (GET rules, preflight) */
+            if (!call->method_post)
+                call->method_name = call_strndup(call, (const char *)value, valuelen > 16 ? 16 : valuelen);
         } else if (eq(name, namelen, ":path")) {
             call->path = call_strndup(call, (const char *)value, valuelen);
             call->path_len = valuelen;
@@ -230,6 +239,9 @@ int call_on_header(rh_call *call, const uint8_t *name, size_t namelen, const uin
         if (eq(name, namelen, "content-type")) {
             call->ct_seen = true;
             call->ct_ok = grpc_content_type(value, valuelen);
+            /* kept for the web protocols only: gRPC's is not needed */
+            if (!call->ct_ok)
+                call->ct_value = call_strndup(call, (const char *)value, valuelen > 128 ? 128 : valuelen);
             return 0;
         }
         break;
@@ -341,6 +353,10 @@ static void submit_trailers(rh_call *call)
  * (also used for the HTTP-level errors 405 and 415). */
 static void submit_trailers_only(rh_call *call, const char *http_status)
 {
+    if (call->web) {
+        web_hooks->output(call);
+        return;
+    }
     size_t cap = 5 + call->init_md.n + call->trail_md.n;
     nghttp2_nv *nv = nv_array(call, cap);
     if (!nv) return;
@@ -385,6 +401,10 @@ static void submit_headers(rh_call *call)
 static void kick_output(rh_call *call)
 {
     if (!stream_open(call)) return;
+    if (call->web) {
+        web_hooks->output(call);
+        return;
+    }
     if (!call->headers_sent) {
         submit_headers(call);
     } else if (call->deferred) {
@@ -397,6 +417,10 @@ static void kick_output(rh_call *call)
 static void send_status(rh_call *call)
 {
     if (!stream_open(call) || call->trailers_submitted) return;
+    if (call->web) {
+        web_hooks->output(call);
+        return;
+    }
     if (!call->headers_sent)
         submit_trailers_only(call, "200");
     else
@@ -430,6 +454,14 @@ ssize_t call_data_read(nghttp2_session *s, int32_t stream_id, uint8_t *dst, size
     return (ssize_t)n;
 }
 
+void call_outq_taken(rh_call *call, size_t length)
+{
+    buf_consume(&call->outq, length);
+    if (call->conn) call->conn->send_queued -= length;
+    atomic_fetch_sub_explicit(&call->sendq, length, memory_order_relaxed);
+    if (call->waiters.head) writable_check(call);
+}
+
 int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
 {
     buf *out = &call->w->obuf;
@@ -437,10 +469,7 @@ int call_data_send(rh_call *call, const uint8_t *framehd, size_t length)
     memcpy(out->p + out->len, framehd, 9);
     memcpy(out->p + out->len + 9, call->outq.p + call->outq.off, length);
     out->len += 9 + length;
-    buf_consume(&call->outq, length);
-    if (call->conn) call->conn->send_queued -= length;
-    atomic_fetch_sub_explicit(&call->sendq, length, memory_order_relaxed);
-    if (call->waiters.head) writable_check(call);
+    call_outq_taken(call, length);
     return 0;
 }
 
@@ -665,6 +694,8 @@ void call_on_headers_end(rh_call *call)
 {
     call->headers_done = true;
     if (call->finished) return;
+    /* Not gRPC: gRPC-Web, Connect or the JSON gateway may take it. */
+    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) return;
     if (header_errors(call)) return;
     worker *w = call->w;
     reg_snapshot *snap = worker_snapshot(w);
@@ -873,12 +904,20 @@ static size_t call_feed(rh_call *call, const uint8_t *data, size_t len)
 /* The gRPC layer took n request bytes: give their flow-control window
  * back. Without the stream level once the client ended the stream (a
  * WINDOW_UPDATE for a stream that sends nothing more is wasted). */
+/* The HTTP/2 session whose windows this call's request bytes count in:
+ * none for HTTP/1.1, and none for a call translated from a web request
+ * (the HTTP/2 stream carrying that request returned the window). */
+static nghttp2_session *flow_h2(const rh_call *call)
+{
+    return call->conn && !call->web ? call->conn->h2 : NULL;
+}
+
 static void window_return(rh_call *call, size_t n, bool stream_too)
 {
-    conn *c = call->conn;
-    if (!c || !c->h2 || !n) return;
-    int rv = stream_too && !call->closed ? nghttp2_session_consume(c->h2, call->stream_id, n)
-                                         : nghttp2_session_consume_connection(c->h2, n);
+    nghttp2_session *h2 = flow_h2(call);
+    if (!h2 || !n) return;
+    int rv = stream_too && !call->closed ? nghttp2_session_consume(h2, call->stream_id, n)
+                                         : nghttp2_session_consume_connection(h2, n);
     if (rv != 0) log_debug("stream %d: consume: %s", call->stream_id, nghttp2_strerror(rv));
 }
 
@@ -891,9 +930,10 @@ static void held_release(rh_call *call, size_t n, bool stream_too)
     buf_consume(&call->held, n);
     if (!c) return;
     size_t give = rx_hold_release(&c->hold, n);
-    if (c->h2 && stream_too && !call->closed && !call->remote_end)
-        nghttp2_session_consume_stream(c->h2, call->stream_id, n);
-    if (c->h2 && give) nghttp2_session_consume_connection(c->h2, give);
+    nghttp2_session *h2 = flow_h2(call);
+    if (h2 && stream_too && !call->closed && !call->remote_end)
+        nghttp2_session_consume_stream(h2, call->stream_id, n);
+    if (h2 && give) nghttp2_session_consume_connection(h2, give);
     conn_mark_dirty(c); /* the WINDOW_UPDATEs */
 }
 
@@ -911,7 +951,7 @@ static void hold(rh_call *call, const uint8_t *data, size_t n)
         return;
     }
     size_t give = rx_hold_add(&c->hold, n);
-    if (give && c->h2) nghttp2_session_consume_connection(c->h2, give);
+    if (give && flow_h2(call)) nghttp2_session_consume_connection(flow_h2(call), give);
 }
 
 /* Whether the plugin's pause holds deliveries back now (a call that ended
@@ -923,6 +963,12 @@ static bool holding(const rh_call *call)
 
 void call_on_data(rh_call *call, const uint8_t *data, size_t len, bool last)
 {
+    if (call->exchange) {
+        /* an HTTP/2 stream carrying a web request: its body */
+        web_hooks->data(call, data, len);
+        window_return(call, len, !last);
+        return;
+    }
     size_t taken = 0;
     if (!call->handler || call->finished)
         taken = len; /* dropped */
@@ -956,6 +1002,10 @@ static void remote_end_deliver(rh_call *call)
 void call_on_remote_end(rh_call *call)
 {
     call->remote_end = true;
+    if (call->exchange) {
+        web_hooks->end(call);
+        return;
+    }
     if (buf_avail(&call->held) || holding(call)) {
         call->end_held = true; /* after the held bytes, when resumed */
         return;
@@ -1005,6 +1055,7 @@ void call_pause_reading(rh_call *call, bool paused)
 void call_on_stream_close(rh_call *call, uint32_t error_code)
 {
     call->closed = true;
+    if (call->exchange) web_hooks->close(call); /* ends the web request's call */
     mx_inc(mxh.streams_closed);
     if (!call->finished)
         call_abort(call, RH_CANCELLED,
@@ -1059,7 +1110,7 @@ static int outq_admit(rh_call *call, size_t n, bool defer)
     log_info("%s: stream %d: %s", call->peer->addr, call->stream_id, m);
     mx_inc(mxh.send_queue_full);
     abort_call(call, RH_RESOURCE_EXHAUSTED, m, defer);
-    if (stream_open(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
+    if (stream_open(call) && flow_h2(call) && (nghttp2_session_get_stream_remote_window_size(c->h2, call->stream_id) <= 0 ||
                               nghttp2_session_get_remote_window_size(c->h2) <= 0))
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, call->stream_id,
                                   NGHTTP2_ENHANCE_YOUR_CALM);

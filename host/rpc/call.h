@@ -134,6 +134,13 @@ struct rh_call {
     bool cancel_due;
     rh_call *prev, *next; /* conn's list of calls; free list */
 
+    /* --- web protocols (host/web) ----------------------------------------- */
+    struct web_req *web; /* the HTTP request this call answers; NULL for gRPC */
+    struct web_h2 *exchange; /* this HTTP/2 stream carries a web request */
+    const char *method_name; /* :method when not POST (arena) */
+    const char *ct_value;    /* content-type when not gRPC's (arena) */
+    uint8_t web_proto;   /* web_proto of the call (0: native gRPC), for logs */
+
     _Alignas(16) uint8_t arena_inline[CALL_ARENA_INLINE];
     _Alignas(16) uint8_t msg_inline[CALL_MSG_INLINE];
 };
@@ -194,6 +201,23 @@ int call_notify_writable_local(rh_call *call, size_t low_water,
                                void (*cb)(rh_call *, void *), void *arg);
 
 void *call_arena_alloc(rh_call *call, size_t size);
+
+/* The web layer (above this one) plugs in here: the output of the calls
+ * it starts (call->web set), and HTTP/2 streams that are not gRPC (the
+ * call becomes the "carrier" of the exchange, call->exchange set). Set
+ * once at start-up, before the workers run; NULL: only gRPC is served. */
+typedef struct call_web_hooks {
+    void (*output)(rh_call *call);  /* new framed output in outq, or the status */
+    bool (*claim)(rh_call *carrier); /* at the end of a non-gRPC request's headers */
+    void (*data)(rh_call *carrier, const uint8_t *data, size_t len);
+    void (*end)(rh_call *carrier);   /* END_STREAM of the carrier's request */
+    void (*close)(rh_call *carrier); /* the carrier's stream closed */
+} call_web_hooks;
+void call_set_web_hooks(const call_web_hooks *hooks);
+
+/* The web layer took n bytes from the front of call->outq (as nghttp2's
+ * send callback does for gRPC): queue accounting and writable waiters. */
+void call_outq_taken(rh_call *call, size_t n);
 
 /* Worker teardown: frees recycled call objects and the compression
  * scratch (rpc/compress.h). */

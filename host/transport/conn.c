@@ -14,6 +14,7 @@
 
 #include "transport/h2.h"
 #include "transport/tls.h"
+#include "transport/http1.h"
 #include "metrics/metrics.h"
 
 /* Output batched per flush before one write; past PEND_HIGH unsent bytes
@@ -72,6 +73,17 @@ static void hs_timeout(rh_timer *t)
     conn_close(c, "handshake timeout");
 }
 
+static int start_http1(conn *c)
+{
+    timer_cancel(&c->w->timers, &c->hs_timer); /* HTTP/1.1 has its own timers */
+    if (http1_start(c) < 0) {
+        conn_close(c, "out of memory");
+        return -1;
+    }
+    c->state = CONN_HTTP1;
+    return 0;
+}
+
 static int start_h2(conn *c)
 {
     if (h2_session_new(c) < 0) {
@@ -114,8 +126,10 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
         if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) goto fail;
         SSL_set_accept_state(c->ssl);
         c->state = CONN_HANDSHAKE;
+    } else if (unix_path) {
+        c->state = CONN_H2; /* Unix sockets (admin) speak h2c only */
     } else {
-        c->state = CONN_H2;
+        c->state = CONN_SNIFF; /* plaintext: the HTTP/2 preface or an HTTP/1.1 request */
     }
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
                              .data.ptr = &c->ev};
@@ -159,6 +173,7 @@ void conn_close(conn *c, const char *why)
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->h2) nghttp2_session_del(c->h2);
     c->h2 = NULL;
+    if (c->h1) http1_free(c);
     if (c->ssl) {
         /* Best effort close_notify; never wait for the peer's. */
         if (SSL_is_init_finished(c->ssl)) SSL_shutdown(c->ssl);
@@ -187,20 +202,18 @@ static void handshake(conn *c)
     ERR_clear_error();
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
-        if (!tls_alpn_is_h2(c->ssl)) {
-            log_debug("%s: client did not offer ALPN h2; closing", c->peer->addr);
-            mx_inc(mxh.tls_no_alpn);
-            c->state = CONN_H2; /* counted: not a handshake failure */
-            conn_close(c, "no ALPN h2");
-            return;
-        }
         mx_inc(mxh.tls_ok);
         load_peer_cert(c);
         if (tls_use_source(c->ssl, &c->src) < 0) {
             conn_close(c, "out of memory");
             return;
         }
-        start_h2(c);
+        /* ALPN decides; a client that sent none is sniffed like h2c. */
+        switch (tls_alpn_protocol(c->ssl)) {
+        case TLS_ALPN_H2: start_h2(c); break;
+        case TLS_ALPN_HTTP1: start_http1(c); break;
+        default: c->state = CONN_SNIFF; break;
+        }
         return;
     }
     int e = SSL_get_error(c->ssl, r);
@@ -260,8 +273,39 @@ static int write_pending(conn *c)
     return 0;
 }
 
+/* Writes an HTTP/1.1 connection's response bytes; closes it once a
+ * response that ends the connection is out. */
+static void flush_http1(conn *c)
+{
+    if (buf_avail(&c->pend) && write_pending(c) != 0) return;
+    buf *out = http1_output(c);
+    if (buf_avail(out)) {
+        ssize_t w = conn_write(c, out->p + out->off, buf_avail(out));
+        if (w < 0) return;
+        buf_consume(out, (size_t)w);
+        if (buf_avail(out)) {
+            if (buf_append(&c->pend, out->p + out->off, buf_avail(out)) < 0) {
+                conn_close(c, "out of memory");
+                return;
+            }
+            if (buf_avail(&c->pend) > PEND_HIGH) c->read_blocked = true;
+        }
+        buf_clear(out, 64 * 1024);
+    }
+    if (buf_avail(&c->pend)) return;
+    /* All written: a streaming response paused on the output goes on
+     * (what it adds marks the connection dirty again). */
+    http1_output_written(c);
+    if (c->state == CONN_HTTP1 && !buf_avail(out) && http1_done(c))
+        conn_close(c, "HTTP/1.1 connection finished");
+}
+
 void conn_flush(conn *c)
 {
+    if (c->state == CONN_HTTP1) {
+        flush_http1(c);
+        return;
+    }
     if (c->state != CONN_H2) return;
     if (buf_avail(&c->pend) && write_pending(c) != 0) return;
     buf *out = &c->w->obuf;
@@ -300,11 +344,33 @@ void conn_flush(conn *c)
         conn_close(c, c->closing ? "terminated" : "session finished");
 }
 
-/* Hands plaintext to nghttp2. -1 when the connection must stop reading. */
+static int feed(conn *c, const uint8_t *data, size_t n);
+
+/* No ALPN (or plaintext): the HTTP/2 client preface starts HTTP/2, any
+ * other first bytes HTTP/1.1. Bytes are kept until they differ from the
+ * preface or all of it arrived, so a preface split across reads works. */
+static int sniff(conn *c, const uint8_t *data, size_t n)
+{
+    size_t take = CONN_H2_PREFACE_LEN - c->n_sniffed;
+    if (take > n) take = n;
+    memcpy(c->sniffed + c->n_sniffed, data, take);
+    c->n_sniffed = (uint8_t)(c->n_sniffed + take);
+    bool h2 = memcmp(c->sniffed, CONN_H2_PREFACE, c->n_sniffed) == 0;
+    if (h2 && c->n_sniffed < CONN_H2_PREFACE_LEN) return 0; /* need more */
+    if ((h2 ? start_h2(c) : start_http1(c)) < 0) return -1;
+    /* the sniffed bytes, then the rest of this read */
+    if (feed(c, c->sniffed, c->n_sniffed) < 0) return -1;
+    return n > take ? feed(c, data + take, n - take) : 0;
+}
+
+/* Hands plaintext to the connection's protocol. -1 when the connection
+ * must stop reading. */
 static int feed(conn *c, const uint8_t *data, size_t n)
 {
     c->last_active_ns = c->w->now;
     mx_count(mxh.bytes_in, n);
+    if (c->state == CONN_SNIFF) return sniff(c, data, n);
+    if (c->state == CONN_HTTP1) return http1_feed(c, data, n);
     ssize_t rv = nghttp2_session_mem_recv(c->h2, data, n);
     if (c->state == CONN_CLOSED) return -1;
     if (rv < 0) {
@@ -345,7 +411,8 @@ void conn_read(conn *c)
     worker *w = c->w;
     if (c->ssl && SSL_has_pending(c->ssl) && tls_drain(c) < 0) return;
     for (int budget = READ_BUDGET; budget > 0; budget--) {
-        if (c->state != CONN_H2 || c->read_blocked || c->closing) return;
+        if (!conn_reading(c) || c->read_blocked || c->closing) return;
+        if (c->state == CONN_HTTP1 && http1_input_paused(c)) return;
         uint8_t *into = c->ssl ? w->tbuf : w->rbuf;
         ssize_t n = read(c->fd, into, w->rbuf_size);
         if (n < 0) {
@@ -382,7 +449,7 @@ void conn_on_event(conn *c, uint32_t events)
     if (c->state == CONN_HANDSHAKE) {
         handshake(c);
         /* OpenSSL may already hold the client's first frames. */
-        if (c->state == CONN_H2) conn_read(c);
+        if (conn_reading(c)) conn_read(c);
         return;
     }
     if ((events & EPOLLOUT) && buf_avail(&c->pend)) {
@@ -427,6 +494,14 @@ void conn_begin_shutdown(conn *c)
 {
     if (c->state == CONN_HANDSHAKE) {
         conn_close(c, "server shutting down");
+        return;
+    }
+    if (c->state == CONN_SNIFF) {
+        conn_close(c, "server shutting down");
+        return;
+    }
+    if (c->state == CONN_HTTP1) {
+        http1_begin_shutdown(c);
         return;
     }
     if (c->state != CONN_H2 || c->goaway_notice || c->goaway_final) return;

@@ -39,16 +39,25 @@ void peer_info_release(peer_info *p);
 
 typedef enum conn_state {
     CONN_HANDSHAKE, /* TLS handshake running */
+    CONN_SNIFF,     /* no ALPN: the first bytes tell HTTP/2 from HTTP/1.1 */
     CONN_H2,        /* HTTP/2 session up */
+    CONN_HTTP1,     /* HTTP/1.1 (host/web/http1.c) */
     CONN_CLOSED,
 } conn_state;
+
+/* The HTTP/2 client preface; its first bytes are what sniffing compares. */
+#define CONN_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define CONN_H2_PREFACE_LEN 24
+
+struct http1;
 
 struct conn {
     ev_handle ev;
     worker *w;
     int fd;
     SSL *ssl; /* NULL for plaintext */
-    nghttp2_session *h2;
+    nghttp2_session *h2;   /* CONN_H2 */
+    struct http1 *h1;      /* CONN_HTTP1 */
     conn_state state;
     bool dirty;        /* on the worker's dirty list */
     bool in_readable;  /* on the worker's readable list */
@@ -80,6 +89,9 @@ struct conn {
     uint8_t mx_goaway; /* mx_goaway_reason of the next GOAWAY we send; 0:
                           nghttp2 sends it on its own (protocol error) */
 
+    uint8_t sniffed[CONN_H2_PREFACE_LEN]; /* CONN_SNIFF: first bytes seen */
+    uint8_t n_sniffed;
+
     peer_info *peer;
     tls_source src; /* ciphertext being handed to OpenSSL (worker buffer) */
 };
@@ -96,6 +108,10 @@ void conn_flush(conn *c);
 /* Cancels the calls, frees the session, closes the socket. */
 void conn_close(conn *c, const char *why);
 void conn_mark_dirty(conn *c);
+/* Whether the connection carries requests (HTTP/2 or HTTP/1.1). */
+static inline bool conn_serving(const conn *c) { return c->state == CONN_H2 || c->state == CONN_HTTP1; }
+/* Whether input is read (serving, or sniffing the protocol). */
+static inline bool conn_reading(const conn *c) { return conn_serving(c) || c->state == CONN_SNIFF; }
 
 /* Graceful shutdown, stage one (GOAWAY with the max stream id + PING);
  * stage two follows the PING ack (or a timeout). */

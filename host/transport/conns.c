@@ -4,6 +4,7 @@
  * and the idle scan of the 1 s tick. The event layer calls in through
  * conn_worker_hooks (event/worker.h, worker_hooks). Worker thread only. */
 #include "transport/conn.h"
+#include "transport/http_req.h"
 #include "metrics/metrics.h"
 
 #include <stdlib.h>
@@ -73,7 +74,7 @@ static void run_readable(worker *w)
         conn *c = list;
         list = c->next_readable;
         c->in_readable = false;
-        if (c->state == CONN_H2) conn_read(c);
+        if (conn_reading(c)) conn_read(c);
     }
 }
 
@@ -106,6 +107,8 @@ static void loop_end(worker *w)
 {
     (void)w;
     free_dead(true);
+    const web_handler *wh = web_get_handler();
+    if (wh && wh->thread_end) wh->thread_end(); /* the web layer's per-thread state */
 }
 
 static void accept_conn(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,

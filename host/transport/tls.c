@@ -44,12 +44,13 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 {
     (void)ssl;
     (void)arg;
-    static const unsigned char h2[] = "\x02h2";
+    /* Server preference: h2, then http/1.1 (browsers, curl, JSON clients).
+     * A client offering neither is refused in the handshake. */
+    static const unsigned char ours[] = "\x02h2\x08http/1.1";
     unsigned char *sel;
     unsigned char sel_len;
-    if (SSL_select_next_proto(&sel, &sel_len, h2, sizeof h2 - 1, in, inlen) !=
-            OPENSSL_NPN_NEGOTIATED ||
-        sel_len != 2 || memcmp(sel, "h2", 2) != 0)
+    if (SSL_select_next_proto(&sel, &sel_len, ours, sizeof ours - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     *out = sel;
     *outlen = sel_len;
@@ -215,12 +216,14 @@ SSL *tls_new_ssl(void)
     return ssl;
 }
 
-int tls_alpn_is_h2(SSL *ssl)
+tls_alpn tls_alpn_protocol(SSL *ssl)
 {
     const unsigned char *p;
     unsigned int len;
     SSL_get0_alpn_selected(ssl, &p, &len);
-    return len == 2 && memcmp(p, "h2", 2) == 0;
+    if (len == 2 && memcmp(p, "h2", 2) == 0) return TLS_ALPN_H2;
+    if (len == 8 && memcmp(p, "http/1.1", 8) == 0) return TLS_ALPN_HTTP1;
+    return TLS_ALPN_NONE;
 }
 
 char *tls_peer_subject(SSL *ssl)

@@ -1,6 +1,7 @@
 /* TLS for the data plane (OpenSSL 3): one server SSL_CTX with TLS 1.2
- * minimum, ALPN "h2" required (a client that does not offer h2 fails the
- * handshake with no_application_protocol), optional client-certificate
+ * minimum, ALPN "h2" or "http/1.1" (a client offering neither fails the
+ * handshake with no_application_protocol; one sending no ALPN is sniffed),
+ * optional client-certificate
  * verification, and reload (SIGHUP) that swaps the context for new
  * connections only. */
 #ifndef RPCHOST_HOST_TLS_H
@@ -21,8 +22,11 @@ int tls_reload(void);
 void tls_free(void);
 /* A new server-side SSL object from the current context, or NULL. */
 SSL *tls_new_ssl(void);
-/* Whether the handshake ended with ALPN h2 selected. */
-int tls_alpn_is_h2(SSL *ssl);
+/* The protocol ALPN agreed on. The server offers h2 and http/1.1 (h2
+ * preferred); a client that sent no ALPN gets TLS_ALPN_NONE and its first
+ * bytes decide. */
+typedef enum tls_alpn { TLS_ALPN_NONE, TLS_ALPN_H2, TLS_ALPN_HTTP1 } tls_alpn;
+tls_alpn tls_alpn_protocol(SSL *ssl);
 
 /* Ciphertext the worker read from a socket, handed to OpenSSL through a
  * source BIO (tls_use_source): one read(2) per batch of records, and

@@ -8,6 +8,8 @@
 #include "transport/conn.h"
 #include "transport/flow.h"
 #include "transport/h2.h"
+#include "transport/http1.h"
+#include "transport/http_req.h"
 #include "transport/tls.h"
 
 #endif

@@ -404,6 +404,16 @@ typedef struct rh_host_api {
     void (*metric_set)(rh_series *series, double value);
     void (*metric_gauge_add)(rh_series *series, double delta);
     void (*metric_observe)(rh_series *series, double value);
+    /* --- 1.2: web -------------------------------------------------------
+     * Check offsetof(rh_host_api, protocol) < api->size before use: older
+     * hosts do not have it (and serve gRPC only).
+     * protocol: what carried the call to the host: "grpc" (gRPC over
+     * HTTP/2), "grpc-web", "connect" (either over HTTP/1.1 or HTTP/2), or
+     * "http-json" (the JSON gateway's HTTP rules; docs/web.md). A static
+     * string, valid for the life of the process. Any thread, while the
+     * caller holds the call (inside a callback or with call_ref); never
+     * blocks, allocates nothing. */
+    const char *(*protocol)(rh_call *call);
 } rh_host_api;
 
 /* ----------------------------------------------------------------------

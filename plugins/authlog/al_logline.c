@@ -225,6 +225,8 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         putu(&o, r->messages_out);
         put_lit(&o, ",\"message\":");
         put_json(&o, has_msg ? r->message : "");
+        put_lit(&o, ",\"protocol\":");
+        put_json(&o, r->protocol ? r->protocol : "grpc");
         putc_(&o, '}');
     } else {
         put_time(&o, r, tc);
@@ -242,6 +244,11 @@ size_t al_logline_format(char *buf, size_t cap, al_log_format fmt,
         putu(&o, r->bytes_in);
         put_lit(&o, " out=");
         putu(&o, r->bytes_out);
+        /* gRPC calls keep the original line; other protocols say which */
+        if (r->protocol && strcmp(r->protocol, "grpc") != 0) {
+            put_lit(&o, " protocol=");
+            puts_(&o, r->protocol);
+        }
         if (r->bytes_in_uncompressed != r->bytes_in || r->bytes_out_uncompressed != r->bytes_out) {
             put_lit(&o, " in_uncompressed=");
             putu(&o, r->bytes_in_uncompressed);

@@ -33,6 +33,7 @@ typedef struct al_logrec {
     const char *peer;      /* NULL: "-" / null */
     const char *principal; /* NULL: "-" / null */
     const char *message;   /* grpc-message; NULL or "" if none */
+    const char *protocol;  /* "grpc-web", "connect", "http-json"; NULL or "grpc" for gRPC */
     int status;
     uint64_t duration_ns;
     uint64_t bytes_in, bytes_out, messages_in, messages_out;

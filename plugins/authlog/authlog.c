@@ -269,6 +269,7 @@ static void log_on_end(rh_call *call, const rh_call_stats *stats)
         .bytes_out_uncompressed = stats->bytes_out_uncompressed,
         .messages_in = stats->messages_in,
         .messages_out = stats->messages_out,
+        .protocol = offsetof(rh_host_api, protocol) < api->size ? api->protocol(call) : NULL,
     };
     char line[AL_LINE_MAX];
     al_log_format fmt =

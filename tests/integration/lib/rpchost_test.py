@@ -112,14 +112,14 @@ class Host:
     """
 
     def __init__(self, plugins=("interop",), plaintext=False, args=(), config=None,
-                 env=None, workers=2, client_ca=False, wait=True, plugin_dir=None):
+                 env=None, workers=2, client_ca=False, wait=True, plugin_dir=None, port=None):
         ensure_certs()
         self.tmp = tempfile.mkdtemp(prefix="rpchost-test-")
         self.plugin_dir = plugin_dir or os.path.join(self.tmp, "plugins")
         os.makedirs(self.plugin_dir, exist_ok=True)
         for p in plugins:
             self.add_plugin(p)
-        self.port = free_port()
+        self.port = port or free_port()
         self.plaintext = plaintext
         self.log_path = os.path.join(self.tmp, "rpchost.log")
         cmd = [RPCHOST_BIN, "--plugins", self.plugin_dir,

@@ -1,7 +1,7 @@
 """The layering of host/ (docs/architecture.md, "Layout"), checked on the
 sources: every folder is a layer, lowest first
 
-    core < metrics < config < daemon < registry < event < transport < rpc < builtin < host/ top
+    core < metrics < config < daemon < registry < event < transport < rpc < web < builtin < host/ top
 
 A file includes headers of its own folder freely, and of a lower layer only
 that layer's interface header (named after the folder: "transport/transport.h");
@@ -16,7 +16,7 @@ import re
 import sys
 
 LAYERS = ["core", "metrics", "config", "daemon", "registry", "event", "transport", "rpc",
-          "builtin"]
+          "web", "builtin"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
