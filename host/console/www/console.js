@@ -182,20 +182,24 @@ function show(view) {
 
 let lastPlugins = [];
 
+// Cards are kept across updates (one a second) while the instance is the
+// same, so a button under the pointer or holding focus stays in place; only
+// the figures change.
 function renderPlugins(plugins) {
   lastPlugins = plugins;
   const list = $("#plugins-list");
-  const focused = document.activeElement && document.activeElement.dataset.action
-    ? [document.activeElement.closest("[data-plugin]")?.dataset.plugin, document.activeElement.dataset.action] : null;
-  list.replaceChildren(...plugins.map(pluginCard));
-  if (focused) {
-    const again = list.querySelector('[data-plugin="' + CSS.escape(focused[0]) + '"] [data-action="' + focused[1] + '"]');
-    if (again) again.focus();
-  }
+  const old = new Map([...list.children].map((c) => [c.dataset.key, c]));
+  const cards = plugins.map((p) => {
+    const key = [p.name, p.file, p.loadedAtUnixMs, p.state].join("|");
+    const card = old.get(key) || pluginCard(p, key);
+    card.querySelector("dl").replaceWith(pluginFigures(p));
+    return card;
+  });
+  cards.forEach((c, i) => { if (list.children[i] !== c) list.insertBefore(c, list.children[i] || null); });
+  while (list.children.length > cards.length) list.lastChild.remove();
 }
 
-function pluginCard(p) {
-  const state = STATE_NAMES[p.state] || "serving";
+function pluginFigures(p) {
   const dl = el("dl");
   const add = (k, v) => dl.append(el("dt", { text: k }), el("dd", { text: v }));
   add("version", p.version || "–");
@@ -205,10 +209,15 @@ function pluginCard(p) {
   add("interceptors", (p.interceptors || []).join(", ") || "–");
   add("in flight", String(p.callsInFlight || 0));
   add("served", String(p.callsServed || 0));
-  add("crashes", String(p.crashCount || 0));
+  if (p.crashCount !== undefined) add("crashes", String(p.crashCount));
   if (p.cannotUnload) add("note", p.cannotUnloadReason || "cannot be unloaded");
-  const card = el("article", { class: "card", "data-plugin": p.name, "data-state": state },
-    el("h3", {}, p.name + " ", el("span", { class: "state " + state, text: state })), dl);
+  return dl;
+}
+
+function pluginCard(p, key) {
+  const state = STATE_NAMES[p.state] || "serving";
+  const card = el("article", { class: "card", "data-plugin": p.name, "data-state": state, "data-key": key },
+    el("h3", {}, p.name + " ", el("span", { class: "state " + state, text: state })), el("dl"));
   if (!p.builtin && state === "serving") {
     card.append(el("div", { class: "row" },
       el("button", { type: "button", "data-action": "reload", onclick: () => pluginAction("Reload", p) }, "Reload"),
