@@ -17,7 +17,7 @@
 #include "registry/registry.h"
 #include "rpchost/admin/v1/admin.pb-c.h"
 #include "config/config.h"
-#include "rpc/recent_errors.h"
+#include "rpc/rpc.h"
 
 #define ADMIN_MAX_LIST 64 /* services / interceptors listed per plugin */
 #define WATCH_MIN_INTERVAL_MS 250

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "web/web_static.h"
+#include "web/web.h"
 
 typedef struct embedded_file {
     const char *name;

@@ -16,7 +16,7 @@ import re
 import sys
 
 LAYERS = ["core", "metrics", "config", "daemon", "registry", "event", "transport", "rpc",
-          "web", "builtin"]
+          "web", "builtin", "console"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 
