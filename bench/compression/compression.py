@@ -117,9 +117,11 @@ def main():
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="rpchost-bench-compression-")
     results = {}
+    servers = {}
     try:
         a.protoset = protoset(work)
-        servers = {w: start(a, w, work) for w in ("rpchost", "gRPC C++")}
+        for w in ("rpchost", "gRPC C++"):
+            servers[w] = start(a, w, work)
         for label, size, algo, args, req in points([1024, 65536]):
             calls = int((20000 if size <= 1024 else 3000) * a.scale)
             for s in servers.values():
@@ -129,9 +131,9 @@ def main():
                     r = bench(a, s, args, req, calls)
                     results.setdefault((label, size, algo, name), []).append(r)
             print("done: %s %d %s" % (label, size, algo), file=sys.stderr, flush=True)
-        for s in servers.values():
-            s.stop()
     finally:
+        for s in servers.values():  # also when a run failed: nothing left running
+            s.stop()
         shutil.rmtree(work, ignore_errors=True)
     print("| direction | payload | encoding | rpchost calls/s | rpchost CPU µs/call "
           "| gRPC C++ calls/s | gRPC C++ CPU µs/call | CPU ratio rpchost / C++ |")
