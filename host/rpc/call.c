@@ -9,6 +9,7 @@
 
 #include "base64.h"
 #include "rpc/compress.h"
+#include "rpc/recent_errors.h"
 #include "grpc_codec.h"
 #include "grpc_timeout.h"
 #include "metrics/metrics.h"
@@ -535,7 +536,14 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
         call->status_msg = m ? m : "";
     }
     call->end_ns = now_ns();
-    count_handled(call, code);
+    /* A stream that carried a web request ends "cancelled" when it closes;
+     * the request's own call was counted (and its failure noted). */
+    if (!call->carrier) {
+        count_handled(call, code);
+        if (code != RH_OK)
+            recent_errors_note(call->path, (uint32_t)code, call->status_msg,
+                               call->peer ? call->peer->addr : NULL);
+    }
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
@@ -702,7 +710,10 @@ void call_on_headers_end(rh_call *call)
     call->headers_done = true;
     if (call->finished) return;
     /* Not gRPC: gRPC-Web, Connect or the JSON gateway may take it. */
-    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) return;
+    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) {
+        call->carrier = true;
+        return;
+    }
     if (header_errors(call)) return;
     worker *w = call->w;
     reg_snapshot *snap = worker_snapshot(w);
