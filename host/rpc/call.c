@@ -334,14 +334,20 @@ static size_t status_nv(rh_call *call, nghttp2_nv *nv)
     return n;
 }
 
-static nghttp2_nv *nv_array(rh_call *call, size_t n)
+/* nghttp2_submit_* copy the array itself (only names and values are
+ * borrowed, NO_COPY), so a header block of the usual size is built on the
+ * stack; the arena holds only blocks with much metadata. */
+#define NV_STACK 8
+
+static nghttp2_nv *nv_array(rh_call *call, nghttp2_nv *stack, size_t n)
 {
-    return call_arena_alloc(call, n * sizeof(nghttp2_nv));
+    return n <= NV_STACK ? stack : call_arena_alloc(call, n * sizeof(nghttp2_nv));
 }
 
 static void submit_trailers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 2 + call->trail_md.n);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, 2 + call->trail_md.n);
     if (!nv) return;
     size_t n = status_nv(call, nv);
     for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
@@ -359,7 +365,8 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
         return;
     }
     size_t cap = 5 + call->init_md.n + call->trail_md.n;
-    nghttp2_nv *nv = nv_array(call, cap);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, cap);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = nv_make(":status", 7, (const uint8_t *)http_status, strlen(http_status));
@@ -376,7 +383,8 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
 
 static void submit_headers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 4 + call->init_md.n);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, 4 + call->init_md.n);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV_STATIC(":status", "200");

@@ -73,6 +73,12 @@ struct conn {
     rh_timer shutdown_timer;
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
+    /* The call of the stream the last frame was about: a request's
+     * headers, data and end all name one stream in a row, so this spares
+     * nghttp2's stream map lookup per header (h2.c keeps it equal to the
+     * stream's user data; 0 = none). */
+    int32_t last_stream_id;
+    rh_call *last_call;
     uint32_t n_calls;
     size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
     size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
