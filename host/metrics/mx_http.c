@@ -26,6 +26,7 @@
 #include "metrics/mx_expose.h"
 
 #define HEAD_MAX 8192
+#define TOKEN_MAX 1024 /* bytes of a metrics_token_file token */
 #define MAX_CONNS 64
 #define IO_TIMEOUT_NS (10LL * 1000000000)
 #define LINGER_NS (2LL * 1000000000)
@@ -161,8 +162,11 @@ static void handle_request(hconn *c, char *head)
         respond_text(c, 404, "Not Found", "metrics are at /metrics\n", NULL);
         return;
     }
-    if (!header_value(head, "Authorization", v, sizeof v)) v[0] = 0;
-    if (!token_ok(v)) {
+    /* Sized for the longest token read_token accepts: a shorter buffer
+     * would cut a long token and refuse every scrape that carries it. */
+    char auth[sizeof "Bearer " + TOKEN_MAX];
+    if (!header_value(head, "Authorization", auth, sizeof auth)) auth[0] = 0;
+    if (!token_ok(auth)) {
         respond_text(c, 401, "Unauthorized", "a bearer token is required\n",
                      "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
         return;
@@ -418,11 +422,16 @@ static int read_token(const char *path)
         log_error("metrics_token_file %s: %s", path, strerror(errno));
         return -EINVAL;
     }
-    char line[1024];
+    char line[TOKEN_MAX + 2]; /* the token, its newline, the NUL */
     char *ok = fgets(line, sizeof line, f);
+    bool cut = ok && !strchr(line, '\n') && fgetc(f) != EOF;
     fclose(f);
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     line[n] = 0;
+    if (cut || n > TOKEN_MAX) {
+        log_error("metrics_token_file %s: the token is longer than %d bytes", path, TOKEN_MAX);
+        return -EINVAL;
+    }
     if (n == 0) {
         log_error("metrics_token_file %s: empty; put the bearer token on its first line", path);
         return -EINVAL;

@@ -150,6 +150,24 @@ def token():
             expect(st == 401, "wrong token: %d" % st)
             st, _, body = h.http(headers={"Authorization": "Bearer s3cret-token"}, auth=False)
             expect(st == 200 and "grpc_server_started_total" in body, "right token: %d" % st)
+        # the longest token the file may hold works (the Authorization
+        # header is not cut short of it); a longer one is refused at start
+        long_token = "t" * 1024
+        with open(tmp, "w") as f:
+            f.write(long_token + "\n")
+        with ml.MetricsHost(plugins=["interop"], plaintext=True, token_file=tmp) as h:
+            st, _, _ = h.http(headers={"Authorization": "Bearer " + long_token}, auth=False)
+            expect(st == 200, "1024-byte token: %d" % st)
+            st, _, _ = h.http(headers={"Authorization": "Bearer " + long_token[:-1]}, auth=False)
+            expect(st == 401, "1023 bytes of it: %d" % st)
+        with open(tmp, "w") as f:
+            f.write(long_token + "t\n")
+        r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", EMPTY_PLUGINS, "--plaintext",
+                            "--listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
+                            "--metrics-listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
+                            "--metrics-token-file", tmp], capture_output=True, text=True, timeout=30)
+        expect(r.returncode != 0 and "longer than 1024 bytes" in r.stderr,
+               "1025-byte token: %d %r" % (r.returncode, r.stderr))
     finally:
         os.unlink(tmp)
 
