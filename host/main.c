@@ -241,6 +241,16 @@ static int add_builtins(void)
 
 /* The serving process: today's host, threads and all. chan is the
  * supervisor's channel (-1 when not supervised). */
+/* The crash handler closes these first (crash.h). */
+static void note_listeners(const rh_settings *s, const listen_set *sets)
+{
+    int fds[CRASH_MAX_LISTENERS];
+    size_t n = 0;
+    for (int w = 0; w < server_workers(s); w++)
+        for (size_t i = 0; i < sets[w].n && n < CRASH_MAX_LISTENERS; i++) fds[n++] = sets[w].fd[i];
+    crash_set_listeners(fds, n);
+}
+
 static int serve(rh_settings *s, const listen_set *sets, int chan)
 {
     /* Block the control signals before any thread exists, so every worker
@@ -260,6 +270,7 @@ static int serve(rh_settings *s, const listen_set *sets, int chan)
     /* The scrape listener first: once the gRPC port accepts, so does it. */
     if (s->metrics_on && (metrics_init(s) < 0 || metrics_listen(s) < 0)) return 2;
     if (server_init(s, sets) < 0) return 2; /* it printed the one line */
+    note_listeners(s, sets);
     /* Keys are read: the serving process drops to --user (the supervisor,
      * which runs no plugin code, keeps its identity to start the next). */
     char why[512];

@@ -220,8 +220,22 @@ static void attribute(crash_record *r, uintptr_t pc, const struct rh_call *call)
     if ((im = image_by_inst(inst))) take_image(r, im, 0, CRASH_BY_CALL);
 }
 
+static int listeners[CRASH_MAX_LISTENERS];
+static size_t n_listeners;
+
+void crash_set_listeners(const int *fds, size_t n)
+{
+    if (n > CRASH_MAX_LISTENERS) n = CRASH_MAX_LISTENERS;
+    memcpy(listeners, fds, n * sizeof *fds);
+    n_listeners = n;
+}
+
 static void on_fatal(int sig, siginfo_t *si, void *uctx)
 {
+    /* First: no more accepts by this process (close is async-signal-safe;
+     * the supervisor's copies keep the sockets listening). */
+    for (size_t i = 0; i < n_listeners; i++) close(listeners[i]);
+    n_listeners = 0;
     int expected = 0;
     if (atomic_compare_exchange_strong(&crashing, &expected, 1) && chan >= 0) {
         struct {

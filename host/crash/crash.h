@@ -85,6 +85,14 @@ int crash_init(int chan_fd);
  * overflow, which then kills the process without a record (the
  * supervisor still restarts it and logs the signal). */
 void crash_thread_init(int kind); /* CRASH_THREAD_* */
+
+/* The serving process's listening sockets (its copies of the supervisor's).
+ * The handler closes them first, so that the dying process's other
+ * workers stop accepting: connections made while it dies then wait in the
+ * backlog for the next serving process instead of being accepted and
+ * reset with it. At most CRASH_MAX_LISTENERS; set once before serving. */
+#define CRASH_MAX_LISTENERS 64
+void crash_set_listeners(const int *fds, size_t n);
 void crash_thread_fini(void);
 
 /* The plugin image table. crash_image_add finds the address range of the
