@@ -13,6 +13,7 @@
  * jobs) and drain deadlines. Workers never block on any of it. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +52,10 @@ static void describe_listen(const rh_settings *s, char *out, size_t outlen)
         n += (size_t)k;
     }
 }
+
+/* Set before the serving process exists when systemd passed the listening
+ * sockets: what they are, for the serving-on line. */
+static char activated_where[1024];
 
 static int add_fd(int ep, int fd)
 {
@@ -273,8 +278,11 @@ static int serve(rh_settings *s, const listen_set *sets, int chan)
         fprintf(stderr, "rpchost: cannot start the worker threads\n");
         return 2;
     }
-    char where[1024];
-    describe_listen(s, where, sizeof where);
+    char where[1100];
+    if (activated_where[0])
+        snprintf(where, sizeof where, "%s (socket activation)", activated_where);
+    else
+        describe_listen(s, where, sizeof where);
     log_info("serving on %s (%s, %d workers)", where, s->plaintext ? "h2c" : "TLS",
              server_workers(s));
     if (s->metrics_on)
@@ -299,6 +307,52 @@ static int serve(rh_settings *s, const listen_set *sets, int chan)
     return 0;
 }
 
+/* Socket activation: every worker serves every passed socket (a dup of
+ * it, so each worker closes its own; Unix sockets on worker 0 only, as for
+ * bound ones). The listen settings are then not bound. */
+static int passed_sets(const int *fds, const bool *is_unix, size_t n, listen_set *sets,
+                       int n_workers)
+{
+    for (int w = 0; w < n_workers; w++) {
+        listen_set *ls = &sets[w];
+        ls->n = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (is_unix[i] && w != 0) continue;
+            int fd = w == 0 ? fds[i] : fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+            if (fd < 0) {
+                fprintf(stderr, "rpchost: socket activation: dup: %s\n", strerror(errno));
+                return -1;
+            }
+            ls->fd[ls->n] = fd;
+            ls->is_unix[ls->n] = is_unix[i];
+            ls->n++;
+        }
+    }
+    return 0;
+}
+
+static int listen_sets(const rh_settings *s, listen_set *sets, int n_workers)
+{
+    int fds[WORKER_MAX_LISTENERS];
+    bool is_unix[WORKER_MAX_LISTENERS];
+    char why[256];
+    int n = listenfds_take(fds, is_unix, WORKER_MAX_LISTENERS, why, sizeof why);
+    if (n < 0) {
+        fprintf(stderr, "rpchost: socket activation: %s\n", why);
+        return -1;
+    }
+    if (n > 0) {
+        listenfds_describe(fds, (size_t)n, activated_where, sizeof activated_where);
+        return passed_sets(fds, is_unix, (size_t)n, sets, n_workers);
+    }
+    for (int i = 0; i < n_workers; i++)
+        if (worker_bind(i, s, &sets[i]) < 0) {
+            for (int k = 0; k < i; k++) listen_set_close(&sets[k]);
+            return -1; /* it logged the one line */
+        }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static rh_settings s;
@@ -320,17 +374,15 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check_identity(&s) < 0) return 2;
-    /* The sockets belong to the supervisor: bound once, they outlive every
-     * serving process. */
+    /* The sockets belong to the supervisor: bound once (or passed by
+     * systemd), they outlive every serving process. */
     int n_workers = server_workers(&s);
     listen_set *sets = calloc((size_t)n_workers, sizeof *sets);
     if (!sets) return 2;
-    for (int i = 0; i < n_workers; i++)
-        if (worker_bind(i, &s, &sets[i]) < 0) {
-            for (int k = 0; k < i; k++) listen_set_close(&sets[k]);
-            free(sets);
-            return 2; /* it logged the one line */
-        }
+    if (listen_sets(&s, sets, n_workers) < 0) {
+        free(sets);
+        return 2; /* it printed the one line */
+    }
     rc = s.no_supervisor ? serve(&s, sets, -1) : supervisor_run(&s, sets, n_workers, serve);
     free(sets);
     settings_set(NULL);

@@ -17,6 +17,7 @@
 #include "event/event.h"
 #include "transport/transport.h"
 #include "web/web.h"
+#include "console/console.h"
 
 #define HARD_STOP_NS (1000LL * 1000000) /* after the drain timeout */
 
@@ -86,6 +87,10 @@ int server_init(const rh_settings *s, const listen_set *sets)
     worker_set_hooks(&conn_worker_hooks);
     crash_set_call_describer(call_crash_describe); /* method and peer of a crash */
     web_init(); /* HTTP/1.1 and the web protocols (docs/web.md) */
+    if ((rv = console_init()) < 0) { /* the operator console (docs/console.md) */
+        log_error("console: cannot register its files: %s", strerror(-rv));
+        return rv;
+    }
     if ((rv = h2_init(&cfg, &call_stream_ops)) < 0) {
         log_error("http2: cannot set up nghttp2 (out of memory)");
         return rv;

@@ -53,7 +53,7 @@
  * structs change: a build with another layout then starts empty (and says
  * so) instead of reading the old build's memory wrongly. */
 #ifndef KV_STATE_VERSION
-#define KV_STATE_VERSION 1
+#define KV_STATE_VERSION 2 /* 2: watchers count their queued bytes */
 #endif
 
 #define KV_MAX_KEY 4096
@@ -93,7 +93,8 @@ typedef struct watcher {
     size_t plen;
     const void *owner;    /* the instance (ctx) that accepted it */
     kv_event *head, *tail; /* events waiting for the client to read */
-    size_t backlog;
+    size_t backlog;        /* events queued */
+    size_t backlog_bytes;  /* their keys and values */
     bool linked;
     bool waiting; /* a notify_writable is pending */
 } watcher;
@@ -196,7 +197,7 @@ static void backlog_free(watcher *w)
         free(e);
     }
     w->head = w->tail = NULL;
-    w->backlog = 0;
+    w->backlog = w->backlog_bytes = 0;
 }
 
 /* Takes w out of the store. Returns whether it was linked: the caller then
@@ -237,6 +238,7 @@ static void pump(watcher *w)
         w->head = e->next;
         if (!w->head) w->tail = NULL;
         w->backlog--;
+        w->backlog_bytes -= e->klen + e->vlen;
         free(e);
     }
     if (w->head && !w->waiting) {
@@ -266,7 +268,11 @@ static bool deliver(watcher *w, const kv_item *it)
         send_event(w, key, it->klen, val, it->vlen, it->version);
         return true; /* RH_E_CANCELLED: on_cancel unlinks it */
     }
-    if (w->backlog >= max_backlog) return false;
+    /* Bounded in bytes too: events are copies, and a client that does
+     * not read could otherwise pin watch_backlog large values (4096 of
+     * 4 MiB: 16 GiB). A watcher never queues more than the store holds. */
+    size_t size = it->klen + it->vlen;
+    if (w->backlog >= max_backlog || size > max_bytes - w->backlog_bytes) return false;
     kv_event *e = malloc(sizeof *e + it->klen + it->vlen);
     if (!e) return false;
     e->next = NULL;
@@ -278,6 +284,7 @@ static bool deliver(watcher *w, const kv_item *it)
     else w->head = e;
     w->tail = e;
     w->backlog++;
+    w->backlog_bytes += size;
     pump(w);
     return true;
 }
@@ -348,10 +355,12 @@ static void kv_put(rh_call *call, const ProtobufCMessage *msg)
         watcher *w = ended;
         ended = w->prev;
         rh_call *wc = w->call;
-        finish_error(wc, RH_RESOURCE_EXHAUSTED,
-                     "watcher fell more than %zu events behind: read faster or watch a "
-                     "narrower prefix",
-                     max_backlog);
+        char why[200];
+        snprintf(why, sizeof why,
+                 "watcher fell more than %zu events or %zu bytes behind: read faster or watch "
+                 "a narrower prefix",
+                 max_backlog, max_bytes);
+        api->finish(wc, RH_RESOURCE_EXHAUSTED, why);
         api->call_unref(wc); /* w may be gone from here on */
     }
     Kv__V1__PutReply reply = KV__V1__PUT_REPLY__INIT;

@@ -16,20 +16,25 @@
 #include <openssl/evp.h>
 
 #include "builtin_descriptor_set.h"
+#include "builtin/admin_stats.h"
 #include "builtin/builtin.h"
 #include "registry/registry.h"
 #include "rpchost/admin/v1/admin.pb-c.h"
 #include "config/config.h"
+#include "rpc/rpc.h"
 
 #define ADMIN_MAX_LIST 64 /* services / interceptors listed per plugin */
 /* Largest build UploadPlugin takes. The host's max_recv_message (4 MiB by
  * default) bounds the request first; this bounds what a host configured
  * for big messages writes to its plugin directory. */
 #define ADMIN_MAX_UPLOAD (64u << 20)
+#define WATCH_MIN_INTERVAL_MS 250
+#define WATCH_DEFAULT_INTERVAL_MS 1000
+#define WATCH_MAX_ERRORS 16 /* recent errors in each Stats message */
 
 static const rh_host_api *api;
 
-typedef enum { OP_LIST, OP_LOAD, OP_RELOAD, OP_UNLOAD, OP_UPLOAD, OP_RESTORE } admin_op;
+typedef enum { OP_LIST, OP_LOAD, OP_RELOAD, OP_UNLOAD, OP_UPLOAD, OP_RESTORE, OP_ERRORS } admin_op;
 
 typedef struct admin_job {
     rh_call *call;
@@ -75,6 +80,10 @@ static bool admin_allowed(rh_call *call)
     if (peer && strncmp(peer, "unix:", 5) == 0) return true;
     return principal_listed(api->principal(call));
 }
+
+#define ADMIN_DENIED                                                                   \
+    "the admin service needs an admin principal ([rpchost] admin_principals) or a "     \
+    "connection to the admin Unix socket"
 
 /* ------------------------------------------------------ building replies */
 
@@ -167,6 +176,215 @@ static void answer_plugin(rh_call *call, const char *path, bool want_draining)
     api->finish(call, RH_OK, NULL);
     free(m);
     free(infos);
+}
+
+/* ------------------------------------------------------- recent errors */
+
+/* RecentError messages for up to max entries; strings point into errs. */
+static size_t errors_fill(recent_error *errs, Rpchost__Admin__V1__RecentError *msgs,
+                          Rpchost__Admin__V1__RecentError **ptrs, size_t max)
+{
+    size_t n = recent_errors_read(errs, max);
+    for (size_t i = 0; i < n; i++) {
+        rpchost__admin__v1__recent_error__init(&msgs[i]);
+        msgs[i].method = errs[i].method;
+        msgs[i].code = errs[i].code;
+        msgs[i].code_name = (char *)mx_grpc_code_name((int)errs[i].code);
+        msgs[i].message = errs[i].message;
+        msgs[i].peer = errs[i].peer;
+        msgs[i].unix_ms = errs[i].unix_ms;
+        ptrs[i] = &msgs[i];
+    }
+    return n;
+}
+
+static void answer_errors(rh_call *call)
+{
+    recent_error *errs = malloc(RECENT_ERRORS_MAX * sizeof *errs);
+    Rpchost__Admin__V1__RecentError *msgs = malloc(RECENT_ERRORS_MAX * sizeof *msgs);
+    Rpchost__Admin__V1__RecentError **ptrs = malloc(RECENT_ERRORS_MAX * sizeof *ptrs);
+    if (!errs || !msgs || !ptrs) {
+        api->finish(call, RH_RESOURCE_EXHAUSTED, "out of memory listing errors");
+    } else {
+        Rpchost__Admin__V1__ListRecentErrorsResponse resp =
+            RPCHOST__ADMIN__V1__LIST_RECENT_ERRORS_RESPONSE__INIT;
+        resp.n_errors = errors_fill(errs, msgs, ptrs, RECENT_ERRORS_MAX);
+        resp.errors = ptrs;
+        api->send(call, &resp.base);
+        api->finish(call, RH_OK, NULL);
+    }
+    free(ptrs);
+    free(msgs);
+    free(errs);
+}
+
+/* ---------------------------------------------------------- WatchStats */
+
+/* One WatchStats stream. It holds a call reference from the request to
+ * the tick that finds the call done. Ticks alternate between the call's
+ * worker (the timer) and the control thread (building the message: the
+ * plugin listing takes the registry's control lock, which a plugin load
+ * holds for as long as the plugin's init runs, so a worker must not). */
+typedef struct watch {
+    rh_call *call;
+    uint64_t interval_ns;
+    stats_snap *prev;
+} watch;
+
+static void watch_end(watch *w)
+{
+    api->call_unref(w->call);
+    stats_snap_free(w->prev);
+    free(w);
+}
+
+/* Per method figures of one interval; strings point into cur. */
+typedef struct method_msgs {
+    Rpchost__Admin__V1__MethodStats msg;
+    Rpchost__Admin__V1__CodeCount codes[MX_GRPC_CODES];
+    Rpchost__Admin__V1__CodeCount *code_ptrs[MX_GRPC_CODES];
+} method_msgs;
+
+static void method_fill(method_msgs *mm, const stats_snap *snap, const stats_method *cur,
+                        const stats_method *prev, double seconds)
+{
+    Rpchost__Admin__V1__MethodStats *m = &mm->msg;
+    rpchost__admin__v1__method_stats__init(m);
+    m->method = (char *)cur->path;
+    m->type = (char *)cur->type;
+    for (int c = 0; c < MX_GRPC_CODES; c++) {
+        uint64_t was = prev ? prev->handled[c] : 0;
+        uint64_t d = cur->handled[c] > was ? cur->handled[c] - was : 0;
+        m->calls_total += cur->handled[c];
+        m->calls += d;
+        if (c == RH_OK) continue;
+        m->errors_total += cur->handled[c];
+        if (!d) continue;
+        Rpchost__Admin__V1__CodeCount *cc = &mm->codes[m->n_errors];
+        rpchost__admin__v1__code_count__init(cc);
+        cc->code = (char *)mx_grpc_code_name(c);
+        cc->count = d;
+        mm->code_ptrs[m->n_errors++] = cc;
+    }
+    m->errors = mm->code_ptrs;
+    m->calls_per_second = seconds > 0 ? (double)m->calls / seconds : 0;
+    m->p50_seconds = stats_quantile(snap, cur, prev, 0.50);
+    m->p99_seconds = stats_quantile(snap, cur, prev, 0.99);
+}
+
+/* Builds and sends one Stats message; false when the stream cannot go on. */
+static bool watch_send(watch *w, stats_snap *cur)
+{
+    Rpchost__Admin__V1__Stats st = RPCHOST__ADMIN__V1__STATS__INIT;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    st.unix_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    st.interval_seconds = w->prev ? (double)(cur->mono_ns - w->prev->mono_ns) / 1e9 : 0;
+    st.metrics_off = !mx_enabled();
+
+    method_msgs *mm = calloc(cur->n ? cur->n : 1, sizeof *mm);
+    Rpchost__Admin__V1__MethodStats **mptrs = calloc(cur->n ? cur->n : 1, sizeof *mptrs);
+    reg_plugin_info *infos = NULL;
+    size_t np = reg_list(&infos);
+    plugin_msg *pm = calloc(np ? np : 1, sizeof *pm);
+    Rpchost__Admin__V1__Plugin **pptrs = calloc(np ? np : 1, sizeof *pptrs);
+    recent_error errs[WATCH_MAX_ERRORS];
+    Rpchost__Admin__V1__RecentError emsgs[WATCH_MAX_ERRORS], *eptrs[WATCH_MAX_ERRORS];
+    bool ok = mm && mptrs && pm && pptrs && (infos || np == 0);
+    if (ok) {
+        for (size_t i = 0; i < cur->n; i++) {
+            const stats_method *c = &cur->m[i], *p = stats_snap_find(w->prev, c->path, c->type);
+            uint64_t total = c->buckets[cur->n_bounds];
+            for (int k = 0; k < MX_GRPC_CODES; k++) total += c->handled[k];
+            if (!total) continue; /* never called: not worth a row */
+            method_fill(&mm[st.n_methods], cur, c, p, st.interval_seconds);
+            mptrs[st.n_methods] = &mm[st.n_methods].msg;
+            st.n_methods++;
+        }
+        st.methods = mptrs;
+        for (size_t i = 0; i < np; i++) {
+            plugin_fill(&pm[i], &infos[i]);
+            pptrs[i] = &pm[i].msg;
+            st.calls_in_flight += infos[i].in_flight;
+            st.calls_served += infos[i].served;
+        }
+        st.n_plugins = np;
+        st.plugins = pptrs;
+        st.n_recent_errors = errors_fill(errs, emsgs, eptrs, WATCH_MAX_ERRORS);
+        st.recent_errors = eptrs;
+        ok = api->send(w->call, &st.base) == 0;
+    }
+    free(pptrs);
+    free(pm);
+    free(infos);
+    free(mptrs);
+    free(mm);
+    return ok;
+}
+
+static void watch_timer(rh_call *call, void *arg);
+
+static void watch_tick(void *arg)
+{
+    watch *w = arg;
+    if (api->is_done(w->call)) {
+        watch_end(w);
+        return;
+    }
+    stats_snap *cur = stats_snap_take();
+    if (!cur) {
+        api->finish(w->call, RH_RESOURCE_EXHAUSTED, "out of memory reading the metrics");
+        watch_end(w);
+        return;
+    }
+    bool ok = watch_send(w, cur);
+    stats_snap_free(w->prev);
+    w->prev = cur;
+    if (!ok) {
+        api->finish(w->call, RH_RESOURCE_EXHAUSTED, "could not send the stats");
+        watch_end(w);
+    } else if (api->call_later(w->call, w->interval_ns, watch_timer, w) != 0) {
+        api->finish(w->call, RH_RESOURCE_EXHAUSTED, "out of memory arming the stats timer");
+        watch_end(w);
+    }
+}
+
+/* On the call's worker: hand the next message to the control thread. */
+static void watch_timer(rh_call *call, void *arg)
+{
+    watch *w = arg;
+    if (api->is_done(call)) {
+        watch_end(w);
+    } else if (reg_control_post(watch_tick, w) < 0) {
+        api->finish(call, RH_RESOURCE_EXHAUSTED, "out of memory");
+        watch_end(w);
+    }
+}
+
+static void watch_on_message(rh_call *call, const ProtobufCMessage *msg)
+{
+    const Rpchost__Admin__V1__WatchStatsRequest *r = (const void *)msg;
+    if (!admin_allowed(call)) {
+        api->finish(call, RH_PERMISSION_DENIED, ADMIN_DENIED);
+        return;
+    }
+    uint32_t ms = r->interval_ms ? r->interval_ms : WATCH_DEFAULT_INTERVAL_MS;
+    if (ms < WATCH_MIN_INTERVAL_MS || ms > 3600 * 1000) {
+        api->finish(call, RH_INVALID_ARGUMENT, "interval_ms must be 0 (one second) or 250..3600000");
+        return;
+    }
+    watch *w = calloc(1, sizeof *w);
+    if (!w) {
+        api->finish(call, RH_RESOURCE_EXHAUSTED, "out of memory");
+        return;
+    }
+    w->call = call;
+    w->interval_ns = (uint64_t)ms * 1000000u;
+    api->call_ref(call);
+    if (reg_control_post(watch_tick, w) < 0) {
+        api->finish(call, RH_RESOURCE_EXHAUSTED, "out of memory");
+        watch_end(w);
+    }
 }
 
 /* ----------------------------------------------------------- the work */
@@ -363,6 +581,8 @@ static void job_run(void *arg)
             restore_run(j, path);
     } else if (j->op == OP_UPLOAD || j->op == OP_RESTORE) {
         /* job_path answered */
+    } else if (j->op == OP_ERRORS) {
+        answer_errors(j->call);
     } else if (job_path(j, path, sizeof path)) {
         int rc;
         if (j->op == OP_UNLOAD) {
@@ -392,9 +612,7 @@ static void post_job(rh_call *call, admin_job *j);
 static void post(rh_call *call, admin_op op, const char *name, const char *file)
 {
     if (!admin_allowed(call)) {
-        api->finish(call, RH_PERMISSION_DENIED,
-                    "the admin service needs an admin principal ([rpchost] admin_principals) "
-                    "or a connection to the admin Unix socket");
+        api->finish(call, RH_PERMISSION_DENIED, ADMIN_DENIED);
         return;
     }
     if ((name && strlen(name) >= RH_NAME_MAX) || (file && strlen(file) > NAME_MAX)) {
@@ -515,6 +733,12 @@ static void restore_on_message(rh_call *call, const ProtobufCMessage *msg)
     post(call, OP_RESTORE, NULL, r->file);
 }
 
+static void errors_on_message(rh_call *call, const ProtobufCMessage *msg)
+{
+    (void)msg;
+    post(call, OP_ERRORS, NULL, NULL);
+}
+
 /* Same order as the service's methods in admin.proto. */
 static const rh_method admin_methods[] = {
     {"ListPlugins", 0, list_on_message, NULL, NULL},
@@ -523,6 +747,8 @@ static const rh_method admin_methods[] = {
     {"UnloadPlugin", 0, unload_on_message, NULL, NULL},
     {"UploadPlugin", 0, upload_on_message, NULL, NULL},
     {"RestorePlugin", 0, restore_on_message, NULL, NULL},
+    {"WatchStats", 0, watch_on_message, NULL, NULL},
+    {"ListRecentErrors", 0, errors_on_message, NULL, NULL},
 };
 
 static const rh_service admin_services[] = {

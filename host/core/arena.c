@@ -10,7 +10,7 @@ struct arena_block {
     _Alignas(16) uint8_t data[];
 };
 
-#define ALIGN 16
+#define ALIGN ARENA_ALIGN
 #define MIN_BLOCK 4096
 
 void arena_init(arena *a, void *first, size_t first_size)
@@ -27,7 +27,8 @@ void arena_init(arena *a, void *first, size_t first_size)
     a->over_limit = false;
 }
 
-static void *alloc_slow(arena *a, size_t size)
+/* size is already rounded to ALIGN by arena_alloc. */
+void *arena_alloc_slow(arena *a, size_t size)
 {
     size_t bsize = a->next_size;
     if (bsize < size) bsize = size;
@@ -50,18 +51,6 @@ static void *alloc_slow(arena *a, size_t size)
     a->ptr = b->data + size;
     a->end = b->data + bsize;
     return b->data;
-}
-
-void *arena_alloc(arena *a, size_t size)
-{
-    size = (size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    if (size == 0) size = ALIGN;
-    if ((size_t)(a->end - a->ptr) >= size) {
-        void *p = a->ptr;
-        a->ptr += size;
-        return p;
-    }
-    return alloc_slow(a, size);
 }
 
 void *arena_calloc(arena *a, size_t size)

@@ -29,9 +29,25 @@ typedef struct arena {
 } arena;
 
 void arena_init(arena *a, void *first, size_t first_size);
+#define ARENA_ALIGN 16
+
+/* The block-full case of arena_alloc (a new block from malloc). */
+void *arena_alloc_slow(arena *a, size_t size);
+
 /* NULL when malloc fails or a new block would take heap past limit
- * (over_limit then says so). */
-void *arena_alloc(arena *a, size_t size);
+ * (over_limit then says so). Inline: a call makes a dozen or more of
+ * these (metadata, status, nv arrays), almost all a pointer bump. */
+static inline void *arena_alloc(arena *a, size_t size)
+{
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (size == 0) size = ARENA_ALIGN;
+    if ((size_t)(a->end - a->ptr) >= size) {
+        void *p = a->ptr;
+        a->ptr += size;
+        return p;
+    }
+    return arena_alloc_slow(a, size);
+}
 void *arena_calloc(arena *a, size_t size);
 char *arena_strndup(arena *a, const char *s, size_t len);
 /* Frees every malloc'd block; the arena is empty again (limit stays). */

@@ -1,6 +1,7 @@
 #include "core/buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,14 +9,17 @@ int buf_reserve(buf *b, size_t n)
 {
     size_t used = b->len - b->off;
     if (used == 0) b->off = b->len = 0;
-    if (b->len + n <= b->cap) return 0;
+    if (n <= b->cap - b->len) return 0;
     if (b->off) {
         /* Compact only when the end is full: the data moves to the front. */
         memmove(b->p, b->p + b->off, used);
         b->off = 0;
         b->len = used;
-        if (used + n <= b->cap) return 0;
+        if (n <= b->cap - used) return 0;
     }
+    /* The checks above are written so that no sum wraps; past half the
+     * address space the doubling below would wrap cap to 0 and spin. */
+    if (n > SIZE_MAX / 2 - used) return -ENOMEM;
     size_t cap = b->cap ? b->cap : 1024;
     while (cap < used + n) cap *= 2;
     uint8_t *p = realloc(b->p, cap);

@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 static int check_socket(int fd, bool *is_unix, char *err, size_t errlen)
@@ -62,4 +65,32 @@ int listenfds_take(int *fds, bool *is_unix, size_t max, char *err, size_t errlen
         if (check_socket(fds[i], &is_unix[i], err, errlen) < 0) return -1;
     }
     return count;
+}
+
+void listenfds_describe(const int *fds, size_t n, char *out, size_t outlen)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && off < outlen; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        char host[INET6_ADDRSTRLEN] = "?";
+        int k;
+        if (getsockname(fds[i], (struct sockaddr *)&ss, &len) < 0) continue;
+        const char *sep = off ? ", " : "";
+        if (ss.ss_family == AF_UNIX) {
+            const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
+            k = snprintf(out + off, outlen - off, "%sunix:%s", sep, sun->sun_path);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+            k = snprintf(out + off, outlen - off, "%s[%s]:%u", sep, host, ntohs(a->sin6_port));
+        } else {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+            k = snprintf(out + off, outlen - off, "%s%s:%u", sep, host, ntohs(a->sin_port));
+        }
+        if (k < 0) break;
+        off += (size_t)k;
+    }
 }

@@ -17,4 +17,8 @@
  * -1 with one sentence in err when the passed sockets are unusable. */
 int listenfds_take(int *fds, bool *is_unix, size_t max, char *err, size_t errlen);
 
+/* "127.0.0.1:8888, [::1]:8888, unix:/run/x.sock" of fds[0..n), for the
+ * serving-on log line. */
+void listenfds_describe(const int *fds, size_t n, char *out, size_t outlen);
+
 #endif

@@ -266,6 +266,29 @@ static int check_bounds(const double *b, size_t n, char *why, size_t whylen)
 
 static const double default_bounds[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
 
+/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF).
+ * Prometheus refuses a whole scrape over one label value or HELP text
+ * that is not UTF-8, so such text never gets into the exposition. */
+static bool utf8_ok(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        unsigned c = *s++;
+        if (c < 0x80) continue;
+        int more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
+        if (more < 0 || c > 0xf4) return false;
+        unsigned cp = c & (0x3fu >> more);
+        for (int i = 0; i < more; i++, s++) {
+            if ((*s & 0xc0) != 0x80) return false; /* also stops at the NUL */
+            cp = cp << 6 | (*s & 0x3fu);
+        }
+        if ((more == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (more == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+            return false;
+    }
+    return true;
+}
+
 static mx_family *family_make(mx_type type, const char *name, const char *help,
                               const char *labels, const double *bounds, size_t n_bounds,
                               const char *owner, char *why, size_t whylen)
@@ -275,6 +298,10 @@ static mx_family *family_make(mx_type type, const char *name, const char *help,
     if (!name_ok(name, false)) {
         snprintf(why, whylen, "metric name '%.100s' is not valid ([a-zA-Z_:][a-zA-Z0-9_:]*)",
                  name ? name : "(null)");
+        return NULL;
+    }
+    if (help && !utf8_ok(help)) {
+        snprintf(why, whylen, "the help text of '%.100s' is not UTF-8", name);
         return NULL;
     }
     if (type == MX_HISTOGRAM && !bounds) {
@@ -425,7 +452,9 @@ mx_series *mx_series_get(mx_family *f, const char *const *values)
     if (!f) return NULL;
     family_priv *fp = (family_priv *)f;
     for (size_t i = 0; i < f->n_labels; i++)
-        if (!values || !values[i] || strlen(values[i]) >= MX_LABEL_VALUE_MAX) return NULL;
+        if (!values || !values[i] || strlen(values[i]) >= MX_LABEL_VALUE_MAX ||
+            !utf8_ok(values[i]))
+            return NULL;
     uint64_t h = labels_hash(values, f->n_labels);
     pthread_mutex_lock(&lock);
     mx_series *found = NULL;

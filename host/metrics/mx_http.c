@@ -23,10 +23,10 @@
 #include <openssl/ssl.h>
 
 #include "core/core.h"
-#include "core/core.h"
 #include "metrics/mx_expose.h"
 
 #define HEAD_MAX 8192
+#define TOKEN_MAX 1024 /* bytes of a metrics_token_file token */
 #define MAX_CONNS 64
 #define IO_TIMEOUT_NS (10LL * 1000000000)
 #define LINGER_NS (2LL * 1000000000)
@@ -162,8 +162,11 @@ static void handle_request(hconn *c, char *head)
         respond_text(c, 404, "Not Found", "metrics are at /metrics\n", NULL);
         return;
     }
-    if (!header_value(head, "Authorization", v, sizeof v)) v[0] = 0;
-    if (!token_ok(v)) {
+    /* Sized for the longest token read_token accepts: a shorter buffer
+     * would cut a long token and refuse every scrape that carries it. */
+    char auth[sizeof "Bearer " + TOKEN_MAX];
+    if (!header_value(head, "Authorization", auth, sizeof auth)) auth[0] = 0;
+    if (!token_ok(auth)) {
         respond_text(c, 401, "Unauthorized", "a bearer token is required\n",
                      "WWW-Authenticate: Bearer realm=\"metrics\"\r\n");
         return;
@@ -264,38 +267,54 @@ static int after_answer(hconn *c)
     return c->lingering ? discard_input(c) : 0;
 }
 
+/* Answers the complete heads in the buffer, one at a time: the next one
+ * only once the answer before it has gone out. A client that pipelines
+ * requests without reading the answers then costs one answer's memory,
+ * not one per request, and a moving write buffer never meets an SSL_write
+ * that waits for a retry. 0: wants more input; 1: an answer waits for the
+ * socket (read nothing more); -1: close. */
+static int answer_heads(hconn *c)
+{
+    while (!c->close_after) {
+        if (buf_avail(&c->out)) {
+            int rv = flush_out(c);
+            if (rv != 0) return rv;
+        }
+        char *end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
+        if (!end) return 0;
+        size_t used = (size_t)(end - c->in) + 4;
+        end[2] = 0; /* keep the last line's CRLF for header_value */
+        if (memchr(c->in, 0, (size_t)(end - c->in))) {
+            c->close_after = true;
+            respond_text(c, 400, "Bad Request", "NUL in the request head\n", NULL);
+        } else {
+            handle_request(c, c->in);
+        }
+        memmove(c->in, c->in + used, c->in_len - used);
+        c->in_len -= used;
+        c->deadline = mono_ns() + IO_TIMEOUT_NS;
+    }
+    return 1;
+}
+
 /* Reads and answers the requests that are complete. -1: close. */
 static int on_readable(hconn *c)
 {
     if (c->lingering) return discard_input(c);
     for (;;) {
+        int rv = answer_heads(c);
+        if (rv < 0) return -1;
+        if (rv > 0) break; /* answering or closing: input waits */
         if (c->in_len == HEAD_MAX) {
             c->close_after = true;
             respond_text(c, 431, "Request Header Fields Too Large",
                          "request head over 8192 bytes\n", NULL);
-            return after_answer(c);
+            break;
         }
         ssize_t n = io_recv(c, c->in + c->in_len, HEAD_MAX - c->in_len);
         if (n == -2) break;
         if (n <= 0) return -1;
         c->in_len += (size_t)n;
-        /* answer every complete head in the buffer (pipelining) */
-        char *end;
-        while (!c->close_after && c->in_len >= 4 &&
-               (end = memmem(c->in, c->in_len, "\r\n\r\n", 4))) {
-            size_t used = (size_t)(end - c->in) + 4;
-            end[2] = 0; /* keep the last line's CRLF for header_value */
-            if (memchr(c->in, 0, (size_t)(end - c->in))) {
-                c->close_after = true;
-                respond_text(c, 400, "Bad Request", "NUL in the request head\n", NULL);
-            } else {
-                handle_request(c, c->in);
-            }
-            memmove(c->in, c->in + used, c->in_len - used);
-            c->in_len -= used;
-            c->deadline = mono_ns() + IO_TIMEOUT_NS;
-        }
-        if (c->close_after) break;
     }
     return after_answer(c);
 }
@@ -350,10 +369,11 @@ static void *http_main(void *arg)
             if (!c) continue;
             int rv = 0;
             if ((evs[i].events & EPOLLOUT) && !c->lingering) rv = after_answer(c);
-            /* TLS: a read may wait on a write (handshake), so any event
-             * retries it */
-            if (rv >= 0 && (c->ssl || (evs[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))))
-                rv = on_readable(c);
+            /* Any event retries the read side: TLS reads may wait on a
+             * write (handshake), and heads already buffered wait for the
+             * answer before them to leave (answer_heads), with no new
+             * EPOLLIN to come for them (edge-triggered). */
+            if (rv >= 0) rv = on_readable(c);
             if (rv < 0) hconn_close((int)id);
         }
         /* A head or an answer that takes longer than the timeout ends it. */
@@ -402,11 +422,16 @@ static int read_token(const char *path)
         log_error("metrics_token_file %s: %s", path, strerror(errno));
         return -EINVAL;
     }
-    char line[1024];
+    char line[TOKEN_MAX + 2]; /* the token, its newline, the NUL */
     char *ok = fgets(line, sizeof line, f);
+    bool cut = ok && !strchr(line, '\n') && fgetc(f) != EOF;
     fclose(f);
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     line[n] = 0;
+    if (cut || n > TOKEN_MAX) {
+        log_error("metrics_token_file %s: the token is longer than %d bytes", path, TOKEN_MAX);
+        return -EINVAL;
+    }
     if (n == 0) {
         log_error("metrics_token_file %s: empty; put the bearer token on its first line", path);
         return -EINVAL;

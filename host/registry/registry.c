@@ -151,14 +151,25 @@ static int64_t now_ms(clockid_t clk)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static uint64_t fnv1a(const char *s, size_t n)
+/* Route table hash: eight bytes a step (a byte-wise FNV-1a cost ~7
+ * instructions per byte of every request's :path, the largest single
+ * item of a route lookup). Multiply-xorshift mixing; the table is built
+ * from plugin routes and probing stops at the first empty slot, so a
+ * client choosing colliding paths only lengthens its own lookup. */
+static uint64_t route_hash(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
+    const uint64_t k = 0x9e3779b97f4a7c15ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ n;
+    uint64_t w;
+    for (; n >= 8; s += 8, n -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * k;
+    return h ^ (h >> 32);
 }
 
 /* The process's thread ids (sorted), from /proc/self/task. */
@@ -301,7 +312,7 @@ const reg_route *reg_route_find(const reg_snapshot *snap, const char *path, size
 {
     const snap_full *f = snap->priv;
     if (snap->n_routes == 0) return NULL;
-    uint32_t h = (uint32_t)fnv1a(path, len) & f->mask;
+    uint32_t h = (uint32_t)route_hash(path, len) & f->mask;
     for (;;) {
         int32_t i = f->slots[h];
         if (i < 0) return NULL;
@@ -377,7 +388,7 @@ static snap_full *build_snapshot(void)
         atomic_fetch_add(&inst->refs, 1);
         for (size_t m = 0; m < inst->n_routes; m++) {
             f->routes[r] = inst->routes[m];
-            uint32_t h = (uint32_t)fnv1a(inst->routes[m].path, inst->routes[m].path_len) & f->mask;
+            uint32_t h = (uint32_t)route_hash(inst->routes[m].path, inst->routes[m].path_len) & f->mask;
             while (f->slots[h] >= 0) h = (h + 1) & f->mask;
             f->slots[h] = (int32_t)r++;
         }

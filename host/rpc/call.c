@@ -9,6 +9,7 @@
 
 #include "base64.h"
 #include "rpc/compress.h"
+#include "rpc/recent_errors.h"
 #include "grpc_codec.h"
 #include "grpc_timeout.h"
 #include "metrics/metrics.h"
@@ -333,14 +334,20 @@ static size_t status_nv(rh_call *call, nghttp2_nv *nv)
     return n;
 }
 
-static nghttp2_nv *nv_array(rh_call *call, size_t n)
+/* nghttp2_submit_* copy the array itself (only names and values are
+ * borrowed, NO_COPY), so a header block of the usual size is built on the
+ * stack; the arena holds only blocks with much metadata. */
+#define NV_STACK 8
+
+static nghttp2_nv *nv_array(rh_call *call, nghttp2_nv *stack, size_t n)
 {
-    return call_arena_alloc(call, n * sizeof(nghttp2_nv));
+    return n <= NV_STACK ? stack : call_arena_alloc(call, n * sizeof(nghttp2_nv));
 }
 
 static void submit_trailers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 2 + call->trail_md.n);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, 2 + call->trail_md.n);
     if (!nv) return;
     size_t n = status_nv(call, nv);
     for (uint32_t i = 0; i < call->trail_md.n; i++) nv[n++] = call->trail_md.v[i];
@@ -358,7 +365,8 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
         return;
     }
     size_t cap = 5 + call->init_md.n + call->trail_md.n;
-    nghttp2_nv *nv = nv_array(call, cap);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, cap);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = nv_make(":status", 7, (const uint8_t *)http_status, strlen(http_status));
@@ -375,7 +383,8 @@ static void submit_trailers_only(rh_call *call, const char *http_status)
 
 static void submit_headers(rh_call *call)
 {
-    nghttp2_nv *nv = nv_array(call, 4 + call->init_md.n);
+    nghttp2_nv stack[NV_STACK];
+    nghttp2_nv *nv = nv_array(call, stack, 4 + call->init_md.n);
     if (!nv) return;
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV_STATIC(":status", "200");
@@ -535,7 +544,14 @@ static void set_status(rh_call *call, rh_status code, const char *message, bool 
         call->status_msg = m ? m : "";
     }
     call->end_ns = now_ns();
-    count_handled(call, code);
+    /* A stream that carried a web request ends "cancelled" when it closes;
+     * the request's own call was counted (and its failure noted). */
+    if (!call->carrier) {
+        count_handled(call, code);
+        if (code != RH_OK)
+            recent_errors_note(call->path, (uint32_t)code, call->status_msg,
+                               call->peer ? call->peer->addr : NULL);
+    }
     atomic_fetch_or_explicit(&call->xstate, XS_DONE | (cancelled ? XS_CANCELLED : 0),
                              memory_order_release);
     timer_cancel(&call->w->timers, &call->deadline_timer);
@@ -702,7 +718,10 @@ void call_on_headers_end(rh_call *call)
     call->headers_done = true;
     if (call->finished) return;
     /* Not gRPC: gRPC-Web, Connect or the JSON gateway may take it. */
-    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) return;
+    if (!call->ct_ok && !call->hdr_too_big && !call->bin_bad && web_hooks && web_hooks->claim(call)) {
+        call->carrier = true;
+        return;
+    }
     if (header_errors(call)) return;
     worker *w = call->w;
     reg_snapshot *snap = worker_snapshot(w);

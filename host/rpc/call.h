@@ -79,6 +79,7 @@ struct rh_call {
     bool chain;       /* interceptors' on_start ran: on_end is due */
     bool ended;       /* on_end delivered */
     bool remote_end;  /* client sent END_STREAM */
+    bool carrier;     /* carried a web request: not a gRPC call, not counted */
     bool headers_sent;
     bool finished;    /* status decided */
     bool trailers_submitted;

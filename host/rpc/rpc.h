@@ -5,5 +5,6 @@
 
 #include "rpc/api.h"
 #include "rpc/call.h"
+#include "rpc/recent_errors.h"
 
 #endif

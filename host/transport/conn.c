@@ -118,6 +118,7 @@ conn *conn_new(worker *w, int fd, const struct sockaddr *sa, socklen_t salen,
     c->peer = peer_new(sa, unix_path);
     if (!c->peer) goto fail;
     c->hold.budget = w->s->conn_window;
+    h2scan_init(&c->scan);
     c->reset_tokens = w->s->server_reset_budget;
     c->reset_refill_ns = now_ns();
     c->last_active_ns = c->reset_refill_ns;
@@ -363,14 +364,10 @@ static int sniff(conn *c, const uint8_t *data, size_t n)
     return n > take ? feed(c, data + take, n - take) : 0;
 }
 
-/* Hands plaintext to the connection's protocol. -1 when the connection
- * must stop reading. */
-static int feed(conn *c, const uint8_t *data, size_t n)
+/* One run of plaintext into nghttp2 (h2scan's sink). */
+static int feed_h2(void *arg, const uint8_t *data, size_t n)
 {
-    c->last_active_ns = c->w->now;
-    mx_count(mxh.bytes_in, n);
-    if (c->state == CONN_SNIFF) return sniff(c, data, n);
-    if (c->state == CONN_HTTP1) return http1_feed(c, data, n);
+    conn *c = arg;
     ssize_t rv = nghttp2_session_mem_recv(c->h2, data, n);
     if (c->state == CONN_CLOSED) return -1;
     if (rv < 0) {
@@ -381,6 +378,23 @@ static int feed(conn *c, const uint8_t *data, size_t n)
         conn_mark_dirty(c);
         return -1;
     }
+    return 0;
+}
+
+/* Hands plaintext to the connection's protocol: HTTP/1.1, or nghttp2 less
+ * the RST_STREAM frames of streams the client never opened (h2scan.h).
+ * -1 when the connection must stop reading. */
+static int feed(conn *c, const uint8_t *data, size_t n)
+{
+    c->last_active_ns = c->w->now;
+    mx_count(mxh.bytes_in, n);
+    if (c->state == CONN_SNIFF) return sniff(c, data, n);
+    if (c->state == CONN_HTTP1) return http1_feed(c, data, n);
+    uint64_t dropped = c->scan.dropped;
+    if (h2scan_feed(&c->scan, data, n, feed_h2, c) < 0) return -1;
+    if (c->scan.dropped != dropped)
+        log_debug("%s: RST_STREAM for a stream the client never opened: ignored",
+                  c->peer->addr);
     conn_mark_dirty(c);
     return 0;
 }

@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "event/event.h"
 #include "transport/flow.h"
+#include "transport/h2scan.h"
 #include "transport/tls.h"
 
 typedef struct rh_call rh_call;
@@ -72,10 +73,17 @@ struct conn {
     rh_timer shutdown_timer;
 
     rh_call *calls;    /* open streams with a call (doubly linked) */
+    /* The call of the stream the last frame was about: a request's
+     * headers, data and end all name one stream in a row, so this spares
+     * nghttp2's stream map lookup per header (h2.c keeps it equal to the
+     * stream's user data; 0 = none). */
+    int32_t last_stream_id;
+    rh_call *last_call;
     uint32_t n_calls;
     size_t rx_bytes;   /* re-assembly buffers of its calls (budget: CONN_RX_BUDGET) */
     size_t send_queued; /* sum of the calls' unsent outq bytes (max_send_queue) */
     rx_hold hold;      /* request bytes held for paused calls (budget: conn_window) */
+    h2scan scan;       /* inbound frames: drops idle-stream RST_STREAMs */
 
     /* abuse limits nghttp2 1.52 does not have */
     double reset_tokens;     /* resets the server may still issue */

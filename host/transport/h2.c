@@ -32,9 +32,23 @@ static nghttp2_option *options;
 static const rh_settings *settings;
 static const h2_stream_ops *ops;
 
-static rh_call *stream_call(nghttp2_session *s, int32_t stream_id)
+static rh_call *stream_call(conn *c, nghttp2_session *s, int32_t stream_id)
 {
-    return stream_id > 0 ? nghttp2_session_get_stream_user_data(s, stream_id) : NULL;
+    if (stream_id <= 0) return NULL;
+    if (stream_id == c->last_stream_id) return c->last_call;
+    rh_call *call = nghttp2_session_get_stream_user_data(s, stream_id);
+    c->last_stream_id = stream_id;
+    c->last_call = call;
+    return call;
+}
+
+/* Every change of a stream's user data goes through here, so the cache
+ * in stream_call never names a call that is gone. */
+static void stream_set_call(conn *c, nghttp2_session *s, int32_t stream_id, rh_call *call)
+{
+    nghttp2_session_set_stream_user_data(s, stream_id, call);
+    c->last_stream_id = stream_id;
+    c->last_call = call;
 }
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void *user)
@@ -43,7 +57,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *frame, void
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
     rh_call *call = ops->open(c, frame->hd.stream_id);
     if (!call) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
-    nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, call);
+    stream_set_call(c, s, frame->hd.stream_id, call);
     return 0;
 }
 
@@ -53,7 +67,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
 {
     (void)flags;
     conn *c = user;
-    rh_call *call = stream_call(s, frame->hd.stream_id);
+    rh_call *call = stream_call(c, s, frame->hd.stream_id);
     if (!call) return 0;
     int rv = ops->header(call, name, namelen, value, valuelen);
     if (rv != 0 && ops->header_bytes(call) > settings->header_list_hard && !c->closing) {
@@ -95,14 +109,14 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     rh_call *call;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-        call = stream_call(s, frame->hd.stream_id);
+        call = stream_call(c, s, frame->hd.stream_id);
         if (!call) break;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST) ops->headers_end(call);
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ops->remote_end(call);
         break;
     case NGHTTP2_DATA:
         if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
-            call = stream_call(s, frame->hd.stream_id);
+            call = stream_call(c, s, frame->hd.stream_id);
             if (call) ops->remote_end(call);
         }
         break;
@@ -133,8 +147,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
                          const uint8_t *data, size_t len, void *user)
 {
-    (void)user;
-    rh_call *call = stream_call(s, stream_id);
+    rh_call *call = stream_call(user, s, stream_id);
     if (call)
         ops->data(call, data, len, (flags & NGHTTP2_FLAG_END_STREAM) != 0);
     else
@@ -145,10 +158,10 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
 static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code,
                            void *user)
 {
-    (void)user;
-    rh_call *call = stream_call(s, stream_id);
+    conn *c = user;
+    rh_call *call = stream_call(c, s, stream_id);
     if (call) {
-        nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+        stream_set_call(c, s, stream_id, NULL);
         ops->close(call, error_code);
     }
     return 0; /* never fatal: a closing stream must not take the connection */
@@ -261,4 +274,9 @@ int h2_session_new(conn *c)
     return rv == 0 ? 0 : -22;
 }
 
-void h2_close_streams(conn *c) { ops->close_all(c); }
+void h2_close_streams(conn *c)
+{
+    c->last_stream_id = 0; /* the calls go without on_stream_close */
+    c->last_call = NULL;
+    ops->close_all(c);
+}

@@ -53,6 +53,11 @@ static const char *connect_code(rh_status code)
  * ------------------------------------------------------------------- */
 
 #define MAX_RESP_HDRS 48
+/* The Content-Security-Policy of static files: no inline script or style,
+ * nothing from another origin, not framed. */
+#define STATIC_CSP                                                                  \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 typedef struct hdrs {
     web_hdr h[MAX_RESP_HDRS];
@@ -511,6 +516,11 @@ void web_dispatch(web_req *r)
         hdrs h = {.n = 0};
         hdr_add(&h, "Content-Type", f->content_type);
         hdr_add(&h, "Cache-Control", "no-cache");
+        /* Static files are consoles shipped with the host: their own
+         * scripts and styles only, data from this origin only. */
+        hdr_add(&h, "Content-Security-Policy", STATIC_CSP);
+        hdr_add(&h, "X-Content-Type-Options", "nosniff");
+        hdr_add(&h, "Referrer-Policy", "no-referrer");
         cors_headers(r, &h);
         r->ops->head(r, 200, h.h, h.n, (int64_t)f->len);
         if (!head) r->ops->body(r, f->body, f->len);

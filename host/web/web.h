@@ -17,6 +17,7 @@
 #include "rpc/rpc.h"
 #include "rpchost/plugin.h"
 #include "transport/transport.h"
+#include "web/web_static.h"
 
 /* Serves a complete request: answers at once (errors, preflight) or
  * starts the call whose output answers it later. */

@@ -362,8 +362,8 @@ typedef struct rh_host_api {
      * metric_new: registers a family; call it from init (or reload), on
      * the control thread. name: [a-zA-Z_:][a-zA-Z0-9_:]*, not starting
      * with grpc_, rpchost_ or process_; a counter's ends in "_total".
-     * help: one line. labels: comma-separated label names ("" or NULL for
-     * none; at most 8). buckets: a histogram's upper bounds, increasing
+     * help: one line of UTF-8. labels: comma-separated label names ("" or
+     * NULL for none; at most 8). buckets: a histogram's upper bounds, increasing
      * (NULL: .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10; at most 32), ignored
      * for other types. All strings are copied. Returns NULL when metrics
      * are off ([rpchost] metrics_listen unset) or on error (logged: bad
@@ -385,7 +385,7 @@ typedef struct rh_host_api {
      * first time. Any thread; takes a lock and may allocate the first
      * time, so resolve the series a plugin updates often once (at init)
      * and keep the handle. NULL past 20000 series per family, for values
-     * over 255 bytes, or out of memory.
+     * over 255 bytes or not UTF-8, or out of memory.
      *
      * Updates: any thread, never blocking, no allocation. From a worker
      * thread (handlers, interceptors, timers) they add to that worker's

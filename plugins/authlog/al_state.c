@@ -251,9 +251,14 @@ static void tokens_check(al_state *s, bool force)
                 return; /* wait until it stops changing (at most 500 ms) */
         }
         w->changing_since_ms = 0;
-        int64_t age_ms = now_ms(CLOCK_REALTIME) -
-                         ((int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
-        bool recent = age_ms < 2000;
+        int64_t mtime_ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        /* Content read less than 2 s after its mtime may predate a second
+         * write within the same tick, which leaves the stat as it was: it
+         * is compared by content until a read comes 2 s after the mtime.
+         * Judged by when we read, not by now, so a watcher that did not
+         * run for 2 s (a loaded machine) does not miss that write. */
+        bool recent = now_ms(CLOCK_REALTIME) - mtime_ms < 2000 ||
+                      (w->have_read && w->read_ms - mtime_ms < 2000);
         if (!recent && w->have_loaded && stat_same(&st, &w->loaded))
             return;
         if (!recent && w->have_failed && stat_same(&st, &w->failed))
@@ -262,7 +267,12 @@ static void tokens_check(al_state *s, bool force)
     char err[512];
     char *buf;
     size_t len;
+    int64_t read_ms = now_ms(CLOCK_REALTIME);
     int rc = al_read_file(w->path, AL_TOKENS_FILE_MAX, &buf, &len, err, sizeof err);
+    if (rc == 0) {
+        w->read_ms = read_ms;
+        w->have_read = true;
+    }
     if (rc) {
         if (rc != -EAGAIN && -rc != w->last_errno)
             LOG(s, RH_LOG_ERROR, "tokens file %s; %s", err, keeping(s, kb, sizeof kb));

@@ -72,6 +72,8 @@ typedef struct al_watch {
     uint8_t failed_hash[AL_DIGEST_LEN];
     bool have_failed;
     int last_errno;          /* last stat/read error reported, 0 if none */
+    int64_t read_ms;         /* CLOCK_REALTIME when the content was last read */
+    bool have_read;
 } al_watch;
 
 typedef struct al_state {

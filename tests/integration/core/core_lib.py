@@ -86,6 +86,7 @@ class RawH2:
         self.goaways = []
         self.pings = []
         self.settings_ack = settings_ack
+        self.settings_seen = False  # the server's SETTINGS arrived (and was acked)
         self.send_failed = False
         # the server's receive windows, for data_flow()
         self.conn_window = 65535
@@ -179,6 +180,7 @@ class RawH2:
                     self.initial_window = value
             if self.settings_ack:
                 self.frame(SETTINGS, ACK, 0, b"")
+            self.settings_seen = True
         elif ftype == WINDOW_UPDATE:
             inc = struct.unpack(">I", payload)[0] & 0x7FFFFFFF
             if sid == 0:

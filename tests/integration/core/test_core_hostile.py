@@ -72,6 +72,7 @@ def hostile_cases(h, tls):
     c("ping flood -> GOAWAY ENHANCE_YOUR_CALM", ping_flood)
     c("rapid reset flood -> GOAWAY", rapid_reset)
     c("RST_STREAM mid-call", rst_mid_call)
+    c("RST_STREAM for a stream never opened: ignored, other calls go on", rst_idle_stream)
     c("garbage instead of the preface", garbage_preface)
     c("connection dropped mid-message", drop_mid_message)
 
@@ -437,6 +438,33 @@ def rst_mid_call(h, tls):
     cl.wait_for(lambda: cl.stats(ch).cancels == before + 1, "on_cancel after RST_STREAM")
     r.close()
     ch.close()
+
+
+def rst_idle_stream(h, tls):
+    # What grpcio does for a call cancelled before its HEADERS were written
+    # (grpc/grpc#19655): RST_STREAM on an idle stream. It must not end the
+    # connection's other calls (RFC 9113 would make it a connection error).
+    r = RawH2(h, tls)
+    r.grpc_headers(1, ECHO)
+    r.data(1, req_bytes(text="a"))
+    r.frame(cl.RST_STREAM, 0, 9, struct.pack(">I", 8))
+    # The frame in 4-byte writes too (the reads may or may not keep them
+    # apart; tests/unit/transport/test_h2scan.c covers every split). The
+    # server's SETTINGS is answered first, so no frame lands in between.
+    r.until(lambda: r.settings_seen, "the server's SETTINGS")
+    rst = struct.pack(">I", 4)[1:] + bytes([cl.RST_STREAM, 0]) + struct.pack(">II", 11, 8)
+    for i in range(0, len(rst), 4):
+        r.sock.sendall(rst[i:i + 4])
+    r.data(1, b"", end_stream=True)
+    st = r.response(1)
+    expect(status_of(st)[:2] == ("200", 0), "stream 1: %r" % (status_of(st),))
+    # a later stream below the reset id still opens (the reset opened nothing)
+    r.grpc_headers(3, ECHO)
+    r.data(3, req_bytes(text="b"), end_stream=True)
+    st = r.response(3)
+    expect(status_of(st)[:2] == ("200", 0), "stream 3: %r" % (status_of(st),))
+    expect(r.goaway is None, "GOAWAY %r" % (r.goaway,))
+    r.close()
 
 
 def garbage_preface(h, tls):

@@ -218,6 +218,45 @@ def test_ambient_capability_binds_low_port():
         shutil.rmtree(top)
 
 
+def test_socket_activation():
+    """systemd's own activator (systemd-socket-activate) binds the port and
+    starts rpchost on the first connection with LISTEN_FDS: rpchost serves
+    on that socket and binds nothing of its listen settings."""
+    top, d = plugin_dir(0o755)
+    port, unused = rt.free_port(), rt.free_port()
+    log = os.path.join(top, "rpchost.log")
+    cmd = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % port,
+           "-E", "RPCHOST_ALLOW_ROOT=1", "--",
+           rt.RPCHOST_BIN, "--plugins", d, "--plaintext", "--workers", "2",
+           "--listen", "127.0.0.1:%d" % unused]
+    with open(log, "wb") as f:
+        act = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, cwd=top)
+    try:
+        import grpc
+        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+        deadline = time.time() + 20
+        while True:
+            try:
+                assert version(ch, timeout=5) == "1"
+                break
+            except grpc.RpcError:
+                assert time.time() < deadline and act.poll() is None, open(log).read()
+                time.sleep(0.1)
+        for _ in range(20):  # both workers take connections from the one socket
+            c2 = grpc.insecure_channel("127.0.0.1:%d" % port)
+            assert version(c2) == "1"
+            c2.close()
+        ch.close()
+        text = open(log).read()
+        assert "serving on 127.0.0.1:%d (socket activation)" % port in text, text
+        with socket.socket() as s2:  # the listen setting was not bound
+            assert s2.connect_ex(("127.0.0.1", unused)) != 0
+    finally:
+        act.terminate()  # the activator exec'd rpchost: SIGTERM drains and stops it
+        act.wait(30)
+        shutil.rmtree(top)
+
+
 def recv_all(sock, want, timeout=15):
     """Reads datagrams until every state in `want` was seen in order;
     returns the list of messages."""
@@ -269,5 +308,6 @@ if __name__ == "__main__":
     r.run("--user: switches, serves, reloads, hot-adds", test_user_switch_serves_reloads_and_hot_adds)
     r.run("unprivileged with CAP_NET_BIND_SERVICE binds a low port",
           test_ambient_capability_binds_low_port)
+    r.run("socket activation: serves on the passed socket", test_socket_activation)
     r.run("sd_notify READY/RELOADING/READY/WATCHDOG/STOPPING", test_sd_notify_protocol)
     r.finish()

@@ -24,10 +24,14 @@ import flow_lib as fl  # noqa: E402
 from flow_lib import KIB, CountingH2  # noqa: E402
 
 N = 300000
-DELAY_MS = 2000
-# A stalled worker takes >= DELAY_MS; anything shorter is load on a shared
-# machine (ASan, other builds), not a stall.
-LATENCY_LIMIT = DELAY_MS * 0.9 / 1000.0
+DELAY_MS = 3000
+# A worker stalled by a commit holds every call on it for up to DELAY_MS,
+# and the Track spans at least two commits (asserted below), so a stalling
+# host makes at least two of the sequential probes on another connection
+# slower than LATENCY_LIMIT. One slow probe is load on a shared machine
+# (a 1.9 s scheduling gap of the whole test process was seen under ASan at
+# load 30), not a stall: the test fails on two.
+LATENCY_LIMIT = DELAY_MS * 0.8 / 1000.0
 PROBE_EVERY = 0.05
 empty = rt.proto_module("grpc/testing/empty.proto")
 EMPTY = "/grpc.testing.TestService/EmptyCall"
@@ -130,9 +134,11 @@ with rt.Host(plugins=["rides", "interop"], config=CONFIG, plaintext=True, worker
         fl.expect(pauses >= 1, "the Track was never paused: the scenario did not happen")
         fl.expect(secs > 2 * DELAY_MS / 1000.0, "the writer was slowed (%.1f s)" % secs)
         fl.expect(len(same) >= 20 and len(separate) >= 20, "unary calls ran during the Track")
-        fl.expect(max(lat) < LATENCY_LIMIT,
-                  "an EmptyCall on the Track's worker took %.0f ms (limit %.0f ms): the worker "
-                  "stalled" % (max(lat) * 1e3, LATENCY_LIMIT * 1e3))
+        slow = sorted(x for x in separate if x >= LATENCY_LIMIT)
+        fl.expect(len(slow) < 2,
+                  "%d EmptyCalls on another connection to the Track's worker took over "
+                  "%.0f ms (%s): the worker stalled" % (len(slow), LATENCY_LIMIT * 1e3,
+                               ", ".join("%.0f ms" % (x * 1e3) for x in slow)))
         tid, count = db_query(db, "SELECT id, point_count FROM tracks ORDER BY id DESC LIMIT 1")[0]
         got = db_query(db, "SELECT count(*), min(seq), max(seq), sum(time_seconds - 1645369687)"
                            " FROM track_points WHERE track_id = ?", (tid,))[0]

@@ -291,7 +291,7 @@ def check_layout_change(host):
     kv.put(b"x", b"kept?")
     watch = Reader(kv.watch(b""))
     mark = len(host.logs())
-    host.add_plugin("kv_layout2", dest_name="kv")
+    host.add_plugin("kv_newlayout", dest_name="kv")
     wait_for(lambda: "plugin kv 2.0.0 replaced" in host.logs()[mark:], 15, "the replace")
     switched = time.monotonic()
     # Not adoptable by a build that cannot read the store: ended at once.
@@ -299,9 +299,9 @@ def check_layout_change(host):
     assert watch.end[0] == grpc.StatusCode.UNAVAILABLE and "replaced" in watch.end[1], watch.end
     assert watch.end_at - switched < 2.0
     logs = host.logs()[mark:]
-    assert re.search(r"plugin kv 2\.0\.0 did not take the state of 1\.1\.0 \(state version 1",
+    assert re.search(r"plugin kv 2\.0\.0 did not take the state of 1\.1\.0 \(state version 2",
                      logs), logs
-    assert "reads layout 2: starting with an empty store" in logs, logs
+    assert "reads layout 3: starting with an empty store" in logs, logs
     code, _ = status_of(lambda: kv.get(b"x"))
     assert code == grpc.StatusCode.NOT_FOUND, code
     ch.close()
@@ -334,9 +334,29 @@ def check_slow_watcher(host):
     assert [e.version for e in fast.events] == versions
     assert fast.end is None
     code, details = status_of(lambda: list(slow))
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "fell more than 16 events behind" in \
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "fell more than 16 events or" in \
         details, (code, details)
     fast.call.cancel()
+    slow_ch.close()
+    ch.close()
+
+
+def check_slow_watcher_bytes(host):
+    """The backlog is bounded in bytes as well as in events: one key
+    overwritten with large values (the store stays small) ends a watcher
+    that does not read once it would queue more than max_bytes (1 MiB
+    here), long before watch_backlog (4096) events."""
+    puts, size = 400, 65536
+    slow_ch = host.channel(options=[("grpc.http2.bdp_probe", 0)])
+    slow = Kv(slow_ch).watch(b"big/")  # never read until the end
+    ch = host.channel()
+    kv = Kv(ch)
+    for i in range(puts):
+        kv.put(b"big/0", b"%06d" % i + b"x" * (size - 6))
+    code, details = status_of(lambda: list(slow))
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "or 1048576 bytes behind" in \
+        details, (code, details)
+    assert kv.get(b"big/0").value.startswith(b"%06d" % (puts - 1))
     slow_ch.close()
     ch.close()
 
@@ -381,6 +401,10 @@ def main():
                  config="[plugin.kv]\nwatch_backlog = 16\n") as host:
         res.run("a watcher that does not read is ended RESOURCE_EXHAUSTED; others go on",
                 check_slow_watcher, host)
+    with rt.Host(plugins=("kv",), plaintext=True, workers=2,
+                 config="[plugin.kv]\nmax_bytes = 1048576\n") as host:
+        res.run("a watcher that does not read is ended once it would queue max_bytes",
+                check_slow_watcher_bytes, host)
     with rt.Host(plugins=("kv", "statecount"), plaintext=True, workers=2) as host:
         res.run("interceptor with state replaced under load: 0 failures, exact count",
                 check_interceptor_state, host)

@@ -165,8 +165,34 @@ class Host:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
                                      cwd=self.tmp, env=full_env)
+        # free_port() is only "free a moment ago": with tests in parallel
+        # another process (or a client's ephemeral port) may take it before
+        # the host binds. The host then exits saying so; start it again on
+        # another port rather than fail the test.
+        for _ in range(5):
+            if not wait or not self._lost_port_race():
+                break
+            self.port = free_port()
+            cmd = [re.sub(r":\d+$", ":%d" % self.port, a) if i > 0 and cmd[i - 1] == "--listen"
+                   else a for i, a in enumerate(cmd)]
+            self.cmd = cmd
+            self.log = open(self.log_path, "wb")
+            self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                         cwd=self.tmp, env=full_env)
         if wait:
             self.wait_ready()
+
+    def _lost_port_race(self):
+        """Waits until the host serves or exits; True if it exited because
+        its port was taken."""
+        try:
+            self.wait_ready()
+            return False
+        except RuntimeError:
+            if self.proc.poll() is None or "another process holds the port" not in self.logs():
+                raise
+            self.log.close()
+            return True
 
     def add_plugin(self, name, src=None, dest_name=None):
         """Copies build/plugins/<name>.so (or build/test-plugins/<name>.so,

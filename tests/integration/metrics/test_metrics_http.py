@@ -3,6 +3,7 @@
 strict HTTP (404, 405, 431, 400 for a body), keep-alive and HTTP/1.0,
 start-up refusals, and the host and process_ series."""
 import os
+import select
 import tempfile
 import socket
 import subprocess
@@ -149,6 +150,24 @@ def token():
             expect(st == 401, "wrong token: %d" % st)
             st, _, body = h.http(headers={"Authorization": "Bearer s3cret-token"}, auth=False)
             expect(st == 200 and "grpc_server_started_total" in body, "right token: %d" % st)
+        # the longest token the file may hold works (the Authorization
+        # header is not cut short of it); a longer one is refused at start
+        long_token = "t" * 1024
+        with open(tmp, "w") as f:
+            f.write(long_token + "\n")
+        with ml.MetricsHost(plugins=["interop"], plaintext=True, token_file=tmp) as h:
+            st, _, _ = h.http(headers={"Authorization": "Bearer " + long_token}, auth=False)
+            expect(st == 200, "1024-byte token: %d" % st)
+            st, _, _ = h.http(headers={"Authorization": "Bearer " + long_token[:-1]}, auth=False)
+            expect(st == 401, "1023 bytes of it: %d" % st)
+        with open(tmp, "w") as f:
+            f.write(long_token + "t\n")
+        r = subprocess.run([ml.rpchost_test.RPCHOST_BIN, "--plugins", EMPTY_PLUGINS, "--plaintext",
+                            "--listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
+                            "--metrics-listen", "127.0.0.1:%d" % ml.rpchost_test.free_port(),
+                            "--metrics-token-file", tmp], capture_output=True, text=True, timeout=30)
+        expect(r.returncode != 0 and "longer than 1024 bytes" in r.stderr,
+               "1025-byte token: %d %r" % (r.returncode, r.stderr))
     finally:
         os.unlink(tmp)
 
@@ -187,6 +206,45 @@ def strict_http():
             expect(h.http()[0] == 200, "scrape beside a silent connection")
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def pipelined_unread():
+    """A client that pipelines scrapes and never reads the answers: the
+    listener stops reading once an answer waits, so the client is held
+    back by TCP and the host's memory stays put; the answers still come
+    in order once the client reads."""
+    with ml.MetricsHost(plugins=["interop"], plaintext=True) as h:
+        before = rss_kib(h.proc.pid)
+        req = b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"
+        chunk = req * 1024
+        cap = 32 << 20  # far above what kernel buffers hold on loopback
+        sent = 0
+        with socket.create_connection(("127.0.0.1", h.metrics_port), timeout=10) as s:
+            s.setblocking(False)
+            while sent < cap:
+                try:
+                    sent += s.send(chunk)
+                except BlockingIOError:
+                    # held back: writable again only if the host reads on
+                    _, w, _ = select.select([], [s], [], 1.0)
+                    if not w:
+                        break
+            expect(sent < cap, "the host read %d bytes of unanswered requests" % sent)
+            grown = rss_kib(h.proc.pid) - before
+            expect(grown < 64 * 1024, "host RSS grew by %d KiB" % grown)
+            s.setblocking(True)
+            got = b""
+            while got.count(b"HTTP/1.1 200 OK") < 2:
+                b = s.recv(65536)
+                expect(b, "closed before two answers")
+                got += b
+            expect(got.startswith(b"HTTP/1.1 200 OK"), "first answer: %r" % got[:40])
+        expect(h.http()[0] == 200, "scrapes go on")
+
+
 def startup_refusals():
     port = ml.rpchost_test.free_port()
     cases = [
@@ -217,6 +275,7 @@ results.run("TLS handshakes and failures", tls_handshakes)
 results.run("bearer token", token)
 results.run("metrics over TLS", metrics_over_tls)
 results.run("strict HTTP/1.1", strict_http)
+results.run("pipelined scrapes never read", pipelined_unread)
 results.run("start-up refusals", startup_refusals)
 os.rmdir(EMPTY_PLUGINS)
 results.finish()

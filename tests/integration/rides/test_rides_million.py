@@ -7,7 +7,14 @@ import time
 
 from rides_common import db_query, db_scalar, original_events, pb, rides_config, rt, vm_hwm_kib
 
-N = 1000000
+# Under ASan/UBSan (RPCHOST_SANITIZED, set by tests/CMakeLists.txt) the
+# million points took 163 s of a 2-core run at load 20 (200 s plain), the
+# longest test of the suite: there the Track
+# is 200,000 points (still many writer batches, every row checked) and the
+# RSS bound is only printed, since ASan's allocator and quarantine decide
+# the RSS there; the plain build asserts the bound on the full million.
+SANITIZED = os.environ.get("RPCHOST_SANITIZED") == "1"
+N = 200000 if SANITIZED else 1000000
 # Peak RSS growth allowed over the host's peak after a warm-up Track.
 # Holding the points would take at least N x 40 bytes = 38 MiB.
 GROWTH_LIMIT_KIB = 32 * 1024
@@ -64,7 +71,7 @@ def test_million(h, db):
     assert abs(last[0] - (-60.0 + (i % 120000) * 0.001)) < 1e-9, last
     assert abs(last[1] - (-170.0 + (i // 120000) * 0.01 + (i % 7) * 0.0001)) < 1e-9, last
     assert last[2] == i, last
-    assert peak - base < GROWTH_LIMIT_KIB, \
+    assert SANITIZED or peak - base < GROWTH_LIMIT_KIB, \
         "host peak RSS grew by %d KiB during the Track (limit %d)" % (peak - base, GROWTH_LIMIT_KIB)
     # The original 7 events still work afterwards.
     assert track_bytes(h.channel())((e.SerializeToString() for e in original_events(7)),
@@ -81,7 +88,8 @@ def main():
                                ":quarantine_size_mb=8:thread_local_quarantine_size_kb=256")
     with rt.Host(plugins=["rides"], config=rides_config(db="rides.db"), env=env) as h:
         db = os.path.join(h.tmp, "rides.db")
-        res.run("track of 1,000,000 points: count, rows, bounded RSS", test_million, h, db)
+        res.run("track of %d points: count, rows%s" % (N, "" if SANITIZED else ", bounded RSS"),
+                test_million, h, db)
         assert db_scalar(db, "SELECT count(*) FROM tracks") >= 2
     res.finish()
 

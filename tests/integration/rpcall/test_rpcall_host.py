@@ -99,33 +99,27 @@ def read_line(p, timeout):
 
 
 def test_server_stream(host):
-    # Three responses 400 ms apart: each is printed when it arrives, not at
-    # the end of the call.
-    req = json.dumps({"responseParameters": [{"size": 3, "intervalUs": 400000},
-                                             {"size": 5, "intervalUs": 400000},
-                                             {"size": 8, "intervalUs": 400000}]})
+    # A response now, then one the server holds for 60 s: the first is
+    # printed when it arrives, not at the end of the call. The first line
+    # is read long before the second could be sent, whatever the load, so
+    # nothing here depends on how fast the machine is.
+    req = json.dumps({"responseParameters": [{"size": 3},
+                                             {"size": 5, "intervalUs": 60000000}]})
     p = subprocess.Popen([RPCALL] + conn_args(host) + ["--format", "json-lines", host.address,
                          "grpc.testing.TestService/StreamingOutputCall", "-d", req],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        t0 = time.time()
-        first = read_line(p, 10)
-        t_first = time.time() - t0
-        rest = p.stdout.read().decode()
-        t_all = time.time() - t0
-        assert p.wait(10) == 0, p.stderr.read()
+        first = read_line(p, 30)
+        still_running = p.poll() is None
     finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+        p.kill()
+        p.wait()
         p.stdout.close()
         p.stderr.close()
-    assert first is not None, "no first response"
-    msgs = [json.loads(first)] + [json.loads(l) for l in rest.splitlines() if l]
-    sizes = [len(base64.b64decode(m["payload"]["body"])) for m in msgs]
-    assert sizes == [3, 5, 8], msgs
-    assert t_all - t_first > 0.5, "responses were not printed as they arrived (%.2f %.2f)" % (
-        t_first, t_all)
+    assert first is not None, "the first response was not printed while the call went on"
+    assert still_running, "rpcall ended before the second response"
+    body = json.loads(first)["payload"]["body"]
+    assert len(base64.b64decode(body)) == 3, first
 
 
 def test_bidi_line_by_line(host):
@@ -271,10 +265,17 @@ def test_bench(host):
                       host.address, "grpc.testing.TestService/StreamingOutputCall", "-d",
                       '{"responseParameters": [{"size": 10}, {"size": 10}, {"size": 10}]}'), 0)
     assert r.json()["messages_in"] == 300, r
-    r = expect(rpcall("bench", *conn_args(host), "-c", "4", "--duration", "1", "--rps", "100",
+    # --rps is a cap: at most rps per second of the run (plus the first call
+    # of each of the 4 client threads). No lower bound beyond "calls ran": a
+    # loaded machine under ASan may not reach the rate, and that is not a
+    # fault of the cap. Without the cap 4 concurrent EmptyCalls make
+    # hundreds of calls in 2 s even under ASan.
+    r = expect(rpcall("bench", *conn_args(host), "-c", "4", "--duration", "2", "--rps", "20",
                       "--format", "json", host.address, "grpc.testing.TestService/EmptyCall"), 0)
-    n = r.json()["count"]
-    assert 30 <= n <= 130, "--rps 100 for 1 s made %d calls" % n
+    rep = r.json()
+    n, secs = rep["count"], rep["total_s"]
+    assert rep["status"] == {"OK": n}, rep
+    assert 1 <= n <= 20 * secs + 4 + 1, "--rps 20 for %.2f s made %d calls" % (secs, n)
 
 
 UNARY = "grpc.testing.TestService/UnaryCall"

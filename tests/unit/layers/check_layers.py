@@ -2,7 +2,7 @@
 sources: every folder is a layer, lowest first
 
     core < metrics < config < daemon < crash < registry < event < transport < rpc < web
-    < builtin < host/ top
+    < builtin < console < host/ top
 
 A file includes headers of its own folder freely, and of a lower layer only
 that layer's interface header (named after the folder: "transport/transport.h");
@@ -17,7 +17,7 @@ import re
 import sys
 
 LAYERS = ["core", "metrics", "config", "daemon", "crash", "registry", "event", "transport",
-          "rpc", "web", "builtin"]
+          "rpc", "web", "builtin", "console"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -123,6 +123,15 @@ static void families_by_name(void **state)
     assert_null(mx_family_new(MX_HISTOGRAM, "p_h", "H.", NULL, down, 2, "plug", why, sizeof why));
     /* label values: any text, escaped in the exposition */
     mx_inc(mx_series_v(a, "a\"b\\c\nd"));
+    /* ... that is UTF-8: Prometheus drops a whole scrape over one that
+     * is not, so such a value gets no series (nor such help a family) */
+    assert_non_null(mx_series_v(a, "gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac \xf0\x9f\x9a\x95"));
+    static const char *const bad[] = {"\xff", "a\xc3", "\xc0\xaf", "\xed\xa0\x80",
+                                      "\xf4\x90\x80\x80", "\xe2\x82"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_null(mx_series_v(a, bad[i]));
+    assert_null(mx_family_new(MX_COUNTER, "p_z_total", "bad \xff help", NULL, NULL, 0, "plug",
+                              why, sizeof why));
+    assert_non_null(strstr(why, "not UTF-8"));
     char *text = expose(false);
     assert_non_null(strstr(text, "p_calls_total{result=\"a\\\"b\\\\c\\nd\"} 1\n"));
     assert_non_null(strstr(text, "p_calls_total{result=\"ok\"} 1\n"));

@@ -1,4 +1,5 @@
 /* buf: append, consume, compaction, clear. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,11 +49,26 @@ static void test_content(void **state)
     buf_clear(&b, 0);
 }
 
+static void test_huge_sizes(void **state)
+{
+    (void)state;
+    buf b = {0};
+    assert_int_equal(buf_append(&b, "abc", 3), 0);
+    /* sizes no buffer can have: refused, the contents kept */
+    assert_int_equal(buf_reserve(&b, SIZE_MAX), -ENOMEM);
+    assert_int_equal(buf_reserve(&b, SIZE_MAX - 2), -ENOMEM);
+    assert_int_equal(buf_reserve(&b, SIZE_MAX / 2), -ENOMEM);
+    assert_int_equal(buf_avail(&b), 3);
+    assert_memory_equal(b.p + b.off, "abc", 3);
+    buf_clear(&b, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo),
         cmocka_unit_test(test_content),
+        cmocka_unit_test(test_huge_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
