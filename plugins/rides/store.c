@@ -298,6 +298,26 @@ static int drop_orphan_tracks(store *st)
     return exec(st, sql, "cannot delete unfinished tracks from");
 }
 
+/* Whether another process left unfinished tracks (read only). */
+static int has_orphan_tracks(store *st, int *found)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "SELECT EXISTS (SELECT 1 FROM track_calls"
+                                " WHERE owner IS NOT NULL AND owner != ?1)",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)st->owner);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *found = sqlite3_column_int(s, 0);
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_OK ? 0 : set_error(st, rc, "cannot read database %s", st->path);
+}
+
 static int migrate(store *st)
 {
     char v[32];
@@ -312,8 +332,18 @@ static int migrate(store *st)
                  st->path, have, STORE_SCHEMA_VERSION);
         return -EPROTO;
     }
-    /* BEGIN IMMEDIATE also when nothing is to migrate: it proves at start
-     * that the file, its WAL and the directory are writable. */
+    /* Nothing to write: no write lock either. During a hot replace the
+     * old instance's writer still commits batch after batch, and a write
+     * lock asked for here (busy handler polling every 100 ms) can miss
+     * every gap between its transactions until the busy timeout ends,
+     * refusing the replace. Writability is proven without it: the file
+     * opened read-write (configure) and reading created or opened the WAL
+     * and its index read-write next to it. */
+    if (have == STORE_SCHEMA_VERSION) {
+        int orphans = 0;
+        if ((rc = has_orphan_tracks(st, &orphans)) != 0 || !orphans)
+            return rc;
+    }
     if ((rc = exec(st, "BEGIN IMMEDIATE", "cannot write database")) != 0)
         return rc;
     for (long n = have; n < STORE_SCHEMA_VERSION; n++) {

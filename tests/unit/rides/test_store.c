@@ -430,6 +430,26 @@ static void expect_open_fails(const char *path, const char *want)
     assert_null(strchr(err, '\n'));
 }
 
+/* A hot replace opens the store while the old instance's writer commits
+ * nonstop: with the schema current, opening must not wait for the write
+ * lock (it used to, and failed after the busy timeout). */
+static void test_open_while_another_writes(void **state)
+{
+    ctx *c = *state;
+    store_close(open_ok(c)); /* the schema is current from here on */
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(c->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    store *st = open_ok(c);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    store_ride r = bond("0123456789abcdef4123456789abcde1");
+    assert_int_equal(store_begin(st), 0);
+    assert_int_equal(store_add_ride(st, &r), 0);
+    assert_int_equal(store_commit(st), 0);
+    store_close(st);
+}
+
 static void test_missing_directory(void **state)
 {
     ctx *c = *state;
@@ -526,6 +546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_track_rollback_forgets_row, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphan_tracks_deleted_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_while_another_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
