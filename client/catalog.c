@@ -137,8 +137,10 @@ const descpool_symbol *catalog_method(catalog *cat, const char *target)
     if (!m) {
         char names[400];
         method_names(svc, names, sizeof(names));
-        snprintf(cat->err, sizeof(cat->err), "service %s has no method '%s' (it has: %s)",
-                 service, sep + 1, names);
+        /* a long list is cut where err ends: the names come last */
+        if (snprintf(cat->err, sizeof(cat->err), "service %s has no method '%s' (it has: %s)",
+                     service, sep + 1, names) >= (int)sizeof(cat->err))
+            memcpy(cat->err + sizeof(cat->err) - 4, "...", 4);
         return NULL;
     }
     return m;

@@ -496,7 +496,7 @@ static void upload_run(admin_job *j, const char *path)
     char got[65], tmp[PATH_MAX], prev[PATH_MAX], err[PATH_MAX + 1024];
     sha256_hex(j->content, j->content_len, got);
     if (strcmp(got, j->sha256) != 0) {
-        char msg[256];
+        char msg[320]; /* the text, two digests and a size fit whole */
         snprintf(msg, sizeof msg,
                  "sha256 mismatch: the %zu bytes received hash to %s, the request says %s; "
                  "the build was damaged or the digest is of another file; nothing was written",

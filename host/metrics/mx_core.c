@@ -527,7 +527,10 @@ void mx_observe(const mx_series *s, double v)
     if (!s || s->family->type != MX_HISTOGRAM || isnan(v)) return;
     const mx_family *f = s->family;
     if (f->sum_ns) {
-        mx_observe_ns(s, v * 1e9 >= 9e18 ? INT64_MAX : (int64_t)(v * 1e9));
+        /* clamp before converting: a double outside int64_t's range
+         * (say -inf) makes the conversion undefined */
+        double ns = v * 1e9;
+        mx_observe_ns(s, ns >= 9e18 ? INT64_MAX : ns <= -9e18 ? INT64_MIN : (int64_t)ns);
         return;
     }
     size_t i = 0;

@@ -429,6 +429,15 @@ static int api_post(rh_call *call, void (*cb)(rh_call *, void *), void *arg)
     return 0;
 }
 
+/* send_headers failed after claiming the headers: give the claim back so
+ * the plugin may try again (the entries copied so far stay and leave with
+ * the headers, whichever operation sends them). */
+static int headers_not_sent(rh_call *call, int rv)
+{
+    atomic_fetch_and_explicit(&call->xstate, ~(unsigned)XS_HEADERS_REQ, memory_order_acq_rel);
+    return rv;
+}
+
 static int api_send_headers(rh_call *call, const rh_metadata *md, size_t n_md)
 {
     if (!call || (n_md && !md)) return RH_E_INVALID;
@@ -443,11 +452,11 @@ static int api_send_headers(rh_call *call, const rh_metadata *md, size_t n_md)
     for (size_t i = 0; i < n_md; i++) {
         int rv = api_add_metadata(call, RH_MD_INITIAL, md[i].key,
                                   md[i].value ? md[i].value : (const uint8_t *)"", md[i].value_len);
-        if (rv < 0) return rv;
+        if (rv < 0) return headers_not_sent(call, rv);
     }
     if (direct(call)) return call_send_headers(call);
     call_op *op = call_op_new(XOP_HEADERS, 0);
-    if (!op) return RH_E_NOMEM;
+    if (!op) return headers_not_sent(call, RH_E_NOMEM);
     post_ordered(call, op);
     return 0;
 }

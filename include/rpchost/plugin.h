@@ -304,7 +304,9 @@ typedef struct rh_host_api {
      * checked and copied as add_metadata does. Ordered with sends like
      * them. Returns 0; RH_E_INVALID for a bad entry, a second
      * send_headers, or after finish; RH_E_CANCELLED after the call was
-     * cancelled; RH_E_NOMEM. When a send or finish already sent the
+     * cancelled; RH_E_NOMEM (nothing sent; send_headers may be called
+     * again, and the entries copied before the failure stay in the
+     * initial metadata). When a send or finish already sent the
      * headers, it does nothing (and refuses md entries: RH_E_INVALID).
      * Any thread. Memory: the entries are copied into the call arena
      * (once per call). */

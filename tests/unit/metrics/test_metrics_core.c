@@ -2,6 +2,7 @@
  * shards) and other threads (the shared shard) sum exactly; families come
  * back by name with the same shape and are refused with another; the
  * exposition escapes, cumulates buckets and speaks both formats. */
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,12 +175,33 @@ static void series_limit_and_buckets(void **state)
     assert_false(mx_accepts_openmetrics(""));
 }
 
+/* Durations a plugin measured wrongly (negative, infinite, NaN) are
+ * counted in the first or last bucket or ignored, never converted out of
+ * range. */
+static void durations_out_of_range(void **state)
+{
+    (void)state;
+    static const double bounds[] = {1};
+    mx_series *h = mx_series_v(mx_family_seconds("r_seconds", "R.", NULL, bounds, 1), NULL);
+    assert_non_null(h);
+    mx_observe(h, -INFINITY);
+    mx_observe(h, INFINITY);
+    mx_observe(h, NAN);
+    mx_observe(h, 0.5);
+    char *text = expose(false);
+    assert_non_null(strstr(text, "r_seconds_bucket{le=\"1\"} 2\n"));
+    assert_non_null(strstr(text, "r_seconds_bucket{le=\"+Inf\"} 3\n"));
+    assert_non_null(strstr(text, "r_seconds_count 3\n"));
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sums_are_exact),
         cmocka_unit_test(families_by_name),
         cmocka_unit_test(series_limit_and_buckets),
+        cmocka_unit_test(durations_out_of_range),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
