@@ -555,8 +555,20 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* glibc sets its allocator up on first use, and malloc_trim's set-up is
+ * not thread-safe: two workers making the first call at once both adopt
+ * the main arena while it counts one user, and the second to exit aborts
+ * in glibc's thread clean-up ("a->attached_threads > 0"). That first use
+ * is normally a malloc long before, but not where malloc is replaced (as
+ * AddressSanitizer does). So the starting thread makes it, once, before
+ * any worker runs. */
+static pthread_once_t trim_set_up = PTHREAD_ONCE_INIT;
+
+static void set_up_trim(void) { malloc_trim(0); }
+
 int worker_start(worker *w)
 {
+    pthread_once(&trim_set_up, set_up_trim);
     int rv = pthread_create(&w->thread, NULL, worker_main, w);
     if (rv != 0) {
         log_error("worker %d: cannot start its thread: %s", w->id, strerror(rv));
